@@ -397,7 +397,9 @@ class QuantModel(nn.Module):
                 i = node.layer
                 q, s = quantize_weight(self.weights[i], self.policy.w_bits[i], self.ratios[i], ste=True)
                 w = q * s.reshape((-1,) + (1,) * (q.dim() - 1))
-                y = apply_float_op(_with_bias(node, self.biases[i]), xs, weight=w)
+                s_b = s * self.act[source_producer(self.graph, node.inputs[0]).name].scale
+                b = round_ste(self.biases[i] / s_b) * s_b  # the integer bias of the contract
+                y = apply_float_op(_with_bias(node, b), xs, weight=w)
             else:
                 y = apply_float_op(node, xs)
             if node.name in self.act:

@@ -1,0 +1,1 @@
+"""Baseline searchers: random, uniform, greedy sensitivity, HAWQ-style ILP, Optuna TPE."""

@@ -1,0 +1,61 @@
+"""Searchers, cost models, models and CLI commands by name, incl. third-party entry points.
+
+Built-in entries are ``"module:attr"`` strings, imported only when asked for, so `mico` never
+imports the packages above it (DESIGN.md section 1). A third-party package adds its own through
+the entry-point groups ``mico.searchers``, ``mico.costs``, ``mico.models`` and ``mico.commands``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import Any
+
+BUILTIN: dict[str, dict[str, str]] = {
+    "mico.searchers": {
+        "random": "baselines.random_search:RandomSearch",
+    },
+    "mico.costs": {
+        "bops": "mico.costs:BOPs",
+        "size": "mico.costs:ModelSize",
+    },
+    "mico.models": {},
+    "mico.commands": {},
+}
+
+
+def _load(target: str) -> Any:
+    module, _, attr = target.partition(":")
+    obj = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def available(group: str) -> dict[str, str]:
+    """Name -> target of every entry of ``group`` (built-in first, then entry points)."""
+    out = dict(BUILTIN.get(group, {}))
+    for ep in entry_points(group=group):
+        out.setdefault(ep.name, ep.value)
+    return out
+
+
+def get(group: str, name: str) -> Any:
+    entries = available(group)
+    if name not in entries:
+        kind = group.split(".")[-1].rstrip("s")
+        raise ValueError(f"unknown {kind} {name!r}; known: {', '.join(sorted(entries))}")
+    return _load(entries[name])
+
+
+def searcher(name: str, **hyperparameters: Any) -> Any:
+    """An instance of the searcher registered as ``name``."""
+    cls = get("mico.searchers", name)
+    try:
+        return cls(**hyperparameters)
+    except TypeError as e:
+        raise ValueError(f"invalid hyper-parameters for searcher {name!r}: {e}") from e
+
+
+def cost_model(name: str, **kwargs: Any) -> Any:
+    return get("mico.costs", name)(**kwargs)
