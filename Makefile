@@ -31,7 +31,7 @@ $(VENV)/.installed: pyproject.toml
 
 lint: setup
 	$(BIN)/ruff check mico deploy latency envs agents evolution baselines scripts tests examples
-	$(BIN)/lint-imports --config pyproject.toml
+	$(BIN)/lint-imports pyproject.toml
 
 test: setup lint
 	$(BIN)/pytest $(PYTEST_ARGS) -q

@@ -72,7 +72,7 @@ def load_context(model_name: str, seed: int = 0, data_root: str | None = None, p
         result = train_mod.load_or_train(model_name, seed=seed, data_root=data_root, progress=progress,
                                          **train_kwargs)
         data = load_dataset(MODEL_ZOO[model_name].dataset, root=data_root)
-        _CONTEXTS[key] = ModelContext(model_name, result.model, data, train_mod.checkpoint_hash(result.checkpoint))
+        _CONTEXTS[key] = ModelContext(model_name, result.model, data, result.checkpoint_sha256)
     return _CONTEXTS[key]
 
 

@@ -45,7 +45,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from mico.space import Policy
-from mico.trace import LAYER_OPS, REQUANT_OPS, FloatGraph, Node, apply_float_op, producer_consumers, source_producer
+from mico.trace import (
+    LAYER_OPS,
+    REQUANT_OPS,
+    FloatGraph,
+    Node,
+    apply_float_op,
+    producer_consumers,
+    source_producer,
+)
 
 INTERNAL_BITS = 8
 ACT_SAMPLE = 1 << 16
