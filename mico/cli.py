@@ -41,6 +41,20 @@ def add_problem_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--a-bits", type=_bits, default=(2, 4, 8), help="allowed activation bitwidths")
     p.add_argument("--pin-first-last", type=int, default=None, help="pin first and last layer to W{n}A{n}")
     p.add_argument("--qat-steps", type=int, default=300, help="optimiser steps of each QAT fine-tune")
+    p.add_argument("--backend", default="serial", choices=["serial", "processes", "ray"],
+                   help="where the accuracy evaluations of a batch run (batch searchers only)")
+    p.add_argument("--workers", type=int, default=2, help="workers of the processes / ray backend")
+    p.add_argument("--ray-address", default=None, help="address of a running Ray cluster (default: start a local one)")
+
+
+def backend_from_args(args: argparse.Namespace):
+    from mico.backends import make_backend
+
+    if args.backend == "serial":
+        return make_backend("serial")
+    if args.backend == "ray":
+        return make_backend("ray", workers=args.workers, address=args.ray_address)
+    return make_backend(args.backend, workers=args.workers)
 
 
 def config_from_args(args: argparse.Namespace):
@@ -82,7 +96,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     searcher = registry.searcher(args.searcher)
     run_dir = Path(args.run_dir) if args.run_dir else RunRecord.new_dir(args.runs, cfg.experiment, cfg.model,
                                                                         searcher.name, args.seed)
-    problem = build_problem(cfg, run_dir=run_dir)
+    problem = build_problem(cfg, run_dir=run_dir, backend=backend_from_args(args))
     result = run(searcher, problem, seed=args.seed)
     best = result.best
     print(f"run directory: {run_dir}")

@@ -49,7 +49,7 @@ class ExperimentConfig:
 
 
 def build_problem(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, cache: EvalCache | None = None,
-                  progress: bool = True) -> Problem:
+                  progress: bool = True, backend: Any = None) -> Problem:
     ctx = load_context(cfg.model, seed=cfg.train_seed, progress=progress)
     space = ctx.space.with_bits(cfg.w_bits, cfg.a_bits, cfg.pin_first_last)
     if cfg.proxy == "ptq":
@@ -68,4 +68,4 @@ def build_problem(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, c
         constraints.append(Constraint(name, ratio * costs[name].cost(space, ref).total))
     record = RunRecord(run_dir) if run_dir is not None else None
     return Problem(space, proxy, costs, constraints, cfg.evals, cache if cache is not None else EvalCache(),
-                   record, name=f"{cfg.model}/{cfg.cost}")
+                   record, name=f"{cfg.model}/{cfg.cost}", backend=backend)

@@ -100,6 +100,7 @@ class Problem:
         cache: EvalCache | None = None,
         record: RunRecord | None = None,
         name: str = "",
+        backend: Any = None,
     ):
         if not isinstance(budget, (int, np.integer)) or budget <= 0:
             raise ValueError(f"the evaluation budget must be a positive integer, got {budget!r}")
@@ -109,6 +110,7 @@ class Problem:
             if c.cost not in self.costs:
                 raise ValueError(f"constraint {c} refers to cost {c.cost!r}; known costs: {sorted(self.costs)}")
         self.budget, self.cache, self.record, self.name = int(budget), cache, record, name
+        self.backend = backend  # where proxy calls of a batch run (`mico.backends`); None = serial
         self.history: list[Evaluation] = []
         self._seen: dict[str, Evaluation] = {}
         self._replay: dict[str, Evaluation] = {}
@@ -171,11 +173,11 @@ class Problem:
         """Accuracy, costs and feasibility of ``policy`` (see module docstring)."""
         return self.evaluate_many([policy])[0]
 
-    def evaluate_many(self, policies: Sequence[Policy], backend: Any = None) -> list[Evaluation]:
+    def evaluate_many(self, policies: Sequence[Policy]) -> list[Evaluation]:
         """Evaluate a batch; new policies beyond the budget raise `BudgetExhausted` (none is lost).
 
-        ``backend`` (an object with ``map(fn, items)``) may compute the proxy calls in parallel;
-        results are recorded in the order of ``policies``.
+        ``self.backend`` (an object with ``map(fn, items)``) may compute the proxy calls in
+        parallel; results are recorded in the order of ``policies``.
         """
         out: list[Evaluation | None] = [None] * len(policies)
         todo: list[tuple[int, Policy, int]] = []  # (position, policy, budget index)
@@ -200,7 +202,7 @@ class Problem:
                 del claimed[key]
                 continue
             todo.append((pos, policy, self.used + len(claimed) - 1))
-        results = self._compute([p for _, p, _ in todo], backend)
+        results = self._compute([p for _, p, _ in todo])
         for (pos, policy, _), (res, hit) in zip(todo, results):
             costs = self.cost(policy)
             ev = Evaluation(
@@ -214,7 +216,7 @@ class Problem:
                 out[pos] = _as_repeat(self._seen[policy.key()])
         return [ev for ev in out if ev is not None]
 
-    def _compute(self, policies: list[Policy], backend: Any) -> list[tuple[dict[str, Any], bool]]:
+    def _compute(self, policies: list[Policy]) -> list[tuple[dict[str, Any], bool]]:
         results: list[tuple[dict[str, Any], bool] | None] = [None] * len(policies)
         missing = []
         for i, p in enumerate(policies):
@@ -224,8 +226,8 @@ class Problem:
             else:
                 missing.append(i)
         fn = _ProxyCall(self.proxy)
-        computed = (backend.map(fn, [policies[i] for i in missing]) if backend is not None
-                    else [fn(policies[i]) for i in missing])
+        todo = [policies[i] for i in missing]
+        computed = self.backend.map(fn, todo) if self.backend is not None and len(todo) > 1 else [fn(p) for p in todo]
         for i, res in zip(missing, computed):
             if self.cache is not None:
                 self.cache.put(self.cache_key(policies[i]), res)

@@ -46,9 +46,16 @@ class ModelContext:
         self.graph: FloatGraph = trace_graph(self.model, x_calib[:1])
         self.calib = Calibration(self.graph, x_calib, seed=seed)
         self.space: SearchSpace = space_from_graph(self.graph, model_name=model_name)
+        self._recipe: tuple | None = None
 
     def int_graph(self, policy: Policy) -> IntGraph:
         return build_int_graph(self.calib, policy)
+
+    def __reduce__(self) -> tuple:
+        """Pickle as a recipe: workers rebuild (and cache) the context instead of receiving tensors."""
+        if self._recipe is None:
+            raise TypeError("this ModelContext was built directly; only load_context() contexts can be pickled")
+        return (_load_context_quiet, self._recipe)
 
     def config(self) -> dict[str, Any]:
         return {"model": self.model_name, "checkpoint": self.checkpoint_hash, "data": self.data.fingerprint,
@@ -72,8 +79,14 @@ def load_context(model_name: str, seed: int = 0, data_root: str | None = None, p
         result = train_mod.load_or_train(model_name, seed=seed, data_root=data_root, progress=progress,
                                          **train_kwargs)
         data = load_dataset(MODEL_ZOO[model_name].dataset, root=data_root)
-        _CONTEXTS[key] = ModelContext(model_name, result.model, data, result.checkpoint_sha256)
+        ctx = ModelContext(model_name, result.model, data, result.checkpoint_sha256)
+        ctx._recipe = (model_name, seed, data_root, tuple(sorted(train_kwargs.items())))
+        _CONTEXTS[key] = ctx
     return _CONTEXTS[key]
+
+
+def _load_context_quiet(model_name: str, seed: int, data_root: str | None, train_items: tuple) -> ModelContext:
+    return load_context(model_name, seed, data_root, progress=False, **dict(train_items))
 
 
 # ---------------------------------------------------------------------------- proxies

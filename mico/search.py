@@ -35,13 +35,12 @@ class Searcher(Protocol):
 class AskTell(ABC):
     """Base for batch searchers: ``setup`` once, then ``ask() -> policies`` / ``tell(evaluations)``.
 
-    `search` drives the loop until the budget is used up; a batch may be evaluated in parallel by
-    ``self.backend`` (an object with ``map(fn, items)``; None = serial). A searcher whose ``ask``
-    returns only policies it has already seen three times in a row is considered converged.
+    `search` drives the loop until the budget is used up. A searcher whose ``ask`` returns only
+    already evaluated policies 50 times in a row is considered converged. A batch is evaluated by
+    the problem's backend (`mico.backends`), possibly in parallel.
     """
 
     name = "asktell"
-    backend: Any = None
 
     def setup(self, problem: Problem, rng: np.random.Generator) -> None:  # noqa: B027 - optional hook
         """Called once before the first ``ask``."""
@@ -63,7 +62,7 @@ class AskTell(ABC):
                 break
             before = problem.used
             try:
-                evals = problem.evaluate_many(batch, backend=getattr(self, "backend", None))
+                evals = problem.evaluate_many(batch)
             except BudgetExhausted:
                 break
             self.tell(evals)
@@ -76,7 +75,7 @@ class AskTell(ABC):
 
 def hyperparameters(searcher: Any) -> dict[str, Any]:
     if is_dataclass(searcher):
-        return {f.name: getattr(searcher, f.name) for f in fields(searcher) if f.name != "backend"}
+        return {f.name: getattr(searcher, f.name) for f in fields(searcher)}
     return {}
 
 

@@ -1,0 +1,160 @@
+"""``mico demo``: the main job end to end on LeNet-5 / MNIST with a Cortex-M7 latency budget.
+
+1. train (or reuse) the FP model; 2. fit (or reuse) the latency model of the target (falls back to
+BOPs when no latency model is registered); 3. run the searchers at equal budget over several seeds
+(`mico.compare`), writing the comparison table and figures; 4. deploy the best policy (and W8A8
+for reference) to C, run it under QEMU, check it bit for bit against the integer reference; 5.
+print a short report and write it to ``<out>/report.md``. Everything is cached: a second run
+reuses the checkpoint, the evaluation cache and finished search runs, so it is fast. Killing the
+demo mid-search and rerunning it resumes each run from its record.
+
+Upper packages (deploy, latency, searchers) are reached only by name through `mico.registry`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mico import registry
+from mico.experiment import ExperimentConfig, build_problem
+from mico.proxies import load_context
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    model: str = "lenet5"
+    target: str = "cortex-m7"
+    latency_cost: str = "latency-m7"
+    budget_ratio: float = 0.5
+    evals: int = 24
+    seeds: int = 3
+    searchers: tuple[str, ...] = ("mico", "haq", "releq", "ga", "random")
+    deploy_inputs: int = 100
+
+
+def _maybe(target: str) -> Any:
+    try:
+        return registry._load(target)
+    except (ImportError, AttributeError) as e:
+        log.warning("%s is not available (%s); skipping that step", target, e)
+        return None
+
+
+def main(args: Any = None) -> int:
+    cfg = DemoConfig()
+    if args is not None and getattr(args, "evals", None):
+        cfg = replace(cfg, evals=args.evals)
+    if args is not None and getattr(args, "seeds", None):
+        cfg = replace(cfg, seeds=args.seeds)
+    out = Path(getattr(args, "out", None) or "runs/demo")
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    report: dict[str, Any] = {"model": cfg.model, "target": cfg.target}
+
+    # 1. FP model
+    ctx = load_context(cfg.model)
+    test = ctx.data.test
+    with torch.no_grad():
+        report["fp_test_acc"] = float((ctx.model(test.x).argmax(1) == test.y).float().mean())
+    w8 = ctx.space.uniform(8)
+    report["w8a8_test_acc"] = ctx.int_graph(w8).accuracy(test.x, test.y)
+
+    # 2. latency model (fit or reuse) -- falls back to BOPs
+    cost = cfg.latency_cost
+    if cost not in registry.available("mico.costs"):
+        log.warning("no cost model %r registered; the demo uses BOPs instead", cost)
+        cost = "bops"
+    else:
+        registry.cost_model(cost)  # fits or loads the committed model now, not inside the search
+    report["cost_model"] = cost
+
+    # 3. searchers at equal budget
+    known = registry.available("mico.searchers")
+    searchers = [s for s in cfg.searchers if s in known]
+    missing = [s for s in cfg.searchers if s not in known]
+    if missing:
+        log.warning("searchers not available yet: %s", ", ".join(missing))
+    exp = ExperimentConfig(model=cfg.model, proxy="hybrid", cost=cost, budget_ratio=cfg.budget_ratio,
+                           evals=cfg.evals, experiment="demo")
+    compare = _maybe("mico.compare:compare")
+    if compare is not None:
+        table = compare(exp, searchers, cfg.seeds, out / "compare")
+        report["comparison_table"] = str(out / "compare")
+        log.info("\n%s", table)
+    best = _best_from_runs(out / "compare")
+    if best is None:
+        log.error("no feasible policy was found by any searcher")
+        return 1
+    problem = build_problem(exp, progress=False)
+    space = problem.space
+    policy = space.validate(best["policy"])
+    report["best"] = {"searcher": best["searcher"], "policy": policy.to_dict(), "val_acc": best["accuracy"],
+                      "regime": best["regime"]}
+    int_graph = problem.proxy.int_graph(policy)
+    report["best"]["test_acc"] = int_graph.accuracy(test.x, test.y)
+    report["best"]["predicted_cost"] = problem.cost(policy)
+    report["w8a8_predicted_cost"] = problem.cost(w8)
+    (out / "best_policy.json").write_text(space.policy_to_json(policy))
+
+    # 4. deploy best and W8A8, run on the target, check bit for bit
+    deploy = _maybe("deploy.api:deploy")
+    if deploy is not None:
+        x = test.x[: cfg.deploy_inputs]
+        for label, graph in (("best", int_graph), ("w8a8", ctx.int_graph(w8))):
+            res = deploy(graph, target=cfg.target, out_dir=out / f"deploy_{label}", inputs=x)
+            report[f"deploy_{label}"] = {k: v for k, v in _public(res).items() if k != "logits"}
+        b, r = report["deploy_best"], report["deploy_w8a8"]
+        if b.get("instructions") and r.get("instructions"):
+            report["speedup_vs_w8a8"] = r["instructions"] / b["instructions"]
+    report["wall_s"] = time.perf_counter() - t_start
+    text = _format(report)
+    (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    (out / "report.md").write_text(text)
+    print(text)
+    return 0
+
+
+def _public(res: Any) -> dict[str, Any]:
+    d = res if isinstance(res, dict) else {k: v for k, v in vars(res).items() if not k.startswith("_")}
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+
+
+def _best_from_runs(root: Path) -> dict[str, Any] | None:
+    from mico.space import Policy
+
+    best = None
+    for summary in sorted(root.glob("**/summary.json")):
+        s = json.loads(summary.read_text())
+        b = s.get("best")
+        if b and (best is None or b["accuracy"] > best["accuracy"]):
+            best = {**b, "searcher": s["searcher"], "policy": Policy.from_dict(b["policy"])}
+    return best
+
+
+def _format(r: dict[str, Any]) -> str:
+    lines = [f"# MiCo demo: {r['model']} on {r['target']}", ""]
+    lines.append(f"- FP test accuracy: {r['fp_test_acc']:.4f}")
+    lines.append(f"- W8A8 (integer reference) test accuracy: {r['w8a8_test_acc']:.4f}")
+    b = r["best"]
+    lines.append(f"- best mixed policy ({b['searcher']}, {b['regime']}): val {b['val_acc']:.4f}, test {b['test_acc']:.4f}")
+    lines.append(f"  W {b['policy']['w_bits']}  A {b['policy']['a_bits']}")
+    lines.append(f"- cost model: {r['cost_model']}; predicted best {b['predicted_cost']}, W8A8 {r['w8a8_predicted_cost']}")
+    for label in ("best", "w8a8"):
+        d = r.get(f"deploy_{label}")
+        if d:
+            lines.append(f"- deployed {label}: {json.dumps(d, default=str)}")
+    if "speedup_vs_w8a8" in r:
+        lines.append(f"- simulated speedup over W8A8: {r['speedup_vs_w8a8']:.2f}x")
+    if "comparison_table" in r:
+        lines.append(f"- comparison table and figures: {r['comparison_table']}")
+    lines.append(f"- wall time: {r['wall_s']:.0f} s")
+    return "\n".join(lines) + "\n"
