@@ -1,0 +1,433 @@
+"""Cycle-approximate simulation of bare-metal / user-mode ARM programs, and host measurement.
+
+Method (cortex-m7, cortex-a53)
+------------------------------
+1. The program runs under QEMU (``qemu-system-arm -M mps2-an500`` with semihosting for the M7,
+   ``qemu-aarch64 -cpu cortex-a53`` for the A53) with our own TCG plugin
+   (``csrc/mico_tbprof.c``), which counts how often every translation block (TB: a straight run
+   of guest instructions ending at a branch) executes, in total and per *region* (code between
+   two marker instructions: Thumb ``mov r11, r11``, AArch64 ``orr x28, x28, x28``).
+2. Every distinct block (by its instruction bytes) is disassembled with ``llvm-mc`` and priced
+   by ``llvm-mca`` with the target's scheduling model (Cortex-M7: in-order dual issue;
+   Cortex-A53: in-order dual issue) as the steady-state cycles per execution of the block
+   repeated 100 times. Prices are cached on disk by content hash.
+3. cycles = sum over blocks of executions x price.
+
+Known limits (cycle-*approximate*): no memory system (caches, TCM vs. flash wait states, bus
+contention: every load hits the scheduling model's latency), no branch prediction or pipeline
+refill on taken branches, no interaction between consecutive blocks, instructions llvm-mca
+cannot parse are priced at 1 cycle (counted in ``unpriced_insns``). A few instructions around
+each region boundary are attributed to the wrong side. The result is deterministic: same ELF,
+same arguments -> same cycles; simulations are cached on disk (key: ELF hash, target, args,
+pricing version).
+
+Host: wall-clock (median of repeats, timed inside the program) plus callgrind instruction
+counts; see `measure_host`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from mico.cache import default_cache_dir
+
+HERE = Path(__file__).resolve().parent
+CSRC = HERE / "csrc"
+PRICER_VERSION = "mca-rthru100-v1"
+MCA_ITERATIONS = 100
+
+
+class SimError(RuntimeError):
+    """Building, running or pricing a program failed."""
+
+
+class SimulationTimeout(SimError):
+    """The emulated program ran longer than the time limit."""
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    cc: str
+    cflags: tuple[str, ...]
+    ldflags: tuple[str, ...]
+    triple: str  # llvm triple for llvm-mc / llvm-mca ("" for host)
+    mcpu: str
+    clock_hz: float
+    description: str
+    marker: str  # inline asm of the region marker
+
+    @property
+    def emulated(self) -> bool:
+        return bool(self.triple)
+
+
+TARGETS: dict[str, Target] = {
+    "cortex-m7": Target(
+        "cortex-m7",
+        "arm-none-eabi-gcc",
+        ("-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16", "-O2"),
+        ("--specs=rdimon.specs", f"-T{CSRC / 'm7.ld'}", str(CSRC / "m7_startup.c")),
+        "thumbv7em-none-eabihf",
+        "cortex-m7",
+        216e6,
+        "STM32F746-class Cortex-M7 at 216 MHz (QEMU mps2-an500, semihosting)",
+        "mov r11, r11",
+    ),
+    "cortex-a53": Target(
+        "cortex-a53",
+        "aarch64-linux-gnu-gcc",
+        ("-mcpu=cortex-a53", "-O2"),
+        ("-static",),
+        "aarch64",
+        "cortex-a53",
+        1.2e9,
+        "Raspberry-Pi-3-class Cortex-A53 at 1.2 GHz (qemu-aarch64 user mode)",
+        "orr x28, x28, x28",
+    ),
+    "host": Target("host", "gcc", ("-O2", "-march=x86-64"), (), "", "", 0.0, "this x86-64 machine", ""),
+}
+
+
+def get_target(name: str) -> Target:
+    if name not in TARGETS:
+        raise ValueError(f"unknown target {name!r}; known targets: {', '.join(TARGETS)}")
+    return TARGETS[name]
+
+
+def cache_root() -> Path:
+    d = Path(os.environ.get("MICO_LATENCY_CACHE", default_cache_dir() / "latency"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _sha(*parts: bytes | str) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else p.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def tool_version(cmd: str) -> str:
+    """First line of ``cmd --version`` (provenance)."""
+    try:
+        out = subprocess.run([cmd, "--version"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "missing"
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    return lines[0].strip() if lines else "unknown"
+
+
+# ---------------------------------------------------------------------------------- plugin
+def plugin_path() -> Path:
+    """Build (once per source hash) and return our TCG plugin shared object."""
+    src = CSRC / "mico_tbprof.c"
+    key = _sha(src.read_bytes())[:16]
+    so = cache_root() / f"mico_tbprof-{key}.so"
+    if not so.exists():
+        tmp = so.with_suffix(".tmp.so")
+        r = subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(tmp), str(src)], capture_output=True, text=True)
+        if r.returncode:
+            raise SimError(f"building the QEMU plugin failed:\n{r.stderr}")
+        tmp.replace(so)
+    return so
+
+
+# ---------------------------------------------------------------------------------- build
+def build_elf(
+    sources: Sequence[str | os.PathLike],
+    target: str | Target,
+    out: str | os.PathLike,
+    *,
+    include_dirs: Sequence[str | os.PathLike] = (),
+    defines: Sequence[str] = (),
+    extra_flags: Sequence[str] = (),
+) -> Path:
+    """Compile and link ``sources`` for ``target`` into ``out`` (start-up code added for the M7)."""
+    t = get_target(target) if isinstance(target, str) else target
+    if shutil.which(t.cc) is None:
+        raise SimError(f"compiler {t.cc} for target {t.name} not found; install the Debian packages (see DESIGN.md)")
+    cmd = [t.cc, *t.cflags, *extra_flags]
+    cmd += [f"-I{d}" for d in include_dirs] + [f"-D{d}" for d in defines]
+    cmd += [str(s) for s in sources] + list(t.ldflags) + ["-o", str(out), "-lm"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        raise SimError(f"build for {t.name} failed ({' '.join(cmd)}):\n{r.stderr[-4000:]}")
+    return Path(out)
+
+
+# ---------------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class SimResult:
+    target: str
+    cycles: float  # sum over regions (whole run when the program has no markers)
+    instructions: int
+    region_cycles: tuple[float, ...]
+    region_instructions: tuple[int, ...]
+    whole_instructions: int
+    n_blocks: int
+    unpriced_insns: int
+    stdout: str
+    returncode: int
+    cached: bool = False
+    meta: dict = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+# ---------------------------------------------------------------------------------- pricing
+class BlockPricer:
+    """Cycles per execution of a basic block (instruction bytes, hex), via llvm-mc + llvm-mca.
+
+    Prices are cached in a JSON file per (target, pricing version); keys are content hashes.
+    """
+
+    def __init__(self, target: Target):
+        if not target.emulated:
+            raise ValueError(f"target {target.name} is not priced by llvm-mca")
+        self.t = target
+        self.path = cache_root() / f"prices-{target.name}-{PRICER_VERSION}.json"
+        self.prices: dict[str, list[float]] = {}
+        if self.path.exists():
+            try:
+                self.prices = json.loads(self.path.read_text())
+            except json.JSONDecodeError:
+                self.prices = {}
+        self._dirty = False
+
+    @staticmethod
+    def key(hexblock: str) -> str:
+        return hashlib.sha1(hexblock.encode()).hexdigest()
+
+    def save(self) -> None:
+        if not self._dirty:
+            return
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.prices))
+        tmp.replace(self.path)
+        self._dirty = False
+
+    def price(self, blocks: Sequence[str]) -> dict[str, tuple[float, int]]:
+        """hex block -> (cycles per execution, number of instructions priced at a default)."""
+        todo = sorted({b for b in blocks if self.key(b) not in self.prices})
+        for i in range(0, len(todo), 1500):
+            chunk = todo[i : i + 1500]
+            texts = [self._disassemble(b) for b in chunk]
+            res = self._mca([t for t, _ in texts])
+            for b, (_, bad), (cyc, bad2) in zip(chunk, texts, res):
+                self.prices[self.key(b)] = [cyc, bad + bad2]
+            self._dirty = True
+        self.save()
+        return {b: tuple(self.prices[self.key(b)]) for b in blocks}  # type: ignore[misc]
+
+    def _llvm_mc(self, data: bytes) -> list[tuple[str, bytes]]:
+        r = subprocess.run(
+            ["llvm-mc", "--disassemble", f"-triple={self.t.triple}", f"-mcpu={self.t.mcpu}", "-show-encoding"],
+            input=" ".join(f"0x{x:02x}" for x in data),
+            capture_output=True,
+            text=True,
+        )
+        out = []
+        for line in r.stdout.splitlines():
+            m = re.match(r"\s*(.*?)\s*(?:@|//) encoding: \[([^\]]*)\]", line)
+            if m:
+                enc = bytes(int(x, 16) for x in m.group(2).split(",") if x.strip())
+                out.append((m.group(1).replace("\t", " "), enc))
+        return out
+
+    def _disassemble(self, hexblock: str) -> tuple[list[str], int]:
+        insns = [bytes.fromhex(x) for x in hexblock.split(":")]
+        dec = self._llvm_mc(b"".join(insns))
+        if [e for _, e in dec] == insns:
+            return [t for t, _ in dec], 0
+        # misaligned (an encoding llvm-mc rejects): decode instruction by instruction
+        texts, bad = [], 0
+        for ins in insns:
+            d = self._llvm_mc(ins)
+            if len(d) == 1 and d[0][1] == ins:
+                texts.append(d[0][0])
+            else:
+                texts.append("nop")
+                bad += 1
+        return texts, bad
+
+    @staticmethod
+    def _strip_it(block: list[str]) -> list[str]:
+        """llvm-mca rejects Thumb IT: drop it and price its conditional instructions unconditionally."""
+        out: list[str] = []
+        pending = 0
+        for ins in block:
+            mn, _, rest = ins.partition(" ")
+            if re.fullmatch(r"it[te]{0,3}", mn):
+                pending = len(mn) - 1
+                continue
+            if pending:
+                pending -= 1
+                base, dot, suf = mn.partition(".")
+                m = re.fullmatch(r"(.+?)(eq|ne|cs|hs|cc|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le|al)", base)
+                if m:
+                    mn = m.group(1) + dot + suf
+                ins = f"{mn} {rest}".strip()
+            out.append(ins)
+        return out or ["nop"]
+
+    def _mca(self, blocks: list[list[str]]) -> list[tuple[float, int]]:
+        if self.t.triple.startswith("thumb"):
+            blocks = [self._strip_it(b) for b in blocks]
+        lines: list[str] = []
+        for i, b in enumerate(blocks):
+            lines.append(f"# LLVM-MCA-BEGIN b{i}")
+            lines.extend(b)
+            lines.append("# LLVM-MCA-END")
+        bad = [0] * len(blocks)
+        owner = {}
+        i_blk = -1
+        for n, ln in enumerate(lines):
+            if ln.startswith("# LLVM-MCA-BEGIN"):
+                i_blk += 1
+            elif not ln.startswith("#"):
+                owner[n] = i_blk
+        with tempfile.TemporaryDirectory() as td:
+            src = Path(td) / "blocks.s"
+            for _attempt in range(200):
+                src.write_text("\n".join(lines) + "\n")
+                r = subprocess.run(
+                    ["llvm-mca", f"-mtriple={self.t.triple}", f"-mcpu={self.t.mcpu}",
+                     f"-iterations={MCA_ITERATIONS}", "-all-views=false", "-summary-view", str(src)],
+                    capture_output=True,
+                    text=True,
+                )
+                if r.returncode == 0:
+                    break
+                errs = [int(m.group(1)) - 1 for m in re.finditer(r"blocks\.s:(\d+):\d+: error", r.stderr)]
+                for m in re.finditer(r"note: instruction:\s*(.+)", r.stderr):
+                    txt = m.group(1).strip()
+                    errs += [n for n, ln in enumerate(lines) if ln.strip().replace("\t", " ") == txt.replace("\t", " ")]
+                errs = sorted({e for e in errs if e in owner and lines[e] != "nop"})
+                if not errs:
+                    raise SimError(f"llvm-mca failed:\n{r.stderr[-2000:]}")
+                for e in errs:
+                    lines[e] = "nop"
+                    bad[owner[e]] += 1
+            else:
+                raise SimError("llvm-mca: too many unparsable instructions")
+        cycles: list[float] = []
+        it = None
+        for ln in r.stdout.splitlines():
+            if ln.startswith("Iterations:"):
+                it = float(ln.split()[1])
+            elif ln.startswith("Total Cycles:"):
+                cycles.append(float(ln.split()[2]) / (it or MCA_ITERATIONS))
+        if len(cycles) != len(blocks):
+            raise SimError(f"llvm-mca priced {len(cycles)} regions, expected {len(blocks)}")
+        return list(zip(cycles, bad))
+
+
+# ---------------------------------------------------------------------------------- running
+def _parse_tb(text: str):
+    blocks: dict[int, tuple[int, int, int, str]] = {}
+    regions: dict[int, dict[int, int]] = {}
+    for ln in text.splitlines():
+        if ln.startswith("B "):
+            _, i, va, n, c, hx = ln.split(" ", 5)
+            blocks[int(i)] = (int(va, 16), int(n), int(c), hx.strip())
+        elif ln.startswith("R "):
+            _, r, i, c = ln.split()
+            regions.setdefault(int(r), {})[int(i)] = int(c)
+    return blocks, regions
+
+
+def _run_cmd(t: Target, elf: Path, out: Path, args: Sequence[str]) -> list[str]:
+    plug = f"{plugin_path()},out={out}"
+    if t.name == "cortex-m7":
+        cmd = ["qemu-system-arm", "-M", "mps2-an500", "-nographic", "-monitor", "none", "-serial", "none",
+               "-semihosting-config", "enable=on,target=native", "-kernel", str(elf)]
+        if args:
+            cmd += ["-append", " ".join(args)]
+        return cmd + ["-plugin", plug, "-d", "plugin"]
+    return ["qemu-aarch64", "-cpu", "cortex-a53", "-plugin", plug, "-d", "plugin", str(elf), *args]
+
+
+def simulate(
+    elf: str | os.PathLike,
+    target: str,
+    args: Sequence[str] = (),
+    *,
+    timeout: float = 120.0,
+    use_cache: bool = True,
+) -> SimResult:
+    """Cycle-approximate run of ``elf`` on ``target`` (cortex-m7 or cortex-a53); see module doc."""
+    t = get_target(target)
+    if not t.emulated:
+        raise ValueError("target 'host' is measured, not simulated: use latency.sim.measure_host")
+    elf = Path(elf)
+    if not elf.exists():
+        raise SimError(f"ELF {elf} not found")
+    key = _sha(elf.read_bytes(), t.name, json.dumps(list(args)), PRICER_VERSION,
+               (CSRC / "mico_tbprof.c").read_bytes())[:32]
+    cfile = cache_root() / "sims" / f"{key}.json"
+    if use_cache and cfile.exists():
+        d = json.loads(cfile.read_text())
+        d["cached"] = True
+        d["region_cycles"] = tuple(d["region_cycles"])
+        d["region_instructions"] = tuple(d["region_instructions"])
+        return SimResult(**d)
+    with tempfile.TemporaryDirectory() as td:
+        out = Path(td) / "tb.txt"
+        cmd = _run_cmd(t, elf, out, args)
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise SimulationTimeout(
+                f"simulation of {elf.name} on {t.name} exceeded {timeout:g} s (raise timeout= or shrink the workload)"
+            ) from e
+        if r.returncode != 0:
+            raise SimError(f"{elf.name} on {t.name} exited with code {r.returncode}:\n{(r.stdout + r.stderr)[-2000:]}")
+        if not out.exists():
+            raise SimError(f"the QEMU plugin wrote no output for {elf.name}; stderr:\n{r.stderr[-2000:]}")
+        blocks, regions = _parse_tb(out.read_text())
+    pricer = BlockPricer(t)
+    used = {i for reg in regions.values() for i in reg} if regions else set(blocks)
+    prices = pricer.price([blocks[i][3] for i in used])
+
+    def tally(counts: dict[int, int]) -> tuple[float, int, int]:
+        cyc, ins, bad = 0.0, 0, 0
+        for i, c in counts.items():
+            p, nbad = prices[blocks[i][3]]
+            cyc += c * p
+            ins += c * blocks[i][1]
+            bad += c * nbad
+        return cyc, ins, bad
+
+    whole_ins = sum(b[1] * b[2] for b in blocks.values())
+    if regions:
+        tallies = [tally(regions[k]) for k in sorted(regions)]
+    else:
+        tallies = [tally({i: b[2] for i, b in blocks.items()})]
+    res = SimResult(
+        target=t.name,
+        cycles=float(sum(x[0] for x in tallies)),
+        instructions=int(sum(x[1] for x in tallies)),
+        region_cycles=tuple(float(x[0]) for x in tallies),
+        region_instructions=tuple(int(x[1]) for x in tallies),
+        whole_instructions=int(whole_ins),
+        n_blocks=len(used),
+        unpriced_insns=int(sum(x[2] for x in tallies)),
+        stdout=r.stdout,
+        returncode=r.returncode,
+        meta={"regions": len(regions), "elf_sha": key},
+    )
+    cfile.parent.mkdir(parents=True, exist_ok=True)
+    cfile.write_text(res.to_json())
+    return res

@@ -1,0 +1,116 @@
+"""Latency package: simulator (QEMU plugin + llvm-mca), profiler, cost models, error paths."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from latency.board import BoardCSVError, import_board_csv
+from latency.profile import KernelConfig, KernelVersionMismatch, NoKernel, load_dataset, save_dataset
+from latency.sim import SimulationTimeout, build_elf, get_target, simulate
+
+needs_m7 = pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+                              reason="needs gcc-arm-none-eabi and qemu-system-arm")
+DATA = Path(__file__).resolve().parent.parent / "latency" / "data"
+
+DOT = r"""
+#include <stdio.h>
+#include <stdint.h>
+#define MARK() __asm__ volatile("mov r11, r11" ::: "memory")
+static int8_t a[256], b[256];
+__attribute__((noinline)) int32_t dot(const int8_t *x, const int8_t *y, int n) {
+    int32_t s = 0; for (int i = 0; i < n; i++) s += x[i] * y[i]; return s; }
+int main(void) { for (int i = 0; i < 256; i++) { a[i] = i; b[i] = 3 - i; }
+    for (int r = 1; r <= 2; r++) { MARK(); volatile int32_t v = dot(a, b, 128 * r); MARK(); (void)v; }
+    printf("done\n"); return 0; }
+"""
+
+
+@needs_m7
+def test_m7_plugin_and_pricing(tmp_path):
+    src = tmp_path / "dot.c"
+    src.write_text(DOT)
+    elf = build_elf([src], "cortex-m7", tmp_path / "dot.elf")
+    r = simulate(elf, "cortex-m7", use_cache=False)
+    assert "done" in r.stdout and len(r.region_cycles) == 2
+    c1, c2 = r.region_cycles
+    assert 1.8 < c2 / c1 < 2.2  # twice the work, about twice the cycles
+    assert r.region_instructions[1] > 128 * 4 and r.unpriced_insns == 0
+    again = simulate(elf, "cortex-m7")
+    assert again.cached and again.region_cycles == r.region_cycles  # deterministic, cached
+
+
+@needs_m7
+def test_simulation_timeout(tmp_path):
+    src = tmp_path / "spin.c"
+    src.write_text("int main(void) { for (;;) { __asm__ volatile(\"nop\"); } }\n")
+    elf = build_elf([src], "cortex-m7", tmp_path / "spin.elf")
+    with pytest.raises(SimulationTimeout, match="exceeded"):
+        simulate(elf, "cortex-m7", timeout=1.0, use_cache=False)
+
+
+def test_unknown_target():
+    with pytest.raises(ValueError, match="unknown target 'riscv'"):
+        get_target("riscv")
+
+
+def test_bits_without_kernel():
+    with pytest.raises(NoKernel, match="no kernel for 9-bit weights"):
+        KernelConfig("conv2d", 8, 8, 8, 8, 3, 3, 1, 1, 9, 8)
+    with pytest.raises(NoKernel):
+        KernelConfig("linear", 8, 8, 1, 1, 1, 1, 1, 0, 4, 0)
+
+
+def test_dataset_from_other_kernel_version(tmp_path):
+    df = pd.DataFrame([{"kind": "linear", "cycles": 10.0}])
+    df.attrs["provenance"] = {"target": "cortex-m7", "kernel_hash": "0000deadbeef0000"}
+    p = save_dataset(df, tmp_path / "old.csv")
+    with pytest.raises(KernelVersionMismatch, match="0000deadbeef0000"):
+        load_dataset(p)
+    assert len(load_dataset(p, check_kernels=False)) == 1
+
+
+def test_board_csv_ok_and_corrupt(tmp_path):
+    ok = tmp_path / "ok.csv"
+    ok.write_text("target,kind,in_c,out_c,in_h,in_w,k_h,k_w,stride,pad,w_bits,a_bits,cycles\n"
+                  "cortex-m7,conv2d,8,8,8,8,3,3,1,1,4,8,12345\n")
+    assert import_board_csv(ok).cycles.iloc[0] == 12345
+    bad = tmp_path / "bad.csv"
+    bad.write_text("target,kind,in_c,out_c,in_h,in_w,k_h,k_w,stride,pad,w_bits,a_bits,cycles\n"
+                   "cortex-m7,conv2d,8,8,8,8,3,3,1,1,4,8,12345\ncortex-m7,conv2d,8,x,8,8,3,3,1,1,4,8,1\n")
+    with pytest.raises(BoardCSVError, match="row 3: column 'out_c'"):
+        import_board_csv(bad)
+    (tmp_path / "nocol.csv").write_text("target,kind\ncortex-m7,conv2d\n")
+    with pytest.raises(BoardCSVError, match="missing column"):
+        import_board_csv(tmp_path / "nocol.csv")
+    (tmp_path / "neg.csv").write_text(ok.read_text().replace("12345", "-3"))
+    with pytest.raises(BoardCSVError, match="positive"):
+        import_board_csv(tmp_path / "neg.csv")
+
+
+@pytest.mark.skipif(not (DATA / "kernels-cortex-m7.csv").exists(), reason="no committed dataset")
+def test_models_protocol_and_vectorised(tiny_space=None):
+    from latency.models import AnalyticLatency, LearnedLatency, PeakMemory
+    from mico.costs import CostModel
+    from mico.space import LayerSpec, SearchSpace
+
+    df = load_dataset(DATA / "kernels-cortex-m7.csv", check_kernels=False)
+    df = df[df.status == 0]
+    layers = (
+        LayerSpec("c1", "conv2d", 3, 16, (3, 3), (1, 1), (1, 1), 1, (3, 16, 16), (16, 16, 16), 448, 110592),
+        LayerSpec("fc", "linear", 4096, 10, (), (), (), 1, (4096,), (10,), 40970, 40960),
+    )
+    space = SearchSpace(layers, (2, 4, 8), (2, 4, 8))
+    rng = np.random.default_rng(0)
+    pols = [space.sample(rng) for _ in range(20)]
+    for m in (AnalyticLatency("cortex-m7", load=False).fit(df), LearnedLatency("cortex-m7", load=False).fit(df),
+              PeakMemory("sram"), PeakMemory("flash")):
+        assert isinstance(m, CostModel)
+        tot = m.totals(space, pols)
+        one = [m.cost(space, p) for p in pols]
+        assert np.allclose(tot, [c.total for c in one])
+        assert all(c.total > 0 and len(c.per_layer) == 2 for c in one)
