@@ -1,0 +1,82 @@
+"""ctypes bindings of the kernel library on the host (for property tests and quick checks)."""
+
+from __future__ import annotations
+
+import ctypes as ct
+from functools import lru_cache
+
+import numpy as np
+
+from deploy.toolchain import host_kernel_library
+
+VARIANTS = {"auto": 0, "portable": 1, "dualmac": 2, "bytelane": 3, "dw": 4, "neon": 5}
+CONV_FIELDS = (
+    "in_h in_w in_c out_h out_w out_c k_h k_w stride_h stride_w pad_h pad_w groups w_bits w_cont in_bits "
+    "in_cont in_signed out_cont out_signed out_lo out_hi out_chw w_row_bytes"
+).split()
+
+
+class ConvParams(ct.Structure):
+    _fields_ = [(n, ct.c_int32) for n in CONV_FIELDS] + [
+        ("weights", ct.c_void_p), ("bias", ct.c_void_p), ("mult", ct.c_void_p), ("shift", ct.c_void_p),
+        ("wsum", ct.c_void_p),
+    ]
+
+
+class AddParams(ct.Structure):
+    _fields_ = [(n, ct.c_int32) for n in "n a_cont a_signed b_cont b_signed out_cont out_lo out_hi m_a m_b shift".split()]
+
+
+class PoolParams(ct.Structure):
+    _fields_ = [(n, ct.c_int32) for n in (
+        "in_h in_w c out_h out_w k_h k_w stride_h stride_w pad_h pad_w in_cont in_signed out_cont out_lo out_hi "
+        "mult shift").split()]
+
+
+class ReluParams(ct.Structure):
+    _fields_ = [(n, ct.c_int32) for n in ("n", "cont", "is_signed")]
+
+
+@lru_cache(maxsize=4)
+def library(sanitize: bool = False) -> ct.CDLL:
+    lib = ct.CDLL(str(host_kernel_library(sanitize=sanitize)))
+    lib.mico_conv_variant_run.restype = ct.c_int
+    lib.mico_conv_get_buffer_size.restype = ct.c_int32
+    lib.mico_conv_select.restype = ct.c_int
+    return lib
+
+
+def _buf(data: bytes | np.ndarray) -> ct.Array:
+    raw = bytes(data) if not isinstance(data, np.ndarray) else data.tobytes()
+    return ct.create_string_buffer(raw, max(len(raw), 1))
+
+
+def run_conv(op, in_bytes: bytes, variant: str = "auto", lib: ct.CDLL | None = None) -> tuple[int, bytes]:
+    """Run one lowered conv op (`deploy.lower.COp`) on packed input bytes; returns (status, output)."""
+    lib = lib or library()
+    keep = [_buf(op.weights), _buf(op.bias.astype(np.int32)), _buf(op.mult.astype(np.int32)),
+            _buf(op.shift.astype(np.int8)), _buf(op.wsum.astype(np.int32))]
+    p = ConvParams(**{k: int(v) for k, v in op.params.items()})
+    p.weights, p.bias, p.mult, p.shift, p.wsum = (ct.addressof(b) for b in keep)
+    n_out = op.params["out_h"] * op.params["out_w"] * op.params["out_c"]
+    cont = op.params["out_cont"]
+    out_len = 4 * n_out if cont == 32 else (n_out * cont + 7) // 8
+    out = ct.create_string_buffer(out_len + 8)
+    size = lib.mico_conv_get_buffer_size(ct.byref(p))
+    scratch = ct.create_string_buffer(max(size, 1))
+    inp = _buf(in_bytes + b"\0" * 8)
+    st = lib.mico_conv_variant_run(VARIANTS[variant], ct.byref(p), inp, out, scratch, size)
+    return st, out.raw[:out_len]
+
+
+def buffer_size(op, lib: ct.CDLL | None = None) -> int:
+    lib = lib or library()
+    p = ConvParams(**{k: int(v) for k, v in op.params.items()})
+    return lib.mico_conv_get_buffer_size(ct.byref(p))
+
+
+def selected_variant(op, lib: ct.CDLL | None = None) -> str:
+    lib = lib or library()
+    p = ConvParams(**{k: int(v) for k, v in op.params.items()})
+    code = lib.mico_conv_select(ct.byref(p))
+    return {v: k for k, v in VARIANTS.items()}[code]

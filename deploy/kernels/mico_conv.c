@@ -1,0 +1,38 @@
+/* Convolution dispatcher: picks the fastest kernel compiled for this target and these shapes. */
+#include "mico_nn.h"
+
+int32_t mico_conv_bytelane_steps(const mico_conv_params *p);
+
+mico_conv_variant mico_conv_select(const mico_conv_params *p) {
+#if defined(MICO_FORCE_PORTABLE)
+    (void)p;
+    return MICO_CONV_PORTABLE;
+#else
+    if (p->groups == p->in_c && p->out_c == p->in_c && p->groups > 1) return MICO_CONV_DW;
+    if (p->groups != 1) return MICO_CONV_PORTABLE;
+#if defined(__aarch64__) && defined(__ARM_NEON) && !defined(MICO_NO_NEON)
+    return MICO_CONV_NEON;
+#else
+    if (p->w_cont < 8 && mico_conv_bytelane_steps(p) >= 1) return MICO_CONV_BYTELANE;
+    return MICO_CONV_DUALMAC;
+#endif
+#endif
+}
+
+mico_status mico_conv_variant_run(mico_conv_variant v, const mico_conv_params *p, const uint8_t *in, void *out,
+                                  void *scratch, int32_t scratch_bytes) {
+    if (!p) return MICO_ERR_ARG;
+    if (v == MICO_CONV_AUTO) v = mico_conv_select(p);
+    switch (v) {
+        case MICO_CONV_PORTABLE: return mico_conv_portable(p, in, out);
+        case MICO_CONV_DUALMAC: return mico_conv_dualmac(p, in, out, scratch, scratch_bytes);
+        case MICO_CONV_BYTELANE: return mico_conv_bytelane(p, in, out, scratch, scratch_bytes);
+        case MICO_CONV_DW: return mico_conv_dw(p, in, out, scratch, scratch_bytes);
+        case MICO_CONV_NEON: return mico_conv_neon(p, in, out, scratch, scratch_bytes);
+        default: return MICO_ERR_ARG;
+    }
+}
+
+mico_status mico_conv(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch, int32_t scratch_bytes) {
+    return mico_conv_variant_run(MICO_CONV_AUTO, p, in, out, scratch, scratch_bytes);
+}

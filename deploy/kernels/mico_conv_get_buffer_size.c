@@ -1,0 +1,17 @@
+/* Scratch bytes mico_conv needs for these parameters (the maximum over the variants it may pick;
+ * deploy/lower.py:conv_scratch_bytes computes the same number). */
+#include "mico_nn.h"
+
+int32_t mico_conv_get_buffer_size(const mico_conv_params *p) {
+    if (!p || p->groups < 1) return 0;
+    if (p->groups == 1) {
+        const int32_t k = p->k_h * p->k_w * p->in_c;
+        const int32_t kp = (k + 31) / 32 * 32;
+        return 2 * 2 * kp + 16;
+    }
+    if (p->groups == p->in_c && p->out_c == p->in_c) {
+        const int32_t cp = (p->in_c + 1) & ~1;
+        return 2 * p->k_h * (p->in_w + 2 * p->pad_w) * cp + 2 * p->k_h * p->k_w * cp + 16;
+    }
+    return 0;
+}

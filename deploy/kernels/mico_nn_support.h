@@ -1,0 +1,122 @@
+/* Internal helpers of the MiCo kernels (not part of the public interface). */
+#ifndef MICO_NN_SUPPORT_H
+#define MICO_NN_SUPPORT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "mico_nn.h"
+
+#if defined(__ARM_FEATURE_DSP) && !defined(MICO_NO_DSP)
+#include <arm_acle.h>
+#define MICO_HAVE_DSP 1
+#else
+#define MICO_HAVE_DSP 0
+#endif
+
+#define MICO_INLINE static inline __attribute__((always_inline))
+
+/* Element i of a packed stream of `cont`-bit fields (2, 4, 8). */
+MICO_INLINE int32_t mico_get(const uint8_t *buf, int32_t i, int32_t cont, int32_t is_signed) {
+    if (cont == 8) return is_signed ? (int32_t)(int8_t)buf[i] : (int32_t)buf[i];
+    if (cont == 4) {
+        uint32_t v = (buf[i >> 1] >> ((i & 1) << 2)) & 0xFu;
+        return is_signed ? (int32_t)((v ^ 8u)) - 8 : (int32_t)v;
+    }
+    uint32_t v = (buf[i >> 2] >> ((i & 3) << 1)) & 0x3u;
+    return is_signed ? (int32_t)((v ^ 2u)) - 2 : (int32_t)v;
+}
+
+/* Weight element i of a packed row (container 1, 2, 4, 8); 1-bit: bit 1 = +1, bit 0 = -1. */
+MICO_INLINE int32_t mico_get_w(const uint8_t *row, int32_t i, int32_t cont) {
+    if (cont == 1) return ((row[i >> 3] >> (i & 7)) & 1u) ? 1 : -1;
+    return mico_get(row, i, cont, 1);
+}
+
+/* Store v (already in range) as element i of a packed stream; other fields are kept. */
+MICO_INLINE void mico_set(uint8_t *buf, int32_t i, int32_t cont, int32_t v) {
+    if (cont == 8) {
+        buf[i] = (uint8_t)v;
+        return;
+    }
+    uint32_t per_shift = cont == 4 ? 1u : 2u;
+    uint32_t sh = ((uint32_t)i & ((1u << per_shift) - 1u)) * (uint32_t)cont;
+    uint32_t mask = ((1u << cont) - 1u) << sh;
+    uint8_t *b = &buf[i >> per_shift];
+    *b = (uint8_t)((*b & ~mask) | (((uint32_t)v << sh) & mask));
+}
+
+/* The contract's requantization: clamp((acc * m + 2^(k-1)) >> k, lo, hi), 64-bit product. */
+MICO_INLINE int32_t mico_requant(int32_t acc, int32_t m, int32_t k, int32_t lo, int32_t hi) {
+    const int64_t prod = (int64_t)acc * m;
+    if (k > 32) {
+        /* exact shortcut: the rounding constant only touches the high word, and the low word is
+         * shifted out entirely: floor((h 2^32 + l + 2^(k-1)) / 2^k) = (h + 2^(k-33)) >> (k-32) */
+        const int32_t h = (int32_t)(prod >> 32);
+        const int32_t v = (h + (int32_t)(1u << (k - 33))) >> (k - 32);
+        return v < lo ? lo : v > hi ? hi : v;
+    }
+    const int64_t v = (prod + ((int64_t)1 << (k - 1))) >> k;
+    if (v < lo) return lo;
+    if (v > hi) return hi;
+    return (int32_t)v;
+}
+
+
+
+/* Store a conv result: int32 accumulators or requantized packed values. */
+MICO_INLINE void mico_store_out(const mico_conv_params *p, void *out, int32_t pix, int32_t oc, int32_t acc) {
+    if (p->out_cont == 32) {
+        int32_t idx = p->out_chw ? oc * (p->out_h * p->out_w) + pix : pix * p->out_c + oc;
+        ((int32_t *)out)[idx] = acc;
+    } else {
+        int32_t y = mico_requant(acc, p->mult[oc], p->shift[oc], p->out_lo, p->out_hi);
+        mico_set((uint8_t *)out, pix * p->out_c + oc, p->out_cont, y);
+    }
+}
+
+/* 16-bit dual multiply-accumulate: acc + lo(x)*lo(y) + hi(x)*hi(y) (SMLAD), wrapping. */
+MICO_INLINE int32_t mico_smlad(uint32_t x, uint32_t y, int32_t acc) {
+#if MICO_HAVE_DSP
+    return __smlad(x, y, acc);
+#else
+    int32_t lo = (int32_t)(int16_t)(x & 0xFFFFu) * (int32_t)(int16_t)(y & 0xFFFFu);
+    int32_t hi = (int32_t)(int16_t)(x >> 16) * (int32_t)(int16_t)(y >> 16);
+    return (int32_t)((uint32_t)acc + (uint32_t)lo + (uint32_t)hi);
+#endif
+}
+
+/* Sign-extend bytes 0 and 2 of x into two 16-bit lanes (SXTB16). */
+MICO_INLINE uint32_t mico_sxtb16(uint32_t x) {
+#if MICO_HAVE_DSP
+    return __sxtb16(x);
+#else
+    uint32_t lo = (uint32_t)(int32_t)(int8_t)(x & 0xFFu) & 0xFFFFu;
+    uint32_t hi = (uint32_t)(int32_t)(int8_t)((x >> 16) & 0xFFu) & 0xFFFFu;
+    return lo | (hi << 16);
+#endif
+}
+
+/* SXTB16 of x rotated right by 8: lanes (byte 1, byte 3) sign-extended. */
+MICO_INLINE uint32_t mico_sxtb16_ror8(uint32_t x) {
+#if MICO_HAVE_DSP
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+#else
+    return mico_sxtb16((x >> 8) | (x << 24));
+#endif
+}
+
+MICO_INLINE uint32_t mico_ror8(uint32_t x) { return (x >> 8) | (x << 24); }
+
+/* Load a 32-bit word from any address (unaligned loads are fine on Cortex-M7 and AArch64). */
+MICO_INLINE uint32_t mico_load32(const void *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+MICO_INLINE void mico_store32(void *p, uint32_t v) { memcpy(p, &v, 4); }
+
+#endif /* MICO_NN_SUPPORT_H */
