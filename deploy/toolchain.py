@@ -8,6 +8,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from mico.cache import default_cache_dir
+
 KERNEL_DIR = Path(__file__).parent / "kernels"
 TARGET_DIR = Path(__file__).parent / "targets"
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -38,7 +40,7 @@ def require(tool: str) -> str:
 
 
 def cache_dir() -> Path:
-    root = Path(os.environ.get("MICO_DEPLOY_CACHE", Path.home() / ".cache" / "mico" / "deploy"))
+    root = Path(os.environ.get("MICO_DEPLOY_CACHE", default_cache_dir() / "deploy"))
     root.mkdir(parents=True, exist_ok=True)
     return root
 

@@ -18,9 +18,18 @@ BUILTIN: dict[str, dict[str, str]] = {
     "mico.costs": {
         "bops": "mico.costs:BOPs",
         "size": "mico.costs:ModelSize",
+        "latency-m7": "latency.models:LatencyM7",
+        "latency-analytic-m7": "latency.models:AnalyticM7",
+        "latency-a53": "latency.models:LatencyA53",
+        "latency-analytic-a53": "latency.models:AnalyticA53",
+        "peak-sram": "latency.models:PeakSRAM",
+        "flash": "latency.models:Flash",
     },
     "mico.models": {},
-    "mico.commands": {},
+    "mico.commands": {
+        "deploy": "deploy.cli:register",
+        "latency": "latency.cli:register",
+    },
 }
 
 
