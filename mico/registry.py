@@ -14,6 +14,10 @@ from typing import Any
 BUILTIN: dict[str, dict[str, str]] = {
     "mico.searchers": {
         "random": "baselines.random_search:RandomSearch",
+        "haq": "agents.haq:HAQ",
+        "haq-sb3": "agents.haq:HAQSB3",
+        "releq": "agents.releq:ReLeQ",
+        "releq-ppo": "agents.releq:ReLeQPPO",
     },
     "mico.costs": {
         "bops": "mico.costs:BOPs",
