@@ -27,6 +27,11 @@ def register(subparsers) -> None:
     r = sub.add_parser("report", help="fidelity table, speed and speedup figure (results/latency/<target>)")
     r.add_argument("--target", default="cortex-m7")
     r.set_defaults(func=_report)
+    h = sub.add_parser("host", help="host: callgrind instructions + wall-clock of one deployed model_run")
+    h.add_argument("--model", required=True, help="zoo model name")
+    h.add_argument("--policy", default="w8a8", help="uniform policy, e.g. w4a8")
+    h.add_argument("--repeats", type=int, default=20)
+    h.set_defaults(func=_host)
     q = sub.add_parser("predict", help="price a policy with a cost model")
     q.add_argument("--model", required=True, help="zoo model name")
     q.add_argument("--policy", required=True, help="policy JSON file, or 'w8a8' style uniform policy")
@@ -60,6 +65,20 @@ def _fit(args) -> int:
 def _report(args) -> int:
     script = Path(__file__).resolve().parent.parent / "scripts" / "latency_fidelity.py"
     return subprocess.call([sys.executable, str(script), "--target", args.target])
+
+
+def _host(args) -> int:
+    import re
+
+    from latency.wholemodel import measure_host, zoo_case
+
+    case = zoo_case(args.model)
+    m = re.fullmatch(r"w(\d)a(\d)", args.policy)
+    if not m:
+        raise SystemExit("--policy must look like w4a8")
+    r = measure_host(case, case.space.uniform(int(m.group(1)), int(m.group(2))), repeats=args.repeats)
+    print(json.dumps(r, indent=1))
+    return 0
 
 
 def _predict(args) -> int:

@@ -8,17 +8,21 @@ table ``T[l, w-1, a-1, o]`` over all bits 1..8 once (cached per space fingerprin
 a policy is a table lookup and `totals` is vectorised numpy indexing.
 
 Models:
-- `AnalyticLatency`: cycles = sum_j theta_j * feature_j with per-(kind, containers) coefficients
-  on MACs, im2col elements, outputs, output pixels, weight bytes and a constant, fitted by
-  non-negative least squares on relative error.
-- `LearnedLatency`: gradient boosting on shape + bit features predicting log(cycles / analytic)
+- `AnalyticLatency`: cycles = sum_j theta_j * feature_j over the *structure* of our kernels: the
+  variant the dispatcher picks (deploy's own ``mico_conv_select`` via the host library; A53:
+  depthwise or the NEON entry), its tiles (2x2 / 4x1 output tiles x weight words per container,
+  remainder tiles), byte-lane steps and flushes, im2col per pixel / tap / element (inside vs.
+  padding, per container pair, fast paths), zero tails, requantization per output container,
+  depthwise row conversion and channel-pair MACs; non-negative least squares on relative error.
+- `LearnedLatency`: gradient boosting on shape + bit + structural features predicting log(cycles / analytic)
   (the analytic model is the prior, so unseen shapes extrapolate through it).
 - `LUTLatency`: HAQ-style lookup table of exact simulations of the model's own layers at every
   bit pair of the space (`build_lut`).
 - `PeakMemory`: analytic peak SRAM (activations + scratch) and flash (packed weights + per-channel
   requant parameters); see its docstring for the rule.
-The whole-model latency is the sum of per-layer kernel cycles (pooling, residual adds and call
-overhead are not included in the layer models; `fixed_cycles` adds a measured constant).
+The whole-model latency is the sum of per-layer kernel cycles plus `overhead(space)`: the
+pooling / residual-add / ReLU ops and the fixed ``model_run`` overhead of the deployed model,
+calibrated on simulated whole-model deployments (`latency.wholemodel.OverheadModel`).
 """
 
 from __future__ import annotations
@@ -50,59 +54,207 @@ WC, AC = (1, 2, 4, 8), (2, 4, 8)
 
 
 # ---------------------------------------------------------------------------------- features
-def _frame(configs: Sequence[KernelConfig] | pd.DataFrame) -> pd.DataFrame:
+VARIANT_NAMES = {1: "portable", 2: "dualmac", 3: "bytelane", 4: "dw", 5: "neon"}
+
+
+def _variant_m7(df: pd.DataFrame) -> np.ndarray:
+    """The kernel the dispatcher picks on a DSP (non-AArch64) build: asks deploy's own
+    ``mico_conv_select`` through the host library, so the model follows kernel-selection changes."""
+    import ctypes as ct
+
+    from deploy.ckernels import ConvParams, library
+    from latency.profile import KernelConfig
+
+    lib = library()
+    out = np.zeros(len(df), dtype=np.int64)
+    cache: dict[tuple, int] = {}
+    cols = [f for f in KernelConfig.__dataclass_fields__]
+    for i, row in enumerate(df[cols].itertuples(index=False, name=None)):
+        if row not in cache:
+            p = ConvParams(**KernelConfig(*row).c_params())
+            cache[row] = int(lib.mico_conv_select(ct.byref(p)))
+        out[i] = cache[row]
+    return out
+
+
+def _variant(df: pd.DataFrame, target: str) -> np.ndarray:
+    dw = (df["kind"] == "depthwise").to_numpy()
+    if target == "cortex-a53":  # AArch64 build: depthwise kernel, else the NEON entry (dual-MAC algorithm)
+        return np.where(dw, 4, 5)
+    return _variant_m7(df)
+
+
+def _valid_taps(n_out: np.ndarray, k: np.ndarray, s: np.ndarray, pad: np.ndarray, n_in: np.ndarray) -> np.ndarray:
+    """Sum over output positions and kernel taps of [input index in range] (one dimension)."""
+    out = np.zeros(len(n_out))
+    for i, (no, kk, ss, pp, ni) in enumerate(zip(n_out, k, s, pad, n_in)):
+        o = np.arange(no)[:, None] * ss - pp + np.arange(kk)[None, :]
+        out[i] = ((o >= 0) & (o < ni)).sum()
+    return out
+
+
+def _dw_rows(df: pd.DataFrame) -> np.ndarray:
+    """Input rows the depthwise kernel converts (ring of k_h rows, slot = row mod k_h)."""
+    out = np.zeros(len(df))
+    for i, (oh_n, kh, s, p, ih_n) in enumerate(zip(df["out_h"], df["k_h"], df["stride"], df["pad"], df["in_h"])):
+        slot = {}
+        n = 0
+        for oh in range(oh_n):
+            for k in range(kh):
+                ih = oh * s - p + k
+                if slot.get(ih % kh) != ih:
+                    slot[ih % kh] = ih
+                    n += 0 <= ih < ih_n
+        out[i] = n
+    return out
+
+
+def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex-m7") -> pd.DataFrame:
+    """Structural features of how our kernels execute a configuration (see `_design`)."""
     if isinstance(configs, pd.DataFrame):
         df = configs.copy()
     else:
         df = pd.DataFrame([{**asdict(c), "out_h": c.out_h, "out_w": c.out_w, "macs": c.macs} for c in configs])
+    df = df.reset_index(drop=True)
     df["wc"] = df["w_bits"].map(w_container)
     df["ac"] = df["a_bits"].map(a_container)
-    groups = np.where(df["kind"] == "depthwise", df["in_c"], 1)
-    df["pix"] = df["out_h"] * df["out_w"]
-    df["outs"] = df["pix"] * df["out_c"]
-    df["im2col"] = df["pix"] * df["k_h"] * df["k_w"] * df["in_c"] // groups
-    df["wbytes"] = df["out_c"] * df["k_h"] * df["k_w"] * (df["in_c"] // groups) * df["wc"] / 8.0
+    dw = (df["kind"] == "depthwise").to_numpy()
+    groups = np.where(dw, df["in_c"], 1)
+    df["var"] = _variant(df, target)
+    P = (df["out_h"] * df["out_w"]).to_numpy(float)
+    oc = df["out_c"].to_numpy(float)
+    cin = df["in_c"].to_numpy(float)
+    kh, kw = df["k_h"].to_numpy(float), df["k_w"].to_numpy(float)
+    wc = df["wc"].to_numpy(float)
+    K = kh * kw * cin / groups
+    pw = 32.0 / wc
+    nw = np.ceil(K / pw)
+    kp = nw * pw
+    df["pix"] = P
+    df["outs"] = P * oc
+    df["im2col"] = P * K
+    df["wbytes"] = oc * K * wc / 8.0
+    # valid taps (inside the image) per dimension: separable
+    two_d = df["kind"].isin(["conv2d", "depthwise"]).to_numpy()
+    sh = np.where(two_d, df["stride"], 1)
+    ph = np.where(two_d, df["pad"], 0)
+    vh = _valid_taps(df["out_h"].to_numpy(), df["k_h"].to_numpy(), sh, ph, df["in_h"].to_numpy())
+    vw = _valid_taps(df["out_w"].to_numpy(), df["k_w"].to_numpy(), df["stride"].to_numpy(), df["pad"].to_numpy(),
+                     df["in_w"].to_numpy())
+    taps = P * kh * kw
+    df["taps_in"] = vh * vw
+    df["taps_out"] = taps - vh * vw
+    df["el_in"] = vh * vw * cin / groups
+    df["el_out"] = (taps - vh * vw) * cin / groups
+    df["tail"] = P * (kp - K)
+    df["nw"] = nw
+    pairs = np.ceil(P / 2)
+    one = P == 1
+    t41 = np.where(one, np.floor(oc / 4), 0)
+    t22 = np.where(one, np.ceil((oc - 4 * t41) / 2), pairs * np.ceil(oc / 2))
+    df["t22"], df["t41"] = t22, t41
+    df["w22"], df["w41"] = t22 * nw, t41 * nw
+    # byte-lane flush schedule
+    xmax = 2.0 ** df["a_bits"].to_numpy(float) - 1
+    wmax = np.where(wc == 1, 1.0, 2.0 ** (wc - 1) + 2.0 ** (df["w_bits"].to_numpy(float) - 1) - 1)
+    steps = np.floor(255 / (4 * xmax * wmax))
+    L = 8.0 / wc
+    fs = np.ones(len(df))
+    for _ in range(4):
+        fs = np.where((fs * 2 <= steps) & (fs * 2 <= L), fs * 2, fs)
+    tw = np.where(fs == L, np.maximum(np.floor(steps / L), 1), 1)
+    t2 = pairs * np.ceil(oc / 2)
+    df["bl_tiles"] = t2
+    df["bl_steps"] = t2 * nw * L
+    df["bl_flush"] = t2 * np.where(fs < L, nw * L / fs, np.ceil(nw / tw))
+    df["bl_fast"] = ((wc == 2) & (df["ac"] == 2) & (cin % 16 == 0)).astype(float)
+    # depthwise
+    cp = cin + (cin % 2)
+    rows = np.where(dw, _dw_rows(df) if dw.any() else 0, 0)
+    df["dw_rows"] = rows
+    df["dw_conv"] = rows * df["in_w"] * cp
+    df["dw_wt"] = kh * kw * cp
+    df["dw_pp"] = P * cp / 2
+    df["dw_mac"] = P * cp / 2 * kh * kw
+    df["dw_oh"] = df["out_h"].astype(float)
+    df["fast8"] = ((wc == 8) & (df["ac"] == 8) & (cin % 4 == 0)).astype(float)
     return df
 
 
 def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """One block of columns per kernel variant (dispatcher choice), each term a loop of the kernel:
+    dual-MAC: 2x2 / 4x1 tiles x weight words per container, im2col per pixel / tap / element
+    (inside vs. padding, per container pair, int8 fast path), zero tail, requant per output
+    container; byte-lane: 4-product steps, flushes, tiles, im2col; depthwise: weight widening,
+    input-row conversion, channel-pair MACs (3-wide unrolled or general), requant; + constants."""
     cols, names = [], []
-    kind = df["kind"].to_numpy()
-    for k in KINDS:
-        mk = (kind == k).astype(float)
-        names.append(f"{k}:const")
-        cols.append(mk)
-        for ac in AC:
-            names.append(f"{k}:a{ac}:pix")
-            cols.append(mk * (df["ac"] == ac) * df["pix"])
-            names.append(f"{k}:a{ac}:oddc_macs")
-            cols.append(mk * (df["ac"] == ac) * df["im2col"] * (df["out_c"] % 2))
-            names.append(f"{k}:a{ac}:oddp_macs")
-            cols.append(mk * (df["ac"] == ac) * df["im2col"] / df["pix"] * (df["pix"] % 2) * df["out_c"])
-        for wc in WC:
-            for ac in AC:
-                m = mk * (df["wc"] == wc) * (df["ac"] == ac)
-                names.append(f"{k}:w{wc}a{ac}:macs")
-                cols.append(m * df["macs"])
-        for ac in AC:
-            names.append(f"{k}:a{ac}:im2col")
-            cols.append(mk * (df["ac"] == ac) * df["im2col"])
-        for oc in O_CONTS:
-            names.append(f"{k}:o{oc}:outs")
-            cols.append(mk * (df["o_cont"] == oc) * df["outs"])
-        for wc in WC:
-            names.append(f"{k}:w{wc}:wbytes")
-            cols.append(mk * (df["wc"] == wc) * df["wbytes"])
-    return np.column_stack([np.asarray(c, dtype=float) for c in cols]), names
+    var = df["var"].to_numpy()
+    wc, ac, oc = df["wc"].to_numpy(), df["ac"].to_numpy(), df["o_cont"].to_numpy()
+
+    def add(name, v):
+        names.append(name)
+        cols.append(np.asarray(v, dtype=float))
+
+    for v in (2, 3, 5):  # im2col + GEMM variants
+        m = (var == v).astype(float)
+        vn = VARIANT_NAMES[v]
+        add(f"{vn}:const", m)
+        add(f"{vn}:pix", m * df["pix"])
+        add(f"{vn}:taps_in", m * df["taps_in"])
+        add(f"{vn}:taps_out", m * df["taps_out"])
+        add(f"{vn}:el_out", m * df["el_out"])
+        for w in WC:
+            add(f"{vn}:w{w}:tail", m * (wc == w) * df["tail"])
+            for a in AC:
+                fast = df["fast8"] if (v != 3 and w == 8 and a == 8) else df["bl_fast"] if (v == 3 and w == 2 and a == 2) else 0
+                add(f"{vn}:w{w}a{a}:el_in", m * (wc == w) * (ac == a) * df["el_in"] * (1 - fast))
+                if not np.isscalar(fast):
+                    add(f"{vn}:w{w}a{a}:el_in_fast", m * (wc == w) * (ac == a) * df["el_in"] * fast)
+        for o in O_CONTS:
+            add(f"{vn}:o{o}:outs", m * (oc == o) * df["outs"])
+        if v == 3:
+            add(f"{vn}:tiles", m * df["bl_tiles"])
+            add(f"{vn}:flush", m * df["bl_flush"])
+            for w in WC[:3]:
+                add(f"{vn}:w{w}:steps", m * (wc == w) * df["bl_steps"])
+        else:
+            add(f"{vn}:t22", m * df["t22"])
+            add(f"{vn}:t41", m * df["t41"])
+            for w in WC:
+                add(f"{vn}:w{w}:w22", m * (wc == w) * df["w22"])
+                add(f"{vn}:w{w}:w41", m * (wc == w) * df["w41"])
+    m = (var == 4).astype(float)
+    add("dw:const", m)
+    add("dw:oh", m * df["dw_oh"])
+    add("dw:rows", m * df["dw_rows"])
+    for a in AC:
+        add(f"dw:a{a}:conv", m * (ac == a) * df["dw_conv"] * (1 - (a == 8) * (df["in_c"] % 2 == 0)))
+    add("dw:a8:conv_fast", m * (ac == 8) * (df["in_c"] % 2 == 0) * df["dw_conv"])
+    for w in WC:
+        add(f"dw:w{w}:wt", m * (wc == w) * df["dw_wt"])
+    add("dw:pp", m * df["dw_pp"])
+    add("dw:mac_k3", m * (df["k_w"] == 3) * df["dw_mac"])
+    add("dw:mac_gen", m * (df["k_w"] != 3) * df["dw_mac"])
+    add("dw:pix", m * df["pix"])
+    for o in O_CONTS:
+        add(f"dw:o{o}:outs", m * (oc == o) * df["outs"])
+    m = (var == 1).astype(float)  # portable (grouped convs): direct loops
+    add("portable:const", m)
+    for w in WC:
+        for a in AC:
+            add(f"portable:w{w}a{a}:macs", m * (wc == w) * (ac == a) * df["macs"])
+    add("portable:outs", m * df["outs"])
+    return np.column_stack(cols), names
 
 
 def _learn_features(df: pd.DataFrame, prior: np.ndarray) -> np.ndarray:
     kind = df["kind"].to_numpy()
-    oh = np.column_stack([(kind == k).astype(float) for k in KINDS])
+    oh = np.column_stack([(kind == k).astype(float) for k in KINDS] + [(df["var"] == v).astype(float) for v in VARIANT_NAMES])
+    lg = lambda c: np.log2(df[c].to_numpy(float) + 1)  # noqa: E731
     num = np.column_stack([
-        np.log2(df["macs"]), np.log2(df["in_c"]), np.log2(df["out_c"]), np.log2(df["pix"]), df["k_w"], df["stride"],
-        df["w_bits"], df["a_bits"], df["wc"], df["ac"], np.log2(df["o_cont"]), np.log2(prior),
-        np.log2(df["im2col"] + 1), df["in_c"] % 4, df["out_c"] % 2,
+        lg("macs"), lg("in_c"), lg("out_c"), lg("pix"), df["k_w"], df["stride"], df["w_bits"], df["a_bits"], df["wc"],
+        df["ac"], np.log2(df["o_cont"]), np.log2(prior), lg("im2col"), df["in_c"] % 4, df["out_c"] % 4,
+        df["pix"] % 2, lg("nw"), lg("taps_out"), lg("bl_flush"), lg("tail"), df["fast8"], df["bl_fast"],
     ])
     return np.column_stack([oh, num])
 
@@ -114,9 +266,27 @@ class _TableModel:
     name = ""
     unit = "cycles"
     fixed_cycles = 0.0
+    overhead_coef: np.ndarray | None = None  # `latency.wholemodel.OverheadModel` coefficients
 
     def __init__(self) -> None:
         self._tables: dict[str, np.ndarray] = {}
+
+    def overhead(self, space: SearchSpace) -> float:
+        """Cycles of ``model_run`` outside the conv kernels: pooling / add / ReLU ops of the deployed
+        model (zoo models: from deploy's lowering) and the fixed call overhead; 0 if not calibrated."""
+        if self.overhead_coef is None:
+            return self.fixed_cycles
+        cache = self.__dict__.setdefault("_ovh", {})
+        fp = space.fingerprint
+        if fp not in cache:
+            from latency.wholemodel import op_features, space_ops
+
+            try:
+                ops = space_ops(space)
+            except (KeyError, ValueError):
+                ops = []  # not a zoo model: the constant only
+            cache[fp] = float(op_features(ops) @ np.asarray(self.overhead_coef)) + self.fixed_cycles
+        return cache[fp]
 
     def predict_configs(self, configs: Sequence[KernelConfig] | pd.DataFrame) -> np.ndarray:
         raise NotImplementedError
@@ -157,19 +327,19 @@ class _TableModel:
     def cost(self, space: SearchSpace, policy: Policy) -> Cost:
         p = space.effective(policy)
         per = self._per_layer(space, space.bits_matrix([p]))[0]
-        return Cost(float(per.sum() + self.fixed_cycles), tuple(float(v) for v in per), self.unit)
+        return Cost(float(per.sum() + self.overhead(space)), tuple(float(v) for v in per), self.unit)
 
     def totals(self, space: SearchSpace, policies: Sequence[Policy]) -> np.ndarray:
         if not len(policies):
             return np.zeros(0)
         bits = space.bits_matrix([space.effective(p) for p in policies])
-        return self._per_layer(space, bits).sum(axis=1) + self.fixed_cycles
+        return self._per_layer(space, bits).sum(axis=1) + self.overhead(space)
 
     # persistence ------------------------------------------------------------------
     def save(self, path: str | Path, meta: dict | None = None) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        state = {k: v for k, v in self.__dict__.items() if k != "_tables"}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_tables", "_ovh")}
         with path.open("wb") as f:
             pickle.dump({"class": type(self).__name__, "state": state, "meta": meta or {}}, f)
         return path
@@ -210,13 +380,13 @@ class AnalyticLatency(_TableModel):
         self.kernel_hash = ""
         if path is not None or (load and (DATA_DIR / f"analytic-{self.target}.pkl").exists()):
             other = AnalyticLatency.load(path or DATA_DIR / f"analytic-{self.target}.pkl")
-            self.__dict__.update({k: v for k, v in other.__dict__.items() if k != "_tables"})
+            self.__dict__.update({k: v for k, v in other.__dict__.items() if k not in ("_tables", "_ovh")})
         self.name = f"latency-analytic-{self.target}"
 
     def fit(self, df: pd.DataFrame) -> AnalyticLatency:
         from scipy.optimize import nnls
 
-        f = _frame(df)
+        f = _frame(df, self.target)
         X, self.names = _design(f)
         y = f["cycles"].to_numpy(float)
         wts = 1.0 / y
@@ -231,7 +401,10 @@ class AnalyticLatency(_TableModel):
     def predict_configs(self, configs) -> np.ndarray:
         if self.coef is None:
             raise RuntimeError(f"{self.name} is not fitted; run `mico latency fit --target {self.target}`")
-        X, _ = _design(_frame(configs))
+        return self.predict_frame(_frame(configs, self.target))
+
+    def predict_frame(self, f: pd.DataFrame) -> np.ndarray:
+        X, _ = _design(f)
         return np.maximum(X @ self.coef, 1.0)
 
 
@@ -251,15 +424,15 @@ class LearnedLatency(_TableModel):
         p = path or DATA_DIR / f"learned-{self.target}.pkl"
         if path is not None or (load and Path(p).exists()):
             other = LearnedLatency.load(p)
-            self.__dict__.update({k: v for k, v in other.__dict__.items() if k != "_tables"})
+            self.__dict__.update({k: v for k, v in other.__dict__.items() if k not in ("_tables", "_ovh")})
         self.name = f"latency-learned-{self.target}"
 
     def fit(self, df: pd.DataFrame) -> LearnedLatency:
         from sklearn.ensemble import GradientBoostingRegressor
 
         prior = AnalyticLatency(self.target, load=False).fit(df)
-        f = _frame(df)
-        base = prior.predict_configs(f)
+        f = _frame(df, self.target)
+        base = prior.predict_frame(f)
         X = _learn_features(f, base)
         r = np.log(f["cycles"].to_numpy(float) / base)
         self.gbm = GradientBoostingRegressor(n_estimators=300, max_depth=3, learning_rate=0.05, subsample=0.8,
@@ -272,8 +445,8 @@ class LearnedLatency(_TableModel):
     def predict_configs(self, configs) -> np.ndarray:
         if self.gbm is None or self.prior is None:
             raise RuntimeError(f"{self.name} is not fitted; run `mico latency fit --target {self.target}`")
-        f = _frame(configs)
-        base = self.prior.predict_configs(f)
+        f = _frame(configs, self.target)
+        base = self.prior.predict_frame(f)
         return base * np.exp(self.gbm.predict(_learn_features(f, base)))
 
 
@@ -300,6 +473,11 @@ class LUTLatency(_TableModel):
             for k, v in entries.items():
                 li, w, a, o = (int(x) for x in k.split(","))
                 t[li, w - 1, a - 1, O_CONTS.index(o)] = v
+            # a table built for some output containers only answers the others with the nearest one
+            for oi in range(len(O_CONTS)):
+                for oj in sorted(range(len(O_CONTS)), key=lambda j: abs(j - oi)):
+                    miss = np.isnan(t[..., oi])
+                    t[..., oi][miss] = t[..., oj][miss]
             self._tables[fp] = t
         return self._tables[fp]
 
@@ -313,8 +491,9 @@ def _layers_key(space: SearchSpace) -> str:
     return hashlib.sha256(json.dumps([layer.to_dict() for layer in space.layers], sort_keys=True).encode()).hexdigest()[:16]
 
 
-def lut_configs(space: SearchSpace) -> list[tuple[str, KernelConfig]]:
-    """Every (layer, w, a, o) the space's policies can produce, as kernel configurations."""
+def lut_configs(space: SearchSpace, o_conts: Sequence[int] | None = None) -> list[tuple[str, KernelConfig]]:
+    """Every (layer, w, a, o) the space's policies can produce, as kernel configurations
+    (``o_conts``: only these output containers; the last layer always writes int32)."""
     out = []
     for li, layer in enumerate(space.layers):
         ws = sorted(set(space.w_choices) | {w for i, w, _ in space.pinned if i == li})
@@ -324,6 +503,8 @@ def lut_configs(space: SearchSpace) -> list[tuple[str, KernelConfig]]:
         else:
             nxt = sorted(set(space.a_choices) | {a for i, _, a in space.pinned if i == li + 1})
             os_ = sorted({a_container(b) for b in nxt})
+            if o_conts is not None:
+                os_ = [o for o in os_ if o in o_conts] or [max(os_)]
         for w in ws:
             for a in as_:
                 for o in os_:
@@ -331,10 +512,11 @@ def lut_configs(space: SearchSpace) -> list[tuple[str, KernelConfig]]:
     return out
 
 
-def build_lut(space: SearchSpace, target: str, *, progress: bool = False) -> dict[str, dict[str, float]]:
+def build_lut(space: SearchSpace, target: str, *, progress: bool = False,
+              o_conts: Sequence[int] | None = None) -> dict[str, dict[str, float]]:
     from latency.profile import profile
 
-    items = lut_configs(space)
+    items = lut_configs(space, o_conts)
     df = profile([c for _, c in items], target, progress=progress)
     return {_layers_key(space): {k: float(c) for (k, _), c in zip(items, df["cycles"])}}
 

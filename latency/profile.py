@@ -283,8 +283,7 @@ def run_batch(configs: Sequence[KernelConfig], target: str, *, timeout: float = 
     with tempfile.TemporaryDirectory(dir=workdir) as td:
         src = Path(td) / "harness.c"
         src.write_text(harness_source(configs, t.marker))
-        kern = sorted(KERNEL_DIR.glob("*.c"))
-        elf = build_elf([src, *kern], t, Path(td) / "harness.elf", include_dirs=[KERNEL_DIR])
+        elf = build_elf([src], t, Path(td) / "harness.elf", with_kernels=True)
         res = simulate(elf, t.name, timeout=timeout, use_cache=use_cache)
     status = {}
     for ln in res.stdout.splitlines():

@@ -30,12 +30,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--target", default="cortex-m7")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--o-conts", default="2,4,8", help="output containers to simulate (others: nearest)")
     args = ap.parse_args()
     out = Path(args.out or f"latency/data/lut-{args.target}.json")
     lut: dict = {}
     for name, space in zoo_spaces():
         t = time.time()
-        lut.update(build_lut(space, args.target))
+        lut.update(build_lut(space, args.target, o_conts=[int(x) for x in args.o_conts.split(",")]))
         print(f"{name}: {space.n_layers} layers, {time.time() - t:.1f} s", flush=True)
     out.write_text(json.dumps(lut))
     print("wrote", out)

@@ -1,8 +1,10 @@
 """Fidelity, speed and speedup report of the latency cost models against the simulator.
 
 Usage: .venv/bin/python scripts/latency_fidelity.py --target cortex-m7
-Needs latency/data/kernels-<target>.csv (mico latency profile) and latency/data/lut-<target>.json
-(scripts/latency_build_luts.py). Writes results/latency/<target>/{fidelity.md, *.csv, speedup.png}.
+Needs latency/data/kernels-<target>.csv (mico latency profile), latency/data/wholemodel-<target>.jsonl
+(scripts/latency_wholemodel.py) and, for the HAQ baseline and the speedup figure,
+latency/data/lut-<target>.json (scripts/latency_build_luts.py). Writes
+results/latency/<target>/{fidelity.md, *.csv, speed.json, speedup.png} and the fitted models.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from sklearn.model_selection import GroupKFold
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency_build_luts import zoo_spaces  # noqa: E402
 
-from latency.models import AnalyticLatency, LearnedLatency, LUTLatency, _layers_key, lut_configs  # noqa: E402
-from latency.profile import load_dataset, profile  # noqa: E402
+from latency.models import AnalyticLatency, LearnedLatency, LUTLatency, _layers_key  # noqa: E402
+from latency.profile import kernel_hash, load_dataset  # noqa: E402
+from latency.wholemodel import OverheadModel, simulate_policy, zoo_case  # noqa: E402
 from mico.costs import BOPs  # noqa: E402
+from mico.space import Policy  # noqa: E402
 
 
 def metrics(pred: np.ndarray, y: np.ndarray) -> dict:
@@ -35,12 +39,15 @@ def metrics(pred: np.ndarray, y: np.ndarray) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--target", default="cortex-m7")
-    ap.add_argument("--policies", type=int, default=40, help="random policies per zoo model")
+    ap.add_argument("--no-sim-speed", action="store_true", help="skip the one timed whole-model simulation")
+    ap.add_argument("--allow-stale", action="store_true",
+                    help="report on data of another kernel version (marked STALE; the fitted models are not saved)")
     args = ap.parse_args()
     tgt = args.target
     out = Path("results/latency") / tgt
     out.mkdir(parents=True, exist_ok=True)
-    df = load_dataset(f"latency/data/kernels-{tgt}.csv", check_kernels=False)  # kernels may move under us; reported below
+    # KernelVersionMismatch if the kernels changed since profiling (unless --allow-stale)
+    df = load_dataset(f"latency/data/kernels-{tgt}.csv", check_kernels=not args.allow_stale)
     df = df[df.status == 0].reset_index(drop=True)
     y = df.cycles.to_numpy(float)
     bops = (df.macs * df.w_bits * df.a_bits).to_numpy(float)
@@ -54,67 +61,82 @@ def main() -> None:
         preds["learned"][te] = LearnedLatency(tgt, load=False).fit(d).predict_configs(df.iloc[te])
         preds["bops (scaled)"][te] = bops[te] * np.median(y[tr] / bops[tr])
     for k, p in preds.items():
-        rows.append({"eval": "held-out shapes (group 5-fold)", "model": k, **metrics(p, y)})
-    # full fits (committed)
+        rows.append({"eval": f"held-out shapes (group 5-fold, {df['shape'].nunique()} shapes)", "model": k,
+                     **metrics(p, y)})
+    # full fits + whole-model overhead calibration (committed)
     an = AnalyticLatency(tgt, load=False).fit(df)
     le = LearnedLatency(tgt, load=False).fit(df)
-    an.save(f"latency/data/analytic-{tgt}.pkl")
-    le.save(f"latency/data/learned-{tgt}.pkl")
-    bscale = float(np.median(y / bops))
-    # (b) whole-model policies: ground truth = sum of simulated layers (LUT of exact simulations)
-    lut = LUTLatency(tgt, json.loads(Path(f"latency/data/lut-{tgt}.json").read_text()))
-    rng = np.random.default_rng(0)
-    allp: dict[str, list] = {"lut (HAQ)": [], "analytic": [], "learned": [], "bops (scaled)": [], "truth": []}
+    kh = df.attrs["provenance"]["kernel_hash"]
+    stale_kernels = kh != kernel_hash()
+    wm = [json.loads(ln) for ln in Path(f"latency/data/wholemodel-{tgt}.jsonl").read_text().splitlines()]
+    stale = sum(r["kernel_hash"] != kh for r in wm)
+    wm = [r for r in wm if r["kernel_hash"] == kh]
+    calib = [r for r in wm if r["set"] == "calib"]
+    ev = [r for r in wm if r["set"] == "eval"]
+    ovh = OverheadModel().fit(calib)
+    an.overhead_coef = le.overhead_coef = ovh.coef
+    if not stale_kernels:
+        an.save(f"latency/data/analytic-{tgt}.pkl")
+        le.save(f"latency/data/learned-{tgt}.pkl")
+    # (b) whole-model policies: ground truth = simulated deployments (one model_run each)
+    lut_path = Path(f"latency/data/lut-{tgt}.json")
+    lut = LUTLatency(tgt, json.loads(lut_path.read_text())) if lut_path.exists() else None
+    spaces = {}
+    truth, allp, groups = [], {"lut (HAQ, layers only)": [], "analytic": [], "learned": [], "bops (scaled)": []}, []
+    bscale = float(np.median([r["cycles"] / BOPs().cost(zoo_case(r["model"]).space, _pol(r)).total for r in calib]))
     permodel = []
-    speed = {}
-    for name, space in zoo_spaces():
-        if _layers_key(space) not in lut.lut:
-            continue
-        pols = [space.sample(rng) for _ in range(args.policies)]
-        truth = lut.totals(space, pols)
-        allp["truth"].append(truth)
-        for k, m in (("lut (HAQ)", lut), ("analytic", an), ("learned", le)):
-            p = m.totals(space, pols)
-            allp[k].append(p)
-            permodel.append({"model_zoo": name, "cost_model": k, **metrics(p, truth)})
-        pb = BOPs().totals(space, pols) * bscale
-        allp["bops (scaled)"].append(pb)
-        permodel.append({"model_zoo": name, "cost_model": "bops (scaled)", **metrics(pb, truth)})
-        if name == "resnet8":
-            many = [space.sample(rng) for _ in range(20000)]
-            le.totals(space, many[:10])  # table built once per space
-            t = time.perf_counter()
-            le.totals(space, many)
-            speed["learned_evals_per_s"] = len(many) / (time.perf_counter() - t)
-            t = time.perf_counter()
-            an.totals(space, many)
-            speed["analytic_evals_per_s"] = len(many) / (time.perf_counter() - t)
-            t = time.perf_counter()
-            le._tables.clear()
-            le.totals(space, many[:1])
-            speed["learned_table_build_s"] = time.perf_counter() - t
-            # one uncached whole-policy simulation (every layer of one policy, built + simulated)
-            pol = space.effective(pols[0])
-            items = {k: c for k, c in lut_configs(space)}
-            keys = []
-            for i in range(space.n_layers):
-                o = 32 if i == space.n_layers - 1 else {2: 2, 4: 4, 8: 8}[pol.a_bits[i + 1]]
-                keys.append(f"{i},{pol.w_bits[i]},{pol.a_bits[i]},{o}")
-            t = time.perf_counter()
-            profile([items[k] for k in keys], tgt, use_cache=False)
-            speed["simulations_per_s"] = 1.0 / (time.perf_counter() - t)
-    truth = np.concatenate(allp.pop("truth"))
+    for r in ev:
+        sp = spaces.setdefault(r["model"], zoo_case(r["model"]).space)
+        pol = _pol(r)
+        truth.append(r["cycles"])
+        groups.append(r["bits"])
+        allp["analytic"].append(an.cost(sp, pol).total)
+        allp["learned"].append(le.cost(sp, pol).total)
+        allp["bops (scaled)"].append(BOPs().cost(sp, pol).total * bscale)
+        try:
+            allp["lut (HAQ, layers only)"].append(lut.cost(sp, pol).total if lut and r["bits"] == "248" else np.nan)
+        except KeyError:
+            allp["lut (HAQ, layers only)"].append(np.nan)
+    truth, groups = np.array(truth), np.array(groups)
     for k, v in allp.items():
-        rows.append({"eval": f"whole-model policies ({len(truth)}, zoo)", "model": k, **metrics(np.concatenate(v), truth)})
+        v = np.array(v)
+        for g, sel in (("all", np.ones(len(truth), bool)), ("bits {2,4,8}", groups == "248"), ("bits 1..8", groups == "1-8")):
+            sel = sel & ~np.isnan(v)
+            if sel.sum() > 2:
+                rows.append({"eval": f"whole models, {g} ({sel.sum()} deployments)", "model": k, **metrics(v[sel], truth[sel])})
+        models = np.array([r["model"] for r in ev])
+        for mname in dict.fromkeys(models):
+            sel = (models == mname) & ~np.isnan(v)
+            if sel.sum() > 2:
+                permodel.append({"model_zoo": mname, "cost_model": k, **metrics(v[sel], truth[sel])})
     fid = pd.DataFrame(rows)
     fid.to_csv(out / "fidelity.csv", index=False)
     pd.DataFrame(permodel).to_csv(out / "fidelity_per_model.csv", index=False)
-    from latency.profile import kernel_hash
-
-    speed["dataset_kernel_hash"] = df.attrs["provenance"].get("kernel_hash")
-    speed["current_kernel_hash"] = kernel_hash()
-    speed["ratio_learned_vs_sim"] = speed.get("learned_evals_per_s", 0) / max(speed.get("simulations_per_s", 1e-9), 1e-9)
+    # speed: cost-model evaluations / s vs. whole-model simulations / s (one uncached run)
+    speed = {}
+    space = zoo_case("resnet8").space
+    rng = np.random.default_rng(0)
+    many = [space.sample(rng) for _ in range(20000)]
+    for nm_, m in (("learned", le), ("analytic", an)):
+        m._tables.clear()
+        t = time.perf_counter()
+        m.totals(space, many[:1])
+        speed[f"{nm_}_table_build_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        m.totals(space, many)
+        speed[f"{nm_}_evals_per_s"] = len(many) / (time.perf_counter() - t)
+    if not args.no_sim_speed and not stale_kernels:
+        t = time.perf_counter()
+        pol = space.sample(np.random.default_rng(12345))
+        simulate_policy(zoo_case("resnet8"), pol, tgt)  # deploy + build + QEMU + pricing (block prices cached)
+        speed["simulations_per_s"] = 1.0 / (time.perf_counter() - t)
+        speed["ratio_learned_vs_sim"] = speed["learned_evals_per_s"] / speed["simulations_per_s"]
+    speed.update(kernel_hash=kh, current_kernel_hash=kernel_hash(), wholemodel_rows=len(ev), calib_rows=len(calib), stale_rows_ignored=stale,
+                 overhead_coef=ovh.to_json(), dataset_rows=len(df))
     (out / "speed.json").write_text(json.dumps(speed, indent=1))
+    if lut is None:
+        _report(out, tgt, fid, speed, None, permodel)
+        return
     # speedup of bit pairs vs W8A8 per op kind (simulated, zoo layers, 8-bit outputs) vs BOPs
     sp = []
     for key, entries in lut.lut.items():
@@ -153,10 +175,38 @@ def main() -> None:
     np.atleast_1d(axes)[0].legend()
     fig.tight_layout()
     fig.savefig(out / "speedup.png", dpi=120)
+    _report(out, tgt, fid, speed, tab, permodel)
+
+
+def _pol(r: dict) -> Policy:
+    L = zoo_case(r["model"]).space.n_layers
+    w, a = r["w_bits"], r["a_bits"]
+    return Policy(tuple(w * L if len(w) == 1 else w), tuple(a * L if len(a) == 1 else a))
+
+
+def _report(out: Path, tgt: str, fid, speed, tab, permodel) -> None:
+    cmds = [f".venv/bin/python -m latency.cli latency profile --target {tgt} --n 480",
+            f".venv/bin/python scripts/latency_build_luts.py --target {tgt} --o-conts 8",
+            f".venv/bin/python scripts/latency_wholemodel.py --target {tgt} --n N",
+            f".venv/bin/python scripts/latency_fidelity.py --target {tgt}"]
     with (out / "fidelity.md").open("w") as f:
-        f.write(f"# Latency cost-model fidelity on {tgt}\n\nCommand: `.venv/bin/python scripts/latency_fidelity.py --target {tgt}`\n\n")
-        f.write("```\n" + fid.to_string(index=False) + "\n```\n\n## Speed\n\n```\n" + json.dumps(speed, indent=1) + "\n```\n\n")
-        f.write("## Speedup vs W8A8 (median over zoo layers, simulated)\n\n" + "```\n" + tab.to_string(index=False) + "\n```\n")
+        title = f"# Latency cost-model fidelity on {tgt}"
+        if speed["kernel_hash"] != speed["current_kernel_hash"]:
+            title += (f" (STALE: data of kernels {speed['kernel_hash']}, deploy/kernels is now "
+                      f"{speed['current_kernel_hash']}; re-run the commands below)")
+        f.write(f"{title}\n\nCommands (in order):\n\n```\n" + "\n".join(cmds) + "\n```\n\n")
+        f.write("Ground truth: the cycle-approximate simulator (QEMU block counts x llvm-mca prices). Held-out "
+                "shapes: profiler configurations, group 5-fold by layer shape. Whole models: real deployments "
+                "(deploy's lowering / codegen / build) of `mico.models.MODEL_ZOO` at random policies, one "
+                "`model_run` simulated; the non-conv overhead model is fitted on separate uniform-policy "
+                "deployments (`calib` rows), never on the evaluated ones. LUT (HAQ): sum of simulated layers, "
+                "8-bit output containers only, no pooling / add overhead.\n\n")
+        f.write("```\n" + fid.to_string(index=False) + "\n```\n\nPer zoo model:\n\n```\n"
+                + pd.DataFrame(permodel).to_string(index=False) + "\n```\n\n## Speed\n\n```\n"
+                + json.dumps(speed, indent=1) + "\n```\n\n")
+        if tab is not None:
+            f.write("## Speedup vs W8A8 (median over zoo layers, simulated, 8-bit outputs) vs BOPs\n\n"
+                    "![speedup](speedup.png)\n\n```\n" + tab.to_string(index=False) + "\n```\n")
     print(fid.to_string())
     print(json.dumps(speed, indent=1))
 

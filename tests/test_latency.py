@@ -114,3 +114,63 @@ def test_models_protocol_and_vectorised(tiny_space=None):
         one = [m.cost(space, p) for p in pols]
         assert np.allclose(tot, [c.total for c in one])
         assert all(c.total > 0 and len(c.per_layer) == 2 for c in one)
+
+
+def test_one_plugin_and_startup():
+    """latency.sim prices blocks with deploy's plugin and builds with deploy's startup / linker script."""
+    from deploy.toolchain import TARGET_DIR
+    from latency.sim import core
+
+    assert not (Path(core.__file__).parent / "csrc").exists()
+    assert core.plugin_source() == TARGET_DIR / "common" / "mico_icount_plugin.c"
+    dt = get_target("cortex-m7").deploy_target
+    assert "cortex-m7/startup.c" in dt.extra_sources and any("link.ld" in a for a in dt.ldflags)
+
+
+@pytest.mark.skipif(not (DATA / "kernels-cortex-m7.csv").exists(), reason="no committed dataset")
+def test_structural_features_follow_the_dispatcher():
+    from latency.models import _design, _frame
+
+    df = load_dataset(DATA / "kernels-cortex-m7.csv", check_kernels=False).head(120)
+    f = _frame(df, "cortex-m7")
+    # the variant the host library's mico_conv_select picks is the one the M7 harness reported
+    # (only meaningful while the dataset matches the kernels)
+    from latency.profile import kernel_hash
+
+    if df.attrs["provenance"]["kernel_hash"] == kernel_hash():
+        assert (f["var"] == df["variant"]).all()
+    X, names = _design(f)
+    assert X.shape == (len(df), len(names)) and np.isfinite(X).all() and (X >= 0).all()
+    a53 = _frame(df, "cortex-a53")
+    assert set(a53["var"]) <= {4, 5}
+
+
+def test_overhead_model_recovers_linear_costs():
+    from latency.wholemodel import OP_KINDS, OverheadModel, op_features
+
+    rng = np.random.default_rng(0)
+    true = np.abs(rng.normal(size=len(OP_KINDS) * 3 + 1)) * 10
+    rows = []
+    for _ in range(40):
+        ops = [{"kind": OP_KINDS[rng.integers(4)], "outs": int(rng.integers(10, 1000)), "taps": int(rng.integers(10, 4000))}
+               for _ in range(rng.integers(1, 5))]
+        c = float(op_features(ops) @ true)
+        rows.append({"ops": ops, "op_cycles": {"add": c * 0.9}, "other_cycles": c * 0.1})
+    m = OverheadModel().fit(rows)
+    for r in rows:
+        assert abs(m.predict(r["ops"]) / (sum(r["op_cycles"].values()) + r["other_cycles"]) - 1) < 1e-6
+
+
+@needs_m7
+@pytest.mark.slow
+def test_whole_model_simulation_matches_cost_model():
+    from latency.models import LearnedLatency
+    from latency.wholemodel import simulate_policy, zoo_case
+
+    case = zoo_case("mlp")
+    pol = case.space.uniform(4, 4)
+    r = simulate_policy(case, pol, "cortex-m7")
+    assert r["cycles"] > 0 and r["conv_cycles"] > 0.5 * r["cycles"]
+    if (DATA / "learned-cortex-m7.pkl").exists():
+        pred = LearnedLatency("cortex-m7").cost(case.space, pol).total
+        assert abs(pred / r["cycles"] - 1) < 0.1

@@ -3,10 +3,12 @@
 Method (cortex-m7, cortex-a53)
 ------------------------------
 1. The program runs under QEMU (``qemu-system-arm -M mps2-an500`` with semihosting for the M7,
-   ``qemu-aarch64 -cpu cortex-a53`` for the A53) with our own TCG plugin
-   (``csrc/mico_tbprof.c``), which counts how often every translation block (TB: a straight run
-   of guest instructions ending at a branch) executes, in total and per *region* (code between
-   two marker instructions: Thumb ``mov r11, r11``, AArch64 ``orr x28, x28, x28``).
+   ``qemu-aarch64 -cpu cortex-a53`` for the A53) with deploy's TCG plugin
+   (``deploy/targets/common/mico_icount_plugin.c`` with ``out=``), which counts how often every
+   translation block (TB: a straight run of guest instructions ending at a branch) executes, in
+   total and per *region* (code between two marker instructions: Thumb ``mov r11, r11``,
+   AArch64 ``orr x28, x28, x28``). Programs are built exactly as deploy builds them (same
+   compiler flags, same cached kernel objects, deploy's Cortex-M7 startup and linker script).
 2. Every distinct block (by its instruction bytes) is disassembled with ``llvm-mc`` and priced
    by ``llvm-mca`` with the target's scheduling model (Cortex-M7: in-order dual issue;
    Cortex-A53: in-order dual issue) as the steady-state cycles per execution of the block
@@ -21,8 +23,8 @@ each region boundary are attributed to the wrong side. The result is determinist
 same arguments -> same cycles; simulations are cached on disk (key: ELF hash, target, args,
 pricing version).
 
-Host: wall-clock (median of repeats, timed inside the program) plus callgrind instruction
-counts; see `measure_host`.
+Host: wall-clock (median of repeats) plus callgrind instruction counts of a deployed model;
+see `latency.wholemodel.measure_host`.
 """
 
 from __future__ import annotations
@@ -40,8 +42,6 @@ from pathlib import Path
 
 from mico.cache import default_cache_dir
 
-HERE = Path(__file__).resolve().parent
-CSRC = HERE / "csrc"
 PRICER_VERSION = "mca-rthru100-v1"
 MCA_ITERATIONS = 100
 
@@ -57,9 +57,6 @@ class SimulationTimeout(SimError):
 @dataclass(frozen=True)
 class Target:
     name: str
-    cc: str
-    cflags: tuple[str, ...]
-    ldflags: tuple[str, ...]
     triple: str  # llvm triple for llvm-mc / llvm-mca ("" for host)
     mcpu: str
     clock_hz: float
@@ -70,31 +67,30 @@ class Target:
     def emulated(self) -> bool:
         return bool(self.triple)
 
+    @property
+    def deploy_target(self):
+        """deploy's build description of this target (compiler, flags, startup, linker script)."""
+        from deploy.targets import get_target as deploy_target
+
+        return deploy_target(self.name)
+
+    @property
+    def cc(self) -> str:
+        return self.deploy_target.cc
+
+    @property
+    def cflags(self) -> tuple[str, ...]:
+        from deploy.targets import COMMON_CFLAGS
+
+        return tuple(f for f in COMMON_CFLAGS if not f.startswith("-W")) + self.deploy_target.cflags
+
 
 TARGETS: dict[str, Target] = {
-    "cortex-m7": Target(
-        "cortex-m7",
-        "arm-none-eabi-gcc",
-        ("-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16", "-O2"),
-        ("--specs=rdimon.specs", f"-T{CSRC / 'm7.ld'}", str(CSRC / "m7_startup.c")),
-        "thumbv7em-none-eabihf",
-        "cortex-m7",
-        216e6,
-        "STM32F746-class Cortex-M7 at 216 MHz (QEMU mps2-an500, semihosting)",
-        "mov r11, r11",
-    ),
-    "cortex-a53": Target(
-        "cortex-a53",
-        "aarch64-linux-gnu-gcc",
-        ("-mcpu=cortex-a53", "-O2"),
-        ("-static",),
-        "aarch64",
-        "cortex-a53",
-        1.2e9,
-        "Raspberry-Pi-3-class Cortex-A53 at 1.2 GHz (qemu-aarch64 user mode)",
-        "orr x28, x28, x28",
-    ),
-    "host": Target("host", "gcc", ("-O2", "-march=x86-64"), (), "", "", 0.0, "this x86-64 machine", ""),
+    "cortex-m7": Target("cortex-m7", "thumbv7em-none-eabihf", "cortex-m7", 216e6,
+                        "STM32F746-class Cortex-M7 at 216 MHz (QEMU mps2-an500, semihosting)", "mov r11, r11"),
+    "cortex-a53": Target("cortex-a53", "aarch64", "cortex-a53", 1.2e9,
+                         "Raspberry-Pi-3-class Cortex-A53 at 1.2 GHz (qemu-aarch64 user mode)", "orr x28, x28, x28"),
+    "host": Target("host", "", "", 0.0, "this x86-64 machine", ""),
 }
 
 
@@ -130,17 +126,19 @@ def tool_version(cmd: str) -> str:
 
 # ---------------------------------------------------------------------------------- plugin
 def plugin_path() -> Path:
-    """Build (once per source hash) and return our TCG plugin shared object."""
-    src = CSRC / "mico_tbprof.c"
-    key = _sha(src.read_bytes())[:16]
-    so = cache_root() / f"mico_tbprof-{key}.so"
-    if not so.exists():
-        tmp = so.with_suffix(".tmp.so")
-        r = subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(tmp), str(src)], capture_output=True, text=True)
-        if r.returncode:
-            raise SimError(f"building the QEMU plugin failed:\n{r.stderr}")
-        tmp.replace(so)
-    return so
+    """deploy's QEMU plugin (built once per source hash); ``out=<file>`` turns on block profiles."""
+    from deploy.toolchain import ToolchainError, icount_plugin
+
+    try:
+        return icount_plugin()
+    except ToolchainError as e:
+        raise SimError(f"building the QEMU plugin failed: {e}") from e
+
+
+def plugin_source() -> Path:
+    from deploy.toolchain import TARGET_DIR
+
+    return TARGET_DIR / "common" / "mico_icount_plugin.c"
 
 
 # ---------------------------------------------------------------------------------- build
@@ -152,14 +150,30 @@ def build_elf(
     include_dirs: Sequence[str | os.PathLike] = (),
     defines: Sequence[str] = (),
     extra_flags: Sequence[str] = (),
+    with_kernels: bool = False,
 ) -> Path:
-    """Compile and link ``sources`` for ``target`` into ``out`` (start-up code added for the M7)."""
+    """Compile ``sources`` for ``target`` and link them as deploy links a model: deploy's flags,
+    startup code and linker script (Cortex-M7), and with ``with_kernels`` deploy's cached kernel
+    objects (`deploy.targets.kernel_objects`), so profiled kernels are the deployed machine code."""
+    from deploy.targets import TARGET_DIR, kernel_objects
+    from deploy.toolchain import KERNEL_DIR, ToolchainError
+
     t = get_target(target) if isinstance(target, str) else target
     if shutil.which(t.cc) is None:
         raise SimError(f"compiler {t.cc} for target {t.name} not found; install the Debian packages (see DESIGN.md)")
+    dt = t.deploy_target
+    extra_src = [str(TARGET_DIR / s) for s in dt.extra_sources]
+    objs: list[str] = []
+    if with_kernels:
+        try:
+            objs = [str(o) for o in kernel_objects(dt)]
+        except ToolchainError as e:
+            raise SimError(str(e)) from e
+        include_dirs = [*include_dirs, KERNEL_DIR]
+    ld = [a.replace("{targets}", str(TARGET_DIR)) for a in dt.ldflags]
     cmd = [t.cc, *t.cflags, *extra_flags]
     cmd += [f"-I{d}" for d in include_dirs] + [f"-D{d}" for d in defines]
-    cmd += [str(s) for s in sources] + list(t.ldflags) + ["-o", str(out), "-lm"]
+    cmd += [str(s) for s in sources] + extra_src + objs + ld + ["-o", str(out), "-lm"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode:
         raise SimError(f"build for {t.name} failed ({' '.join(cmd)}):\n{r.stderr[-4000:]}")
@@ -366,6 +380,9 @@ def simulate(
     *,
     timeout: float = 120.0,
     use_cache: bool = True,
+    cwd: str | os.PathLike | None = None,
+    cache_extra: str = "",
+    keep_blocks: bool = False,
 ) -> SimResult:
     """Cycle-approximate run of ``elf`` on ``target`` (cortex-m7 or cortex-a53); see module doc."""
     t = get_target(target)
@@ -374,8 +391,8 @@ def simulate(
     elf = Path(elf)
     if not elf.exists():
         raise SimError(f"ELF {elf} not found")
-    key = _sha(elf.read_bytes(), t.name, json.dumps(list(args)), PRICER_VERSION,
-               (CSRC / "mico_tbprof.c").read_bytes())[:32]
+    key = _sha(elf.read_bytes(), str(keep_blocks), t.name, json.dumps(list(args)), PRICER_VERSION,
+               plugin_source().read_bytes(), cache_extra)[:32]
     cfile = cache_root() / "sims" / f"{key}.json"
     if use_cache and cfile.exists():
         d = json.loads(cfile.read_text())
@@ -387,7 +404,7 @@ def simulate(
         out = Path(td) / "tb.txt"
         cmd = _run_cmd(t, elf, out, args)
         try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd)
         except subprocess.TimeoutExpired as e:
             raise SimulationTimeout(
                 f"simulation of {elf.name} on {t.name} exceeded {timeout:g} s (raise timeout= or shrink the workload)"
@@ -428,6 +445,12 @@ def simulate(
         returncode=r.returncode,
         meta={"regions": len(regions), "elf_sha": key},
     )
+    if keep_blocks:  # per-block cycles inside the regions (whole run without markers): attribution
+        cnt: dict[int, int] = {}
+        for reg in (regions.values() if regions else [{i: b[2] for i, b in blocks.items()}]):
+            for i, c in reg.items():
+                cnt[i] = cnt.get(i, 0) + c
+        res.meta["blocks"] = [[blocks[i][0], c * prices[blocks[i][3]][0], c * blocks[i][1]] for i, c in cnt.items()]
     cfile.parent.mkdir(parents=True, exist_ok=True)
     cfile.write_text(res.to_json())
     return res

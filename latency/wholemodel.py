@@ -1,0 +1,245 @@
+"""Whole-model ground truth: real deployments (deploy's lowering, codegen, build) of zoo models at a
+policy, simulated per basic block (`latency.sim.simulate`), cycles of one ``model_run`` call.
+
+The harness (``deploy/targets/common/main.c``) brackets ``model_run`` with the region markers, so
+the region is exactly one inference: conv kernels, pooling, residual adds, ReLUs, the dispatcher
+and call overhead. Cycles are also attributed to functions (ELF symbol table) so the non-conv ops
+(`OP_FUNCS`) can be calibrated on their own (`OverheadModel`).
+
+Host: `measure_host` builds the same folder with deploy's host target and reports callgrind
+instruction counts of one ``model_run`` (deterministic) plus wall-clock (median of repeats).
+"""
+
+from __future__ import annotations
+
+import bisect
+import inspect
+import json
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from latency.sim.core import SimError, get_target, simulate
+
+OP_FUNCS = {"mico_add": "add", "mico_maxpool": "maxpool", "mico_avgpool": "avgpool", "mico_relu": "relu"}
+OP_KINDS = ("add", "maxpool", "avgpool", "relu")
+OTHER_FUNCS = ("model_run", "main", "?")
+NM = {"cortex-m7": "arm-none-eabi-nm", "cortex-a53": "aarch64-linux-gnu-nm", "host": "nm"}
+
+
+@dataclass
+class ZooCase:
+    name: str
+    graph: object
+    calib: object
+    space: object
+    input_shape: tuple[int, ...]
+
+
+@lru_cache(maxsize=16)
+def zoo_case(name: str, seed: int = 0) -> ZooCase:
+    """A zoo model (fresh weights, calibrated on random inputs) as a 1..8-bit search space."""
+    import torch
+
+    from mico.models import MODEL_ZOO, build_model
+    from mico.quant import Calibration
+    from mico.trace import space_from_graph, trace_graph
+
+    spec = MODEL_ZOO[name]
+    shp = tuple(inspect.signature(spec.builder).parameters["input_shape"].default)
+    torch.manual_seed(seed)
+    model = build_model(name).eval()
+    x = torch.randn(32, *shp, generator=torch.Generator().manual_seed(seed))
+    graph = trace_graph(model, x[:2])
+    calib = Calibration(graph, x)
+    space = space_from_graph(graph, w_choices=tuple(range(1, 9)), a_choices=tuple(range(1, 9)), model_name=name)
+    return ZooCase(name, graph, calib, space, shp)
+
+
+def _symbols(elf: Path, target: str) -> tuple[list[int], list[tuple[int, str]]]:
+    nm = shutil.which(NM[target])
+    if nm is None:
+        raise SimError(f"{NM[target]} not found")
+    out = subprocess.run([nm, "-S", "--defined-only", str(elf)], capture_output=True, text=True).stdout
+    syms = []
+    for ln in out.splitlines():
+        p = ln.split()
+        if len(p) == 4 and p[2] in "tTwW":
+            a = int(p[0], 16) & ~1
+            syms.append((a, a + int(p[1], 16), p[3]))
+    syms.sort()
+    return [s[0] for s in syms], [(s[1], s[2]) for s in syms]
+
+
+def attribute(elf: Path, target: str, blocks: list) -> dict[str, float]:
+    """Cycles per function name from the per-block list of `simulate(keep_blocks=True)`."""
+    starts, rest = _symbols(elf, target)
+    out: dict[str, float] = {}
+    for va, cyc, _ins in blocks:
+        i = bisect.bisect_right(starts, va) - 1
+        name = rest[i][1] if i >= 0 and va < rest[i][0] else "?"
+        out[name] = out.get(name, 0.0) + cyc
+    return out
+
+
+def lowered_ops(lowered) -> list[dict]:
+    """The non-conv ops of a lowered model: kind and work (output elements, window taps)."""
+    ops = []
+    for op in lowered.ops:
+        if op.kind == "conv":
+            continue
+        p = op.params
+        if op.kind in ("maxpool", "avgpool"):
+            n = p["out_h"] * p["out_w"] * p["c"]
+            ops.append({"kind": op.kind, "outs": n, "taps": n * p["k_h"] * p["k_w"]})
+        else:
+            ops.append({"kind": op.kind, "outs": p["n"], "taps": p["n"]})
+    return ops
+
+
+def deploy_folder(case: ZooCase, policy, target: str, out_dir: Path, seed: int = 0, fast: bool = False):
+    """Lower + generate + build one policy of a zoo case; returns (lowered model, deploy BuildResult,
+    or with ``fast`` the ELF path: one compiler call with deploy's flags and objects, no size checks)."""
+    from deploy.api import export_folder
+    from deploy.lower import lower, pack_input
+    from deploy.targets import build
+    from deploy.targets import get_target as deploy_target
+    from mico.quant import build_int_graph
+
+    g = build_int_graph(case.calib, policy)
+    m = lower(g)
+    rng = np.random.default_rng(seed)
+    q = g.input_q
+    xq = rng.integers(q.lo, q.hi + 1, size=(1, *m.input_shape)).astype(np.int64)
+    export_folder(m, out_dir, target, case.name, pack_input(m, xq))
+    if not fast:
+        return m, build(deploy_target(target), out_dir)
+    # the same compile and link as deploy.targets.build, in one compiler call (no size checks)
+    from deploy.targets import COMMON_CFLAGS, TARGET_DIR, kernel_objects
+    from deploy.toolchain import KERNEL_DIR, require, run
+
+    t = deploy_target(target)
+    elf = out_dir / "app.elf"
+    srcs = [out_dir / "model.c", TARGET_DIR / "common" / "main.c", *(TARGET_DIR / s for s in t.extra_sources)]
+    ld = [a.replace("{targets}", str(TARGET_DIR)) for a in t.ldflags]
+    run([require(t.cc), *COMMON_CFLAGS, *t.cflags, "-I", str(out_dir), "-I", str(KERNEL_DIR), *map(str, srcs),
+         *map(str, kernel_objects(t)), *ld, "-o", str(elf)])
+    return m, elf
+
+
+def simulate_policy(case: ZooCase, policy, target: str, *, workdir: str | Path | None = None,
+                    timeout: float = 300.0) -> dict:
+    """Cycles of one ``model_run`` of ``case`` deployed at ``policy`` on ``target`` (+ attribution)."""
+    get_target(target)
+    with tempfile.TemporaryDirectory(dir=workdir) as td:
+        m, elf = deploy_folder(case, policy, target, Path(td), fast=True)
+        r = simulate(elf, target, cwd=td, keep_blocks=True, timeout=timeout)
+        if len(r.region_cycles) != 1:
+            raise SimError(f"expected one model_run region, got {len(r.region_cycles)}")
+        funcs = attribute(elf, target, r.meta["blocks"])
+    ops = lowered_ops(m)
+    per_kind = {k: 0.0 for k in OP_KINDS}
+    for f, c in funcs.items():
+        if f in OP_FUNCS:
+            per_kind[OP_FUNCS[f]] += c
+    other = sum(funcs.get(f, 0.0) for f in OTHER_FUNCS)
+    conv = r.cycles - other - sum(per_kind.values())  # conv kernels and their static helpers
+    return {"model": case.name, "w_bits": list(policy.w_bits), "a_bits": list(policy.a_bits),
+            "cycles": r.cycles, "instructions": r.instructions, "conv_cycles": conv,
+            "op_cycles": per_kind, "other_cycles": other,
+            "ops": ops}
+
+
+# ---------------------------------------------------------------------------------- overhead
+def op_features(ops: list[dict]) -> np.ndarray:
+    """Per kind: (number of ops, output elements, window taps) + 1 for the call overhead constant."""
+    f = []
+    for k in OP_KINDS:
+        sel = [o for o in ops if o["kind"] == k]
+        f += [len(sel), sum(o["outs"] for o in sel), sum(o["taps"] for o in sel)]
+    return np.array(f + [1.0], dtype=float)
+
+
+class OverheadModel:
+    """Cycles of everything in ``model_run`` that is not a conv kernel: pooling, adds, ReLUs (per op,
+    per output element, per window tap) and a fixed model_run overhead, fitted by non-negative
+    least squares on the attributed cycles of calibration deployments (not the evaluation ones)."""
+
+    def __init__(self, coef: np.ndarray | None = None):
+        self.coef = coef
+
+    def fit(self, rows: list[dict]) -> OverheadModel:
+        from scipy.optimize import nnls
+
+        X = np.array([op_features(r["ops"]) for r in rows])
+        y = np.array([sum(r["op_cycles"].values()) + r["other_cycles"] for r in rows])
+        w = 1.0 / np.maximum(y, 1.0)
+        self.coef, _ = nnls(X * w[:, None], y * w)
+        return self
+
+    def predict(self, ops: list[dict]) -> float:
+        return float(op_features(ops) @ self.coef)
+
+    def to_json(self) -> list[float]:
+        return [float(c) for c in self.coef]
+
+
+def space_ops(space, target: str = "host") -> list[dict]:
+    """Non-conv ops of a zoo space (policy-independent shapes), from a W8A8 lowering."""
+    case = zoo_case(space.model_name)
+    from deploy.lower import lower
+    from mico.quant import build_int_graph
+
+    return lowered_ops(lower(build_int_graph(case.calib, case.space.uniform(8, 8))))
+
+
+# ---------------------------------------------------------------------------------- host
+def measure_host(case: ZooCase, policy, *, repeats: int = 20, workdir: str | Path | None = None) -> dict:
+    """Deploy ``policy`` with deploy's host target: callgrind instructions of the whole program with
+    and without inference (difference = one model_run) and wall-clock per model_run (median of
+    ``repeats`` runs of a program with 1 vs. 1 + ``repeats`` copies of the input)."""
+    if shutil.which("valgrind") is None:
+        raise SimError("valgrind not found (sudo apt-get install valgrind)")
+    with tempfile.TemporaryDirectory(dir=workdir) as td:
+        td = Path(td)
+        m, b = deploy_folder(case, policy, "host", td)
+        one = (td / "inputs.bin").read_bytes()
+
+        def callgrind(n: int) -> int:
+            (td / "inputs.bin").write_bytes(one * n)
+            out = td / f"cg.{n}"
+            subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(b.elf)], cwd=td,
+                           capture_output=True, text=True, check=True, timeout=600)
+            for ln in out.read_text().splitlines():
+                if ln.startswith("summary:") or ln.startswith("totals:"):
+                    return int(ln.split()[1])
+            raise SimError("callgrind wrote no summary")
+
+        ins = callgrind(2) - callgrind(1)
+
+        def wall(n: int) -> float:
+            (td / "inputs.bin").write_bytes(one * n)
+            t = time.perf_counter()
+            subprocess.run([str(b.elf)], cwd=td, capture_output=True, check=True)
+            return time.perf_counter() - t
+
+        ts = [(wall(1 + 200) - wall(1)) / 200 for _ in range(repeats)]
+    return {"model": case.name, "instructions": ins, "wall_s_median": statistics.median(ts),
+            "wall_s_iqr": float(np.subtract(*np.percentile(ts, [75, 25]))), "repeats": repeats}
+
+
+def save_rows(rows: list[dict], path: Path, provenance: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"provenance": provenance, "rows": rows}, separators=(",", ":")))
+
+
+def load_rows(path: Path) -> tuple[dict, list[dict]]:
+    d = json.loads(Path(path).read_text())
+    return d["provenance"], d["rows"]
