@@ -126,7 +126,7 @@ def conv_scratch_bytes(p: dict[str, int]) -> int:
         return 2 * 2 * ((k + 31) // 32 * 32) + 16
     if p["groups"] == p["in_c"] == p["out_c"]:  # depthwise: k_h int16 input rows + int16 weights
         cp = (p["in_c"] + 1) & ~1
-        return 2 * p["k_h"] * (p["in_w"] + 2 * p["pad_w"]) * cp + 2 * p["k_h"] * p["k_w"] * cp + 16
+        return 2 * p["k_h"] * (p["in_w"] + 2 * p["pad_w"] + 2) * cp + 2 * p["k_h"] * (p["k_w"] + 1) * cp + 16
     return 0
 
 

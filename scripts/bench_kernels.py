@@ -1,6 +1,6 @@
-"""Instructions per MAC of the MiCo conv kernels on Cortex-M7 (QEMU, exact counts by our plugin).
+"""Instructions per MAC of the MiCo conv kernels on Cortex-M7 and Cortex-A53 (QEMU, exact counts, our plugin).
 
-Usage: python scripts/bench_kernels.py [--target cortex-m7] [--out results/kernel_bench.md]
+Usage: python scripts/bench_kernels.py [--targets cortex-m7,cortex-a53] [--out results/kernel_bench.md]
 
 Each layer runs once through the dispatcher (`mico_conv`, the kernel a deployed model uses) on
 random data; the count covers the whole call (im2col, MACs, requantization, packing the output).
@@ -37,6 +37,7 @@ PAIRS = [(8, 8), (4, 4), (2, 2), (1, 2), (4, 8), (2, 8), (8, 4), (2, 4), (4, 2),
 HARNESS = """
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include "mico_nn.h"
 #if defined(__thumb__)
 #define MICO_MARK() __asm__ volatile("mov r11, r11" ::: "memory")
@@ -47,6 +48,7 @@ HARNESS = """
 #endif
 static uint8_t scratch[SCRATCH] __attribute__((aligned(8)));
 static int32_t out[OUTMAX];
+static int32_t ref[OUTMAX];
 %(defs)s
 int main(void) {
     int bad = 0;
@@ -70,7 +72,10 @@ def build_bench(cases, target: str, work: Path) -> list[int]:
         fields = ", ".join(f".{k} = {v}" for k, v in p.items())
         defs.append(f"static const mico_conv_params p{i} = {{ {fields}, .weights = w{i}, .bias = bias{i}, "
                     f".mult = mult{i}, .shift = shift{i}, .wsum = wsum{i} }};")
-        calls.append(f"    MICO_MARK(); bad |= mico_conv(&p{i}, in{i}, out, scratch, SCRATCH) != MICO_OK; MICO_MARK();")
+        nout = p["out_h"] * p["out_w"] * p["out_c"] * p["out_cont"] // 8
+        calls.append(f"    MICO_MARK(); bad |= mico_conv(&p{i}, in{i}, out, scratch, SCRATCH) != MICO_OK; MICO_MARK();\n"
+                     f"    bad |= mico_conv_portable(&p{i}, in{i}, ref) != MICO_OK;\n"
+                     f"    bad |= memcmp(out, ref, {nout}) != 0;")
         scratch = max(scratch, op.scratch_bytes)
         outmax = max(outmax, p["out_h"] * p["out_w"] * p["out_c"])
     src = (HARNESS % {"defs": "\n".join(defs), "calls": "\n".join(calls)}).replace(
@@ -90,16 +95,11 @@ def build_bench(cases, target: str, work: Path) -> list[int]:
     del cc
     r = execute(t, work, elf, timeout=600)
     if r.n != 0:
-        raise RuntimeError("a kernel returned an error status")
+        raise RuntimeError("a kernel returned an error status or differed from mico_conv_portable")
     return r.instructions
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--target", default="cortex-m7")
-    ap.add_argument("--out", default=str(ROOT / "results" / "kernel_bench.md"))
-    ap.add_argument("--work", default="/tmp/mico_bench_kernels")
-    args = ap.parse_args()
+def measure(target: str, work: Path) -> dict[str, dict[str, float]]:
     rng = np.random.default_rng(0)
     cases, keys = [], []
     for name, cin, cout, h, w, k, pad, groups, _ in LAYERS:
@@ -107,24 +107,47 @@ def main() -> None:
             op, xb, _exp = random_conv(rng, cin=cin, cout=cout, h=h, w=w, k=(k, k), stride=(1, 1), pad=(pad, pad),
                                        groups=groups, w_bits=wb, in_bits=ab, in_signed=False, out_bits=8)
             cases.append((op, xb))
-            keys.append((name, wb, ab, op.macs if op.macs else op.params["out_h"] * op.params["out_w"] * cout *
-                         k * k * (cin // groups)))
-    counts = build_bench(cases, args.target, Path(args.work))
+            keys.append((name, wb, ab, op.params["out_h"] * op.params["out_w"] * cout * k * k * (cin // groups)))
+    counts = build_bench(cases, target, work / target)
     table: dict[str, dict[str, float]] = {}
     for (name, wb, ab, macs), n in zip(keys, counts):
         table.setdefault(name, {})[f"W{wb}A{ab}"] = n / macs
+    return table
+
+
+def render(target: str, table: dict[str, dict[str, float]]) -> list[str]:
     cols = [f"W{w}A{a}" for w, a in PAIRS]
-    cmd = "python scripts/bench_kernels.py" + ("" if args.target == "cortex-m7" else f" --target {args.target}")
-    lines = [f"<!-- command: {cmd} -->", "",
-             f"# Kernel instructions per MAC on {args.target} (QEMU, exact counts, whole `mico_conv` call)", "",
-             "| layer | CMSIS-NN W8A8 | " + " | ".join(cols) + " |",
-             "|---|---|" + "---|" * len(cols)]
+    low = [c for c in cols if c != "W8A8"]
+    ref_col = target == "cortex-m7"
+    head = ("| layer | " + ("CMSIS-NN W8A8 | " if ref_col else "") + " | ".join(cols) + " | "
+            + " | ".join(f"x {c}" for c in low) + " |")
+    lines = [f"## {target}: instructions per MAC (QEMU, exact counts, whole `mico_conv` call)", "", head,
+             "|---|" + ("---|" if ref_col else "") + "---|" * (len(cols) + len(low))]
     for (name, *_rest, ref) in LAYERS:
         row = table[name]
-        lines.append(f"| {name} | {ref:.2f} | " + " | ".join(f"{row[c]:.2f}" for c in cols) + " |")
-    lines += ["", "Activations unsigned (after ReLU), 8-bit requantized output. CMSIS-NN numbers: "
-              "docs/reference/deploy-and-arm.md (same QEMU counting)."]
-    text = "\n".join(lines) + "\n"
+        cells = (([f"{ref:.2f}"] if ref_col else []) + [f"{row[c]:.2f}" for c in cols]
+                 + [f"{row['W8A8'] / row[c]:.2f}" for c in low])
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--targets", default="cortex-m7,cortex-a53")
+    ap.add_argument("--out", default=str(ROOT / "results" / "kernel_bench.md"))
+    ap.add_argument("--work", default="/tmp/mico_bench_kernels")
+    args = ap.parse_args()
+    default = args.targets == "cortex-m7,cortex-a53"
+    cmd = "python scripts/bench_kernels.py" + ("" if default else f" --targets {args.targets}")
+    lines = [f"<!-- command: {cmd} -->", "", "# Conv kernel instructions per MAC", "",
+             "Each layer x bit pair runs once through the dispatcher (`mico_conv`, the kernel a deployed model "
+             "uses) on random data; its output is then checked on the target against `mico_conv_portable`. "
+             "`x WbAa` columns: speedup of that pair over W8A8 (W8A8 instructions / the pair's; > 1 is faster). "
+             "Activations unsigned (after ReLU), 8-bit requantized output. CMSIS-NN numbers: "
+             "docs/reference/deploy-and-arm.md (same QEMU counting, Cortex-M7 only).", ""]
+    for t in args.targets.split(","):
+        lines += render(t, measure(t, Path(args.work)))
+    text = "\n".join(lines)
     print(text)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

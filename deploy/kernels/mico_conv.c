@@ -13,7 +13,12 @@ mico_conv_variant mico_conv_select(const mico_conv_params *p) {
 #if defined(__aarch64__) && defined(__ARM_NEON) && !defined(MICO_NO_NEON)
     return MICO_CONV_NEON;
 #else
-    if (p->w_cont < 8 && mico_conv_bytelane_steps(p) >= 1) return MICO_CONV_BYTELANE;
+    /* measured (results/kernel_bench.md): the dual-MAC GEMM with its word-at-a-time im2col beats
+     * the byte-lane kernel whenever the channel count allows whole-word unpacking */
+    if (p->w_cont < 1 || p->w_cont > 8 || p->in_cont < 2 || p->in_cont > 8) return MICO_CONV_DUALMAC; /* rejects */
+    const int32_t ew = 32 / p->w_cont, ea = 32 / p->in_cont;
+    const int32_t blk = ew > ea ? ew : ea;
+    if (p->w_cont < 8 && p->in_c % blk != 0 && mico_conv_bytelane_steps(p) >= 1) return MICO_CONV_BYTELANE;
     return MICO_CONV_DUALMAC;
 #endif
 #endif

@@ -25,12 +25,84 @@ MICO_INLINE int32_t dm_pos(int32_t k, int32_t s, const int32_t WC) {
     return ((k / e) * h + kk % h) * 4 + s * 2 + kk / h;
 }
 
+/* Lanes (element r, element r + n/2) of a packed input word u holding n = 32/IC elements, as
+ * two 16-bit values (r < n/2). For signed sub-byte inputs u has its fields' sign bits flipped
+ * (x + 2^(IC-1), unsigned) and the offset is taken off per lane (SSUB16). */
+MICO_INLINE uint32_t dm_lanes(uint32_t u, int32_t r, const int32_t IC, const int SG) {
+    if (IC == 8) {
+        if (SG) return r ? mico_sxtb16_ror8(u) : mico_sxtb16(u);
+        return (u >> (8 * r)) & 0x00FF00FFu;
+    }
+    const uint32_t t = (u >> (IC * r)) & (IC == 4 ? 0x000F000Fu : 0x00030003u);
+    return SG ? mico_ssub16(t, IC == 4 ? 0x00080008u : 0x00020002u) : t;
+}
+
+/* One 16-bit pair (group gi, pair j) of a block of input words u; see dm_tap. */
+MICO_INLINE int32_t dm_pair(const uint32_t *u, uint32_t *dst, const int32_t gi, const int32_t j, const int32_t WC,
+                            const int32_t IC, const int SG, int32_t sum) {
+    const int32_t n = 32 / IC, E = 32 / WC, h = E / 2, hn = n / 2;
+    const int32_t e1 = gi * E + j, e2 = e1 + h;
+    const int32_t r1 = e1 % n, r2 = e2 % n;
+    const uint32_t A = dm_lanes(u[e1 / n], r1 % hn, IC, SG);
+    uint32_t pair;
+    if (e1 / n == e2 / n && r1 % hn == r2 % hn) {
+        pair = A; /* (r1, r1 + n/2): already the pair */
+    } else {
+        const uint32_t Bw = dm_lanes(u[e2 / n], r2 % hn, IC, SG);
+        if (r1 < hn && r2 < hn) pair = mico_pack_lo(A, Bw);
+        else if (r1 >= hn && r2 >= hn) pair = mico_pack_hi(A, Bw);
+        else pair = (r1 < hn ? (A & 0xFFFFu) : (A >> 16)) | (r2 < hn ? (Bw << 16) : (Bw & 0xFFFF0000u));
+    }
+    dst[WC == 8 ? gi * 4 + j : (gi * h + j) * 2] = pair;
+    return WC < 8 ? mico_smlad(pair, 0x00010001u, sum) : sum;
+}
+
+/* Word-at-a-time im2col of one tap (c channels, c a multiple of max(32/IC, 32/WC)): every
+ * 16-bit pair the GEMM reads is built from whole input words with shifts / masks (or SXTB16)
+ * and at most one half-word pack, instead of per-element extraction. Returns sum + the tap's
+ * activations when the weights are sub-byte (WC < 8). */
+MICO_INLINE int32_t dm_tap(const uint8_t *src, uint32_t *colw, int32_t k, int32_t c, int32_t s, const int32_t WC,
+                           const int32_t IC, const int SG, int32_t sum) {
+    const int32_t n = 32 / IC, E = 32 / WC, h = E / 2, B = n > E ? n : E, nu = B / n;
+    const uint32_t flip = (SG && IC == 4) ? 0x88888888u : (SG && IC == 2) ? 0xAAAAAAAAu : 0u;
+    /* a group of E elements fills E words (both pixels); k is a multiple of E here */
+    uint32_t *dst = colw + k + (WC == 8 ? 2 * s : s);
+    for (int32_t e = 0; e < c; e += B, src += 4 * nu, dst += B) {
+        uint32_t u[8];
+        /* fully unrolled by hand (the compile-time guards fold away): UBSan builds reject
+         * unroll pragmas */
+#define DM_LOAD(I) \
+        if ((I) < nu) u[(I)] = mico_load32(src + 4 * (I)) ^ flip;
+        DM_LOAD(0) DM_LOAD(1) DM_LOAD(2) DM_LOAD(3) DM_LOAD(4) DM_LOAD(5) DM_LOAD(6) DM_LOAD(7)
+#undef DM_LOAD
+#define DM_PAIR(T) \
+        if ((T) < B / 2) sum = dm_pair(u, dst, (T) / h, (T) % h, WC, IC, SG, sum);
+        DM_PAIR(0) DM_PAIR(1) DM_PAIR(2) DM_PAIR(3) DM_PAIR(4) DM_PAIR(5) DM_PAIR(6) DM_PAIR(7)
+        DM_PAIR(8) DM_PAIR(9) DM_PAIR(10) DM_PAIR(11) DM_PAIR(12) DM_PAIR(13) DM_PAIR(14) DM_PAIR(15)
+#undef DM_PAIR
+    }
+    return sum;
+}
+
+/* Zero the words of one tap (c elements from k) for pixel s in the layout above. */
+MICO_INLINE void dm_tap_zero(uint32_t *colw, int32_t k, int32_t c, int32_t s, const int32_t WC) {
+    const int32_t E = 32 / WC, h = E / 2;
+    for (int32_t g = k / E; g < (k + c) / E; g++)
+        for (int32_t j = 0; j < h; j++) {
+            if (WC == 8) colw[g * 4 + s * 2 + j] = 0;
+            else colw[(g * h + j) * 2 + s] = 0;
+        }
+}
+
 /* im2col of one output pixel; returns the sum of its activations (needed for sub-byte weights). */
 MICO_INLINE int32_t dm_im2col_t(const mico_conv_params *p, const uint8_t *in, int32_t pix, int32_t s, int16_t *col,
                                 int32_t kp, const int32_t WC, const int32_t IC) {
     const int32_t c = p->in_c, sg = p->in_signed;
     const int32_t oh = pix / p->out_w, ow = pix % p->out_w;
     const int fast8 = IC == 8 && WC == 8 && (c & 3) == 0;
+    const int32_t blk = (32 / IC > 32 / WC) ? 32 / IC : 32 / WC;
+    const int words = !fast8 && (c % blk) == 0;
+    uint32_t *colw = (uint32_t *)(void *)col;
     int32_t sum = 0, k = 0;
     for (int32_t kh = 0; kh < p->k_h; kh++) {
         const int32_t ih = oh * p->stride_h - p->pad_h + kh;
@@ -57,6 +129,15 @@ MICO_INLINE int32_t dm_im2col_t(const mico_conv_params *p, const uint8_t *in, in
                         dst[1] = (w >> 8) & 0x00FF00FFu;
                     }
                 }
+                continue;
+            }
+            if (words) {
+                if (outside) {
+                    dm_tap_zero(colw, k, c, s, WC);
+                    continue;
+                }
+                const uint8_t *src = in + (ih * p->in_w + iw) * c * IC / 8;
+                sum = sg ? dm_tap(src, colw, k, c, s, WC, IC, 1, sum) : dm_tap(src, colw, k, c, s, WC, IC, 0, sum);
                 continue;
             }
             if (outside) {
@@ -93,7 +174,8 @@ MICO_INLINE void dm_tile22(const uint8_t *ra, const uint8_t *rb, const uint32_t 
     int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
     const uint32_t *wpa = (const uint32_t *)(const void *)ra, *wpb = (const uint32_t *)(const void *)rb;
     if (WC == 8) {
-        for (int32_t t = 0; t < nw; t++, x += 4) {
+        const uint32_t *xe = x + 4 * nw;
+        for (; x < xe; x += 4) {
             const uint32_t p0 = x[0], p1 = x[1], q0 = x[2], q1 = x[3];
             uint32_t w = *wpa++;
             uint32_t w0 = mico_sxtb16(w), w1 = mico_sxtb16_ror8(w);
@@ -141,7 +223,8 @@ MICO_INLINE void dm_tile41(const uint8_t *r0, int32_t rs, const uint32_t *x, int
     const uint32_t *w2p = (const uint32_t *)(const void *)(r0 + 2 * rs);
     const uint32_t *w3p = (const uint32_t *)(const void *)(r0 + 3 * rs);
     if (WC == 8) {
-        for (int32_t t = 0; t < nw; t++, x += 4) {
+        const uint32_t *xe = x + 4 * nw;
+        for (; x < xe; x += 4) {
             const uint32_t p0 = x[0], p1 = x[1];
             uint32_t w = *w0p++;
             a0 = mico_smlad(mico_sxtb16(w), p0, a0);
@@ -188,7 +271,10 @@ MICO_INLINE void dm_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s
         for (; oc + 4 <= p->out_c; oc += 4) {
             int32_t acc[4];
             dm_tile41(p->weights + oc * rs, rs, x, nw, WC, acc);
-            for (int32_t i = 0; i < 4; i++) mico_store_out(p, out, pix0, oc + i, p->bias[oc + i] + alpha * acc[i] - ow_off * s0);
+            for (int32_t i = 0; i < 4; i++) {
+                const mico_rq q = mico_rq_init(p, oc + i);
+                mico_rq_store(p, out, pix0, oc + i, p->bias[oc + i] + alpha * acc[i] - ow_off * s0, &q);
+            }
         }
     }
     for (; oc < p->out_c; oc += 2) {
@@ -197,12 +283,14 @@ MICO_INLINE void dm_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s
         int32_t acc[4];
         dm_tile22(ra, two ? ra + rs : ra, x, nw, WC, acc);
         const int32_t b0 = p->bias[oc];
-        mico_store_out(p, out, pix0, oc, b0 + alpha * acc[0] - ow_off * s0);
-        if (npix > 1) mico_store_out(p, out, pix0 + 1, oc, b0 + alpha * acc[1] - ow_off * s1);
+        const mico_rq q0 = mico_rq_init(p, oc);
+        mico_rq_store(p, out, pix0, oc, b0 + alpha * acc[0] - ow_off * s0, &q0);
+        if (npix > 1) mico_rq_store(p, out, pix0 + 1, oc, b0 + alpha * acc[1] - ow_off * s1, &q0);
         if (two) {
             const int32_t b1 = p->bias[oc + 1];
-            mico_store_out(p, out, pix0, oc + 1, b1 + alpha * acc[2] - ow_off * s0);
-            if (npix > 1) mico_store_out(p, out, pix0 + 1, oc + 1, b1 + alpha * acc[3] - ow_off * s1);
+            const mico_rq q1 = mico_rq_init(p, oc + 1);
+            mico_rq_store(p, out, pix0, oc + 1, b1 + alpha * acc[2] - ow_off * s0, &q1);
+            if (npix > 1) mico_rq_store(p, out, pix0 + 1, oc + 1, b1 + alpha * acc[3] - ow_off * s1, &q1);
         }
     }
 }

@@ -4,7 +4,12 @@
  * materialised) into a ring of k_h rows, so each input row is converted once; the weights are
  * widened once per call to int16 in (tap, channel) order. The inner loop then multiplies pairs of
  * channels held in one 32-bit word (SMLABB / SMLATT on Cortex-M7) with no bounds checks.
- * Scratch: k_h * (in_w + 2 pad_w) * in_c + k_h * k_w * in_c int16 values.
+ * Scratch: k_h * (in_w + 2 pad_w + 2) * in_c + k_h * (k_w + 1) * in_c int16 values.
+ *
+ * k_w == 3, stride_w == 1 (the common 3x3 depthwise) has its own path: the ring rows are stored
+ * channel-major (one int16 row per channel), the weights of a channel stay in registers as
+ * (w0, w1) / (w2, 0) pairs, and two neighbouring output pixels are computed together: per kernel
+ * row two SMLADs and two 16x16 MACs for six products (x0 x1 | x1 x2 pairs, x2 / x3 singles).
  */
 #include "mico_conv_check.h"
 #include "mico_nn_support.h"
@@ -16,6 +21,96 @@ MICO_INLINE int32_t dw_mac_hi(int32_t acc, uint32_t x, uint32_t w) {
     return acc + (int32_t)(int16_t)(x >> 16) * (int32_t)(int16_t)(w >> 16);
 }
 
+static mico_status dw3_run(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch) {
+    const int32_t c = p->in_c, kh_n = p->k_h;
+    const int32_t w2 = p->in_w + 2 * p->pad_w + 2; /* one channel's row, 2 slack values */
+    int16_t *rows = (int16_t *)(((uintptr_t)scratch + 3u) & ~(uintptr_t)3u);
+    uint32_t *wt = (uint32_t *)(void *)(rows + kh_n * c * w2 + (kh_n * c * w2 & 1));
+    int32_t slot_row[16];
+    for (int32_t i = 0; i < kh_n; i++) slot_row[i] = INT32_MIN;
+    for (int32_t ch = 0; ch < c; ch++) {
+        const uint8_t *row = p->weights + ch * p->w_row_bytes;
+        for (int32_t kh = 0; kh < kh_n; kh++) {
+            const uint32_t w0 = (uint16_t)mico_get_w(row, kh * 3, p->w_cont);
+            const uint32_t w1 = (uint16_t)mico_get_w(row, kh * 3 + 1, p->w_cont);
+            const uint32_t w2v = (uint16_t)mico_get_w(row, kh * 3 + 2, p->w_cont);
+            wt[(ch * kh_n + kh) * 2] = w0 | (w1 << 16);
+            wt[(ch * kh_n + kh) * 2 + 1] = w2v;
+        }
+    }
+    for (int32_t oh = 0; oh < p->out_h; oh++) {
+        const int32_t ih0 = oh * p->stride_h - p->pad_h;
+        const int16_t *rp[16];
+        for (int32_t kh = 0; kh < kh_n; kh++) {
+            const int32_t ih = ih0 + kh;
+            const int32_t slot = ((ih % kh_n) + kh_n) % kh_n;
+            int16_t *r = rows + slot * c * w2;
+            rp[kh] = r;
+            if (slot_row[slot] == ih) continue;
+            slot_row[slot] = ih;
+            if (ih < 0 || ih >= p->in_h) {
+                memset(r, 0, (size_t)c * w2 * 2);
+                continue;
+            }
+            for (int32_t ch = 0; ch < c; ch++) {
+                int16_t *d = r + ch * w2;
+                for (int32_t i = 0; i < p->pad_w; i++) d[i] = 0;
+                for (int32_t i = p->pad_w + p->in_w; i < w2; i++) d[i] = 0;
+            }
+            const int32_t base = ih * p->in_w * c;
+            int16_t *d = r + p->pad_w;
+            if (p->in_cont == 8) {
+                const uint8_t *s = in + base;
+                for (int32_t iw = 0; iw < p->in_w; iw++, s += c, d++) {
+                    if (p->in_signed)
+                        for (int32_t ch = 0; ch < c; ch++) d[ch * w2] = (int8_t)s[ch];
+                    else
+                        for (int32_t ch = 0; ch < c; ch++) d[ch * w2] = s[ch];
+                }
+            } else {
+                for (int32_t iw = 0; iw < p->in_w; iw++, d++)
+                    for (int32_t ch = 0; ch < c; ch++)
+                        d[ch * w2] = (int16_t)mico_get(in, base + iw * c + ch, p->in_cont, p->in_signed);
+            }
+        }
+        const int32_t pix0 = oh * p->out_w;
+        for (int32_t ch = 0; ch < c; ch++) {
+            const uint32_t *wc = wt + ch * kh_n * 2;
+            const mico_rq q = mico_rq_init(p, ch);
+            const int32_t bias = p->bias[ch];
+            const int32_t off = ch * w2;
+            for (int32_t ow = 0; ow < p->out_w; ow += 2) {
+                int32_t a0 = bias, a1 = bias;
+                if (kh_n == 3) {
+#pragma GCC unroll 3
+                    for (int32_t kh = 0; kh < 3; kh++) {
+                        const int16_t *x = rp[kh] + off + ow;
+                        const uint32_t w01 = wc[2 * kh], w2v = wc[2 * kh + 1];
+                        const uint32_t x01 = mico_load32(x), x12 = mico_load32(x + 1), x23 = mico_load32(x + 2);
+                        a0 = mico_smlad(x01, w01, a0);
+                        a1 = mico_smlad(x12, w01, a1);
+                        a0 = mico_smlabb(x23, w2v, a0);
+                        a1 = mico_smlatb(x23, w2v, a1);
+                    }
+                } else {
+                    for (int32_t kh = 0; kh < kh_n; kh++) {
+                        const int16_t *x = rp[kh] + off + ow;
+                        const uint32_t w01 = wc[2 * kh], w2v = wc[2 * kh + 1];
+                        const uint32_t x01 = mico_load32(x), x12 = mico_load32(x + 1), x23 = mico_load32(x + 2);
+                        a0 = mico_smlad(x01, w01, a0);
+                        a1 = mico_smlad(x12, w01, a1);
+                        a0 = mico_smlabb(x23, w2v, a0);
+                        a1 = mico_smlatb(x23, w2v, a1);
+                    }
+                }
+                mico_rq_store(p, out, pix0 + ow, ch, a0, &q);
+                if (ow + 1 < p->out_w) mico_rq_store(p, out, pix0 + ow + 1, ch, a1, &q);
+            }
+        }
+    }
+    return MICO_OK;
+}
+
 mico_status mico_conv_dw(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch,
                          int32_t scratch_bytes) {
     mico_status st = mico_conv_check(p);
@@ -23,7 +118,8 @@ mico_status mico_conv_dw(const mico_conv_params *p, const uint8_t *in, void *out
     if (p->groups != p->in_c || p->out_c != p->in_c) return MICO_ERR_UNSUPPORTED;
     const int32_t c = p->in_c, cp = (c + 1) & ~1;  /* channels padded to pairs */
     const int32_t wpad = p->in_w + 2 * p->pad_w;
-    if (!scratch || scratch_bytes < 2 * p->k_h * wpad * cp + 2 * p->k_h * p->k_w * cp + 16) return MICO_ERR_SCRATCH;
+    if (!scratch || scratch_bytes < mico_conv_get_buffer_size(p)) return MICO_ERR_SCRATCH;
+    if (p->k_w == 3 && p->stride_w == 1 && p->k_h <= 16) return dw3_run(p, in, out, scratch);
     const int32_t taps = p->k_h * p->k_w;
     int16_t *rows = (int16_t *)(((uintptr_t)scratch + 3u) & ~(uintptr_t)3u);
     int16_t *wt = rows + p->k_h * wpad * cp;

@@ -11,7 +11,7 @@ int32_t mico_conv_get_buffer_size(const mico_conv_params *p) {
     }
     if (p->groups == p->in_c && p->out_c == p->in_c) {
         const int32_t cp = (p->in_c + 1) & ~1;
-        return 2 * p->k_h * (p->in_w + 2 * p->pad_w) * cp + 2 * p->k_h * p->k_w * cp + 16;
+        return 2 * p->k_h * (p->in_w + 2 * p->pad_w + 2) * cp + 2 * p->k_h * (p->k_w + 1) * cp + 16;
     }
     return 0;
 }

@@ -75,6 +75,36 @@ MICO_INLINE void mico_store_out(const mico_conv_params *p, void *out, int32_t pi
     }
 }
 
+/* Per-channel requantization constants hoisted out of a kernel's pixel loop: the common case
+ * (8-bit output container, shift k > 32) is y = clamp((hi32(acc * m) + 2^(k-33)) >> (k-32)),
+ * exactly mico_requant; anything else goes through mico_store_out. */
+typedef struct {
+    int32_t m, rnd, sh, fast8;
+} mico_rq;
+
+MICO_INLINE mico_rq mico_rq_init(const mico_conv_params *p, int32_t oc) {
+    mico_rq q = {0, 0, 0, 0};
+    if (p->out_cont == 8 && p->shift[oc] > 32) {
+        q.fast8 = 1;
+        q.m = p->mult[oc];
+        q.sh = p->shift[oc] - 32;
+        q.rnd = (int32_t)(1u << (p->shift[oc] - 33));
+    }
+    return q;
+}
+
+MICO_INLINE void mico_rq_store(const mico_conv_params *p, void *out, int32_t pix, int32_t oc, int32_t acc,
+                               const mico_rq *q) {
+    if (q->fast8) {
+        const int32_t h = (int32_t)(((int64_t)acc * q->m) >> 32);
+        int32_t v = (h + q->rnd) >> q->sh;
+        v = v < p->out_lo ? p->out_lo : v > p->out_hi ? p->out_hi : v;
+        ((uint8_t *)out)[pix * p->out_c + oc] = (uint8_t)v;
+    } else {
+        mico_store_out(p, out, pix, oc, acc);
+    }
+}
+
 /* 16-bit dual multiply-accumulate: acc + lo(x)*lo(y) + hi(x)*hi(y) (SMLAD), wrapping. */
 MICO_INLINE int32_t mico_smlad(uint32_t x, uint32_t y, int32_t acc) {
 #if MICO_HAVE_DSP
@@ -105,6 +135,55 @@ MICO_INLINE uint32_t mico_sxtb16_ror8(uint32_t x) {
     return r;
 #else
     return mico_sxtb16((x >> 8) | (x << 24));
+#endif
+}
+
+/* Two 16-bit lane-wise subtractions (SSUB16), no borrow between the lanes. */
+MICO_INLINE uint32_t mico_ssub16(uint32_t x, uint32_t y) {
+#if MICO_HAVE_DSP
+    return (uint32_t)__ssub16((int16x2_t)x, (int16x2_t)y);
+#else
+    const uint32_t lo = (x - y) & 0xFFFFu;
+    const uint32_t hi = ((x >> 16) - (y >> 16)) & 0xFFFFu;
+    return lo | (hi << 16);
+#endif
+}
+
+/* acc + lo(x) * lo(y) (SMLABB) and acc + hi(x) * lo(y) (SMLATB), 16 x 16 -> 32 bits. */
+MICO_INLINE int32_t mico_smlabb(uint32_t x, uint32_t y, int32_t acc) {
+#if MICO_HAVE_DSP
+    return __smlabb((int32_t)x, (int32_t)y, acc);
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(x & 0xFFFFu) * (int32_t)(int16_t)(y & 0xFFFFu)));
+#endif
+}
+
+MICO_INLINE int32_t mico_smlatb(uint32_t x, uint32_t y, int32_t acc) {
+#if MICO_HAVE_DSP
+    return __smlatb((int32_t)x, (int32_t)y, acc);
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(x >> 16) * (int32_t)(int16_t)(y & 0xFFFFu)));
+#endif
+}
+
+/* Half-word packs: (lo(a), lo(b)) = PKHBT a, b, LSL #16 and (hi(a), hi(b)) = PKHTB b, a, ASR #16. */
+MICO_INLINE uint32_t mico_pack_lo(uint32_t a, uint32_t b) {
+#if MICO_HAVE_DSP
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return (a & 0xFFFFu) | (b << 16);
+#endif
+}
+
+MICO_INLINE uint32_t mico_pack_hi(uint32_t a, uint32_t b) {
+#if MICO_HAVE_DSP
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(b), "r"(a));
+    return r;
+#else
+    return (a >> 16) | (b & 0xFFFF0000u);
 #endif
 }
 

@@ -9,7 +9,7 @@ from kernel_ref import random_conv
 from deploy import ckernels
 from deploy.pack import unpack
 
-VARIANTS = ["portable", "dualmac", "bytelane", "dw", "auto"]
+VARIANTS = ["portable", "dualmac", "bytelane", "dw", "neon", "auto"]
 
 
 @st.composite
@@ -56,7 +56,8 @@ def test_conv_variants_match_reference(case, seed):
 
 @pytest.mark.parametrize("w_bits,in_bits", [(1, 1), (1, 2), (2, 2), (2, 1), (1, 4), (2, 4), (4, 2), (3, 2)])
 def test_bytelane_runs_for_low_bits(w_bits, in_bits):
-    case = dict(cin=16, cout=5, h=5, w=4, k=(3, 3), stride=(1, 1), pad=(1, 1), groups=1, w_bits=w_bits,
+    # 12 channels: no whole-word im2col for the dual-MAC kernel, so the dispatcher keeps byte-lane
+    case = dict(cin=12, cout=5, h=5, w=4, k=(3, 3), stride=(1, 1), pad=(1, 1), groups=1, w_bits=w_bits,
                 in_bits=in_bits, in_signed=True, out_bits=4, out_signed=False)
     assert "bytelane" in _check(case, 1)
     op, _, _ = random_conv(np.random.default_rng(0), **case)
@@ -77,3 +78,26 @@ def test_bad_parameters_return_status():
     op.params["groups"] = 1
     op.params["w_cont"] = 3
     assert ckernels.run_conv(op, xb, "dualmac")[0] == -1
+
+
+@pytest.mark.parametrize("cin", [32, 64])
+@pytest.mark.parametrize("w_bits", [1, 2, 3, 4, 8])
+@pytest.mark.parametrize("in_bits", [1, 2, 4, 8])
+@pytest.mark.parametrize("in_signed", [False, True])
+def test_word_im2col_every_container_pair(cin, w_bits, in_bits, in_signed):
+    """Channel counts that take the dual-MAC word-at-a-time unpack for every container pair."""
+    case = dict(cin=cin, cout=3, h=4, w=5, k=(3, 3), stride=(1, 2), pad=(1, 1), groups=1, w_bits=w_bits,
+                in_bits=in_bits, in_signed=in_signed, out_bits=8, out_signed=True)
+    assert "dualmac" in _check(case, cin + w_bits + in_bits)
+    op, _, _ = random_conv(np.random.default_rng(0), **case)
+    assert ckernels.selected_variant(op) == "dualmac"
+
+
+@pytest.mark.parametrize("k", [(3, 3), (2, 3), (5, 3), (3, 1)])
+@pytest.mark.parametrize("w_bits,in_bits,in_signed", [(8, 8, False), (8, 8, True), (4, 4, True), (1, 2, False)])
+def test_depthwise_paths(k, w_bits, in_bits, in_signed):
+    """Depthwise: the 3-wide specialisation (k_w == 3, stride_w == 1) and the general path."""
+    for stride in ((1, 1), (2, 1), (1, 2)):
+        case = dict(cin=6, cout=6, h=7, w=8, k=k, stride=stride, pad=(k[0] // 2, k[1] // 2), groups=6,
+                    w_bits=w_bits, in_bits=in_bits, in_signed=in_signed, out_bits=8, out_signed=False)
+        assert "dw" in _check(case, 3)
