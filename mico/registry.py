@@ -13,7 +13,14 @@ from typing import Any
 
 BUILTIN: dict[str, dict[str, str]] = {
     "mico.searchers": {
+        "mico": "mico.mico_search:MiCoSearch",
         "random": "baselines.random_search:RandomSearch",
+        "ga": "evolution.ga:GeneticSearch",
+        "nsga2": "evolution.nsga2:NSGA2Search",
+        "uniform": "baselines.uniform:UniformSearch",
+        "greedy": "baselines.greedy:GreedySearch",
+        "hawq": "baselines.hawq:HAWQSearch",
+        "optuna": "baselines.optuna_tpe:OptunaTPESearch",
         "haq": "agents.haq:HAQ",
         "haq-sb3": "agents.haq:HAQSB3",
         "releq": "agents.releq:ReLeQ",
@@ -31,6 +38,7 @@ BUILTIN: dict[str, dict[str, str]] = {
     },
     "mico.models": {},
     "mico.commands": {
+        "compare": "mico.compare:register",
         "deploy": "deploy.cli:register",
         "latency": "latency.cli:register",
     },

@@ -2,9 +2,9 @@
 
 Run: ``.venv/bin/python scripts/rl_vs_random.py [--budget 100] [--seeds 5] [--out results/rl_vs_random.md]``.
 
-The toy problem (`envs.toy.toy_problem`): 6 conv layers, W and A bits in {2, 4, 8} (9^6 = 531,441
+The toy problem (`mico.toy.toy_problem`): 6 conv layers, W and A bits in {2, 4, 8} (9^6 = 531,441
 policies), BOPs <= 0.4 x W8A8, `ToyProxy` accuracy. The optimum is found by enumeration
-(`envs.toy.enumerate_optimum`, vectorised). Every searcher gets the same evaluation budget
+(`mico.toy.enumerate_optimum`, vectorised). Every searcher gets the same evaluation budget
 (distinct policies through ``Problem.evaluate``) and the same seeds; regret = optimum accuracy -
 best feasible accuracy found, in accuracy points x 100 (percentage points).
 """
@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agents.haq import HAQ, HAQSB3  # noqa: E402
 from agents.releq import ReLeQ, ReLeQPPO  # noqa: E402
 from baselines.random_search import RandomSearch  # noqa: E402
-from envs.toy import enumerate_optimum, toy_problem  # noqa: E402
 from mico.search import run  # noqa: E402
+from mico.toy import enumerate_optimum, toy_problem  # noqa: E402
 
 SEARCHERS = {"random": RandomSearch, "haq": HAQ, "releq": ReLeQ, "haq-sb3": HAQSB3, "releq-ppo": ReLeQPPO}
 

@@ -7,10 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from mico.costs import BOPs, ModelSize
-from mico.problem import Constraint, Problem
-from mico.proxies import ToyProxy
-from mico.space import LayerSpec, SearchSpace
+from mico import toy as mico_toy
+from mico.problem import Problem
+from mico.space import SearchSpace
 
 
 class ResBlock(nn.Module):
@@ -58,20 +57,11 @@ def digits():
 
 
 def toy_space(n_layers: int = 4, bits=(2, 4, 8)) -> SearchSpace:
-    layers = []
-    for i in range(n_layers):
-        c = 8 * (i + 1)
-        layers.append(LayerSpec(f"l{i}", "conv2d", c, c, (3, 3), (1, 1), (1, 1), 1, (c, 8, 8), (c, 8, 8),
-                                c * c * 9 + c, c * c * 9 * 64 * (1 + i % 2)))
-    return SearchSpace(tuple(layers), bits, bits, model_name="toy")
+    return mico_toy.toy_space(n_layers, bits)
 
 
 def toy_problem(budget: int = 20, ratio: float = 0.4, n_layers: int = 4, record=None, cache=None) -> Problem:
-    space = toy_space(n_layers)
-    bops = BOPs()
-    limit = ratio * bops.cost(space, space.max_policy()).total
-    return Problem(space, ToyProxy(space, seed=0), {"bops": bops, "size": ModelSize()},
-                   [Constraint("bops", limit)], budget, cache=cache, record=record, name="toy")
+    return mico_toy.toy_problem(n_layers=n_layers, budget=budget, ratio=ratio, record=record, cache=cache)
 
 
 @pytest.fixture

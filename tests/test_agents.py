@@ -9,9 +9,9 @@ import pytest
 from agents.haq import HAQ, HAQSB3
 from agents.releq import ReLeQ, ReLeQPPO
 from envs import make_toy_env
-from envs.toy import toy_problem
 from envs.wrappers import DiscreteActions
 from mico.search import run
+from mico.toy import toy_problem
 
 SEARCHERS = {
     "haq": lambda: HAQ(warmup_episodes=3, max_episodes=15, hidden1=64, hidden2=64),

@@ -11,12 +11,12 @@ from gymnasium.utils.env_checker import check_env
 
 import envs
 from envs import ENV_IDS, MPQEnv, make_toy_env
-from envs.toy import enumerate_optimum, toy_problem
 from envs.wrappers import ActionMaskObservation, DiscreteActions
 from mico.costs import BOPs
 from mico.problem import Constraint, Problem
 from mico.proxies import ToyProxy
 from mico.space import SearchSpace
+from mico.toy import enumerate_optimum, toy_problem
 
 VARIANTS = [
     dict(mode=m, action_type=a, constraint=c, reward=r)

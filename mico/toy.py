@@ -1,6 +1,6 @@
-"""A toy MPQ problem with a known optimum, built without any model (for ``mico/MPQ-toy-v0``).
+"""A toy MPQ problem with a known optimum, built without any model (for searcher tests, regret curves and ``mico/MPQ-toy-v0``).
 
-The layers mirror ``tests/conftest.py::toy_space``: conv2d layers of ``8 (i + 1)`` channels, 3x3
+The layers are conv2d layers of ``8 (i + 1)`` channels, 3x3
 kernels on 8x8 maps, with MACs alternating x1 / x2. Accuracy is `mico.proxies.ToyProxy`, the cost
 BOPs (plus model size, unconstrained), the constraint ``bops <= ratio * bops(W8A8)``. With 6
 layers and bits {2, 4, 8} the space has 9^6 = 531,441 policies: `enumerate_optimum` finds the best
