@@ -116,6 +116,26 @@ def requantize(acc: torch.Tensor, m: torch.Tensor, k: torch.Tensor, lo: int, hi:
     return torch.clamp((acc * m + (torch.ones_like(k) << (k - 1))) >> k, lo, hi)
 
 
+def requantize_float(acc: torch.Tensor, m: torch.Tensor, k: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+    """`requantize` on integer-valued float64 accumulators, fast and still exact.
+
+    ``m 2^-k`` is exact in float64, so ``t = acc m 2^-k + 1/2`` is off by at most ``|t| 2^-52``; its
+    floor can differ from the integer rule only when ``t`` lies within that error of an integer.
+    Those (rare) elements are recomputed with `requantize` in int64; values of ``|t| > 2^20`` are
+    clamped to ``[lo, hi]`` (|lo|, |hi| <= 2^8) either way.
+    """
+    mult = m.double() * torch.exp2(-k.double())
+    t = (acc * mult).add_(0.5)
+    y = torch.floor(t)
+    frac = t.sub_(y)
+    near = (frac < 2.0**-30).logical_or_(frac > 1 - 2.0**-30)
+    if bool(near.any()):
+        near &= (acc.abs() * mult) < 2.0**20
+        mm, kk = torch.broadcast_to(m, near.shape)[near], torch.broadcast_to(k, near.shape)[near]
+        y[near] = requantize(acc[near].to(torch.int64), mm, kk, lo, hi).double()
+    return y.clamp_(lo, hi)
+
+
 # ---------------------------------------------------------------------------- weights
 def weight_clip_ratio(w: torch.Tensor, bits: int) -> torch.Tensor:
     """Per-output-channel clipping ratio of the absmax that minimises the squared error."""
@@ -274,6 +294,7 @@ class IntOp:
     shift: np.ndarray | None = None  # int64 shifts, per channel (or one)
     out_scale: np.ndarray | None = None  # float32 per-channel logit scale of the last layer
     act: str | None = None
+    acc_bound: int = 0  # bound on |partial sums| of a layer (float32 is exact below 2^24)
 
 
 @dataclass
@@ -298,8 +319,11 @@ class IntGraph:
 
     def _tensors(self, op: IntOp) -> tuple[torch.Tensor, ...]:
         if op.name not in self._t:
-            w = torch.from_numpy(op.weight.astype(np.float64))
-            b = torch.from_numpy(op.bias.astype(np.float64))
+            # Integer-valued operands; a direct / GEMM convolution only adds integer partial sums,
+            # all bounded by acc_bound, so float32 is exact below 2^24 and float64 below 2^53.
+            dtype = np.float32 if op.acc_bound < (1 << 24) else np.float64
+            w = torch.from_numpy(op.weight.astype(dtype))
+            b = torch.from_numpy(op.bias.astype(dtype))
             m = torch.from_numpy(op.m) if op.m is not None else None
             k = torch.from_numpy(op.shift) if op.shift is not None else None
             self._t[op.name] = (w, b, m, k)
@@ -311,27 +335,53 @@ class IntGraph:
         outs = [self._run(xq[i : i + batch].double()) for i in range(0, xq.shape[0], batch)]
         return torch.cat(outs)
 
+    def _pool_first(self) -> dict[str, IntOp]:
+        """Layers whose only reader is a max pool: pool the accumulators, then requantize.
+
+        Requantization (and its clamp) is monotone per channel, so it commutes with the max: the
+        result is identical, on a quarter of the elements for a 2x2 pool.
+        """
+        if not hasattr(self, "_pf"):
+            readers: dict[str, list[IntOp]] = {}
+            for op in self.ops:
+                for i in op.inputs:
+                    readers.setdefault(i, []).append(op)
+            self._pf = {op.name: readers[op.name][0] for op in self.ops
+                        if op.layer is not None and op.out_q is not None and len(readers.get(op.name, [])) == 1
+                        and readers[op.name][0].op == "maxpool"}
+        return self._pf
+
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         env: dict[str, torch.Tensor] = {}
+        pool_first = self._pool_first()
         for op in self.ops:
+            if op.name in env:  # a max pool already applied by its producer (see _pool_first)
+                continue
             xs = [env[i] for i in op.inputs]
             if op.op == "input":
                 y = x
             elif op.op in LAYER_OPS:
                 w, b, m, k = self._tensors(op)
                 a = op.attrs
+                x0 = xs[0].to(w.dtype)
                 if op.op == "conv2d":
-                    acc = F.conv2d(xs[0], w, b, a["stride"], a["padding"], 1, a["groups"])
+                    acc = F.conv2d(x0, w, b, a["stride"], a["padding"], 1, a["groups"])
                 elif op.op == "conv1d":
-                    acc = F.conv1d(xs[0], w, b, a["stride"], a["padding"], 1, a["groups"])
+                    acc = F.conv1d(x0, w, b, a["stride"], a["padding"], 1, a["groups"])
                 else:
-                    acc = F.linear(xs[0], w, b)
-                acc = acc.to(torch.int64)
+                    acc = F.linear(x0, w, b)
                 if op.out_q is None:
-                    y = acc
+                    y = acc.to(torch.int64)
                 else:
+                    pool = pool_first.get(op.name)
+                    if pool is not None:
+                        p = pool.attrs
+                        fn = F.max_pool2d if p["dims"] == 2 else F.max_pool1d
+                        acc = fn(acc, p["kernel"], p["stride"], p["padding"])
                     shape = (1, -1) + (1,) * (acc.dim() - 2)
-                    y = requantize(acc, m.reshape(shape), k.reshape(shape), op.out_q.lo, op.out_q.hi).double()
+                    y = requantize_float(acc.double(), m.reshape(shape), k.reshape(shape), op.out_q.lo, op.out_q.hi)
+                    if pool is not None:
+                        env[pool.name] = y
             elif op.op == "add":
                 qa, qb = xs[0].to(torch.int64), xs[1].to(torch.int64)
                 k = int(op.shift[0])
@@ -458,7 +508,7 @@ def build_int_graph(
             op.layer, op.w_bits = i, policy.w_bits[i]
             op.weight = q.numpy().astype(np.int8)
             op.bias = bias_q.numpy().astype(np.int32)
-            _check_accumulator(op, in_q[0])
+            op.acc_bound = _check_accumulator(op, in_q[0])
             if op.out_q is None:
                 op.out_scale = (s_w * s_x).numpy().astype(np.float32)
             else:
@@ -473,8 +523,8 @@ def build_int_graph(
     return IntGraph(ops, graph.output, input_q, policy)
 
 
-def _check_accumulator(op: IntOp, in_q: TensorQ) -> None:
-    """Every partial sum must fit int32 (C) -- which also keeps float64 exact."""
+def _check_accumulator(op: IntOp, in_q: TensorQ) -> int:
+    """Bound on |every partial sum| of the layer; it must fit int32 (C), which keeps float64 exact."""
     x_max = max(abs(in_q.lo), abs(in_q.hi))
     per_out = np.abs(op.weight.astype(np.int64)).reshape(op.weight.shape[0], -1).sum(axis=1) * x_max
     bound = int((per_out + np.abs(op.bias.astype(np.int64))).max())
@@ -483,3 +533,4 @@ def _check_accumulator(op: IntOp, in_q: TensorQ) -> None:
             f"layer {op.name}: accumulator bound {bound} exceeds int32; the bias or fan-in is too large "
             "for the integer contract"
         )
+    return bound
