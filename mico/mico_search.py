@@ -9,7 +9,8 @@ Pseudocode::
     repeat until the budget is used:
         roi <- roi_start + (roi_end - roi_start) * progress
         candidates <- genetic sampler over the encoded space, ~1000 policies in [C - roi * C_max, C] for every budget C
-        fit a random forest on features [W, A, W*m, A*m] (m = MAC share); score = mean + beta * std over trees
+        fit an additive noise model, then a random forest on its residual with features [W, A, W*m, A*m]
+        (m = MAC share); score = additive + forest mean + beta * std over trees
         evaluate the `batch` best-scored, mutually different candidates not yet evaluated
 
 Deviations from the paper/reference code:
@@ -28,6 +29,11 @@ Deviations from the paper/reference code:
 - Batch proposals (``batch`` > 1) are kept diverse by a minimum Hamming distance between picks.
 - The surrogate is pluggable (``"rf"`` random forest, ``"et"`` extra trees, ``"gp"`` Gaussian
   process); the exploration weight beta decays linearly with the used budget.
+- Additive prior (``prior="additive"``, the default; ``"none"`` is the paper's surrogate): the
+  accuracy is first fitted as ``c - sum_l s_l noise_l(W_l, A_l)`` with non-negative per-layer
+  sensitivities on noise features ``2^-b`` and ``4^-b`` (ridge-regularised NNLS, the HAWQ-style
+  assumption that layer errors add up), and the forest models what that misses. Forests alone
+  fit sums of many per-layer effects poorly from a few dozen points.
 - Local exploitation: one-level swaps (raise one gene, lower another) and single moves around
   the three best feasible policies join the candidates (when they lie in the band) and one-gene
   neighbours of the best seed the sampler; at the budget the best policies differ by such
@@ -50,6 +56,7 @@ from mico.space import Policy
 log = logging.getLogger(__name__)
 
 SURROGATES = ("rf", "et", "gp")
+PRIORS = ("additive", "none")
 
 
 @dataclass
@@ -67,6 +74,7 @@ class MiCoSearch(AskTell):
     p_mutation: float = 0.1  # mutation, per gene
     p_first_last: float = 0.5  # probability to force the first and last free layer to max bits
     surrogate: str = "rf"  # rf | et | gp
+    prior: str = "additive"  # additive: per-layer quantization-noise model, the forest fits its residual; none
     n_trees: int = 100
     beta: float = 1.0  # UCB exploration weight at the start (decays to beta/10)
     name: str = "mico"
@@ -77,6 +85,8 @@ class MiCoSearch(AskTell):
                 raise ValueError(f"MiCoSearch.{f} must be positive, got {getattr(self, f)}")
         if not 0 < self.roi_start <= self.roi_end <= 1:
             raise ValueError(f"0 < roi_start <= roi_end <= 1 must hold, got {self.roi_start} and {self.roi_end}")
+        if self.prior not in PRIORS:
+            raise ValueError(f"MiCoSearch.prior must be one of {PRIORS}, got {self.prior!r}")
         if self.surrogate not in SURROGATES:
             raise ValueError(f"surrogate must be one of {SURROGATES}, got {self.surrogate!r}")
 
@@ -358,10 +368,38 @@ class MiCoSearch(AskTell):
         return np.array([x for x in X if x.tobytes() not in self._seen]).reshape(-1, self._dim)
 
     # ------------------------------------------------------------------ surrogate
+    def _noise(self, X: np.ndarray) -> np.ndarray:
+        """Per-layer quantization-noise features ``2^-b`` and ``4^-b`` of W and A, scaled to 1 at the lowest bits."""
+        w = self._wch[X[:, : self._nf]].astype(np.float64)
+        a = self._ach[X[:, self._nf :]].astype(np.float64)
+        lw, la = self._wch.min(), self._ach.min()
+        return np.hstack([2.0 ** (lw - w), 4.0 ** (lw - w), 2.0 ** (la - a), 4.0 ** (la - a)])
+
+    def _additive_fit(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``acc ~ c - sum_l s_l noise_l`` with ``s >= 0`` (ridge-regularised NNLS); returns the coefficients."""
+        from scipy.optimize import nnls
+
+        Z = self._noise(X)
+        lam = 1e-3 * max(1.0, float(np.var(y)) * len(y))
+        A = np.hstack([-Z, np.ones((len(y), 1)), -np.ones((len(y), 1))])
+        reg = np.hstack([np.sqrt(lam) * np.eye(Z.shape[1]), np.zeros((Z.shape[1], 2))])
+        coef, _ = nnls(np.vstack([A, reg]), np.concatenate([y, np.zeros(Z.shape[1])]), maxiter=50 * A.shape[1])
+        return coef
+
+    def _additive_predict(self, coef: np.ndarray, X: np.ndarray) -> np.ndarray:
+        Z = self._noise(X)
+        return -Z @ coef[:-2] + coef[-2] - coef[-1]
+
     def _fit_predict(self, Xc: np.ndarray) -> np.ndarray:
-        X = self._features(np.array(self._X))
+        Xe = np.array(self._X)
+        X = self._features(Xe)
         y = np.array(self._y)
         F = self._features(Xc)
+        base_c = np.zeros(len(Xc))
+        if self.prior == "additive":
+            coef = self._additive_fit(Xe, y)
+            y = y - self._additive_predict(coef, Xe)
+            base_c = self._additive_predict(coef, Xc)
         seed = int(self.rng.integers(2**31 - 1))
         if self.surrogate == "gp":
             from sklearn.gaussian_process import GaussianProcessRegressor
@@ -384,7 +422,7 @@ class MiCoSearch(AskTell):
             mean, std = per_tree.mean(axis=0), per_tree.std(axis=0)
         progress = self.problem.used / self.problem.budget
         beta = self.beta * max(0.1, 1.0 - progress)
-        return mean + beta * std
+        return base_c + mean + beta * std
 
     def _pick(self, Xc: np.ndarray, score: np.ndarray, k: int) -> list[np.ndarray]:
         """Best-scored first; later picks keep a Hamming distance >= max(1, dim // 10) from earlier ones."""
