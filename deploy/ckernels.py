@@ -9,7 +9,7 @@ import numpy as np
 
 from deploy.toolchain import host_kernel_library
 
-VARIANTS = {"auto": 0, "portable": 1, "dualmac": 2, "bytelane": 3, "dw": 4, "neon": 5}
+VARIANTS = {"auto": 0, "portable": 1, "dualmac": 2, "bytelane": 3, "dw": 4, "neon": 5, "packed": 6}
 CONV_FIELDS = (
     "in_h in_w in_c out_h out_w out_c k_h k_w stride_h stride_w pad_h pad_w groups w_bits w_cont in_bits "
     "in_cont in_signed out_cont out_signed out_lo out_hi out_chw w_row_bytes"
@@ -78,5 +78,6 @@ def buffer_size(op, lib: ct.CDLL | None = None) -> int:
 def selected_variant(op, lib: ct.CDLL | None = None) -> str:
     lib = lib or library()
     p = ConvParams(**{k: int(v) for k, v in op.params.items()})
+    p.wsum = 1  # lowered ops always carry wsum; the selection only tests it for NULL, never reads it
     code = lib.mico_conv_select(ct.byref(p))
     return {v: k for k, v in VARIANTS.items()}[code]

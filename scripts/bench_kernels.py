@@ -4,6 +4,8 @@ Usage: python scripts/bench_kernels.py [--targets cortex-m7,cortex-a53] [--out r
 
 Each layer runs once through the dispatcher (`mico_conv`, the kernel a deployed model uses) on
 random data; the count covers the whole call (im2col, MACs, requantization, packing the output).
+MICO_BENCH_VARIANT=MICO_CONV_PACKED (any mico_conv_variant name) runs that variant instead of the
+dispatcher (tests/deploy/test_kernels_target.py uses it to check variants on the targets).
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ int main(void) {
 
 
 def build_bench(cases, target: str, work: Path) -> list[int]:
+    import os
+    VARIANT = os.environ.get("MICO_BENCH_VARIANT", "MICO_CONV_AUTO")  # noqa: N806
     t = get_target(target)
     defs, calls = [], []
     scratch = outmax = 16
@@ -73,7 +77,7 @@ def build_bench(cases, target: str, work: Path) -> list[int]:
         defs.append(f"static const mico_conv_params p{i} = {{ {fields}, .weights = w{i}, .bias = bias{i}, "
                     f".mult = mult{i}, .shift = shift{i}, .wsum = wsum{i} }};")
         nout = p["out_h"] * p["out_w"] * p["out_c"] * p["out_cont"] // 8
-        calls.append(f"    MICO_MARK(); bad |= mico_conv(&p{i}, in{i}, out, scratch, SCRATCH) != MICO_OK; MICO_MARK();\n"
+        calls.append(f"    MICO_MARK(); bad |= mico_conv_variant_run({VARIANT}, &p{i}, in{i}, out, scratch, SCRATCH) != MICO_OK; MICO_MARK();\n"
                      f"    bad |= mico_conv_portable(&p{i}, in{i}, ref) != MICO_OK;\n"
                      f"    bad |= memcmp(out, ref, {nout}) != 0;")
         scratch = max(scratch, op.scratch_bytes)

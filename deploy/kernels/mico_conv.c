@@ -2,6 +2,7 @@
 #include "mico_nn.h"
 
 int32_t mico_conv_bytelane_steps(const mico_conv_params *p);
+int32_t mico_conv_packed_ok(const mico_conv_params *p);
 
 mico_conv_variant mico_conv_select(const mico_conv_params *p) {
 #if defined(MICO_FORCE_PORTABLE)
@@ -15,6 +16,10 @@ mico_conv_variant mico_conv_select(const mico_conv_params *p) {
 #else
     /* measured (results/kernel_bench.md): the dual-MAC GEMM with its word-at-a-time im2col beats
      * the byte-lane kernel whenever the channel count allows whole-word unpacking */
+    /* 1/2-bit weights x 2-bit activations with whole-word im2col (in_c % 16 == 0): packed
+     * 4-product MLA, faster than dual-MAC on every benchmark layer; with other channel counts its
+     * per-element im2col costs more than it saves (measured on the deployed models) */
+    if (mico_conv_packed_ok(p) && (p->in_c & 15) == 0) return MICO_CONV_PACKED;
     if (p->w_cont < 1 || p->w_cont > 8 || p->in_cont < 2 || p->in_cont > 8) return MICO_CONV_DUALMAC; /* rejects */
     const int32_t ew = 32 / p->w_cont, ea = 32 / p->in_cont;
     const int32_t blk = ew > ea ? ew : ea;
@@ -33,6 +38,7 @@ mico_status mico_conv_variant_run(mico_conv_variant v, const mico_conv_params *p
         case MICO_CONV_DUALMAC: return mico_conv_dualmac(p, in, out, scratch, scratch_bytes);
         case MICO_CONV_BYTELANE: return mico_conv_bytelane(p, in, out, scratch, scratch_bytes);
         case MICO_CONV_DW: return mico_conv_dw(p, in, out, scratch, scratch_bytes);
+        case MICO_CONV_PACKED: return mico_conv_packed(p, in, out, scratch, scratch_bytes);
         case MICO_CONV_NEON: return mico_conv_neon(p, in, out, scratch, scratch_bytes);
         default: return MICO_ERR_ARG;
     }

@@ -9,7 +9,7 @@ from kernel_ref import random_conv
 from deploy import ckernels
 from deploy.pack import unpack
 
-VARIANTS = ["portable", "dualmac", "bytelane", "dw", "neon", "auto"]
+VARIANTS = ["portable", "dualmac", "bytelane", "dw", "neon", "packed", "auto"]
 
 
 @st.composite
@@ -59,8 +59,12 @@ def test_bytelane_runs_for_low_bits(w_bits, in_bits):
     # 12 channels: no whole-word im2col for the dual-MAC kernel, so the dispatcher keeps byte-lane
     case = dict(cin=12, cout=5, h=5, w=4, k=(3, 3), stride=(1, 1), pad=(1, 1), groups=1, w_bits=w_bits,
                 in_bits=in_bits, in_signed=True, out_bits=4, out_signed=False)
-    assert "bytelane" in _check(case, 1)
+    ran = _check(case, 1)
+    assert "bytelane" in ran
     op, _, _ = random_conv(np.random.default_rng(0), **case)
+    # 1/2-bit weights x 2-bit activation containers run the packed-multiply kernel too, but with
+    # 12 channels (no whole-word im2col) the dispatcher keeps byte-lane
+    assert ("packed" in ran) == (w_bits <= 2 and in_bits <= 2)
     assert ckernels.selected_variant(op) == "bytelane"
 
 
@@ -88,9 +92,12 @@ def test_word_im2col_every_container_pair(cin, w_bits, in_bits, in_signed):
     """Channel counts that take the dual-MAC word-at-a-time unpack for every container pair."""
     case = dict(cin=cin, cout=3, h=4, w=5, k=(3, 3), stride=(1, 2), pad=(1, 1), groups=1, w_bits=w_bits,
                 in_bits=in_bits, in_signed=in_signed, out_bits=8, out_signed=True)
-    assert "dualmac" in _check(case, cin + w_bits + in_bits)
+    ran = _check(case, cin + w_bits + in_bits)
+    assert "dualmac" in ran
     op, _, _ = random_conv(np.random.default_rng(0), **case)
-    assert ckernels.selected_variant(op) == "dualmac"
+    packed = w_bits <= 2 and in_bits <= 2
+    assert ("packed" in ran) == packed
+    assert ckernels.selected_variant(op) == ("packed" if packed else "dualmac")
 
 
 @pytest.mark.parametrize("k", [(3, 3), (2, 3), (5, 3), (3, 1)])
