@@ -24,7 +24,7 @@ import torch
 
 from mico import registry
 from mico.experiment import ExperimentConfig, build_problem
-from mico.proxies import load_context
+from mico.proxies import QATConfig, load_context
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ class DemoConfig:
     seeds: int = 3
     searchers: tuple[str, ...] = ("mico", "haq", "releq", "ga", "random")
     deploy_inputs: int = 100
+    qat_steps: int = 100  # a short fine-tune per low-bit policy keeps the demo under 20 minutes
 
 
 def _maybe(target: str) -> Any:
@@ -88,7 +89,7 @@ def main(args: Any = None) -> int:
     if missing:
         log.warning("searchers not available yet: %s", ", ".join(missing))
     exp = ExperimentConfig(model=cfg.model, proxy="hybrid", cost=cost, budget_ratio=cfg.budget_ratio,
-                           evals=cfg.evals, experiment="demo")
+                           evals=cfg.evals, qat=QATConfig(steps=cfg.qat_steps), experiment="demo")
     compare = _maybe("mico.compare:compare")
     if compare is not None:
         table = compare(exp, searchers, cfg.seeds, out / "compare")
@@ -115,7 +116,11 @@ def main(args: Any = None) -> int:
         x = test.x[: cfg.deploy_inputs]
         for label, graph in (("best", int_graph), ("w8a8", ctx.int_graph(w8))):
             res = deploy(graph, target=cfg.target, out_dir=out / f"deploy_{label}", inputs=x)
-            report[f"deploy_{label}"] = {k: v for k, v in _public(res).items() if k != "logits"}
+            report[f"deploy_{label}"] = {
+                "bit_exact": f"{res.n_exact}/{res.n_inputs}", "instructions": res.instructions,
+                "flash_bytes": res.flash_bytes, "sram_bytes": res.sram_bytes, "arena_bytes": res.arena_bytes,
+                "target_accuracy": float((res.logits.argmax(1) == test.y[: len(res.logits)].numpy()).mean()),
+                "folder": str(res.out_dir)}
         b, r = report["deploy_best"], report["deploy_w8a8"]
         if b.get("instructions") and r.get("instructions"):
             report["speedup_vs_w8a8"] = r["instructions"] / b["instructions"]
@@ -125,11 +130,6 @@ def main(args: Any = None) -> int:
     (out / "report.md").write_text(text)
     print(text)
     return 0
-
-
-def _public(res: Any) -> dict[str, Any]:
-    d = res if isinstance(res, dict) else {k: v for k, v in vars(res).items() if not k.startswith("_")}
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
 
 
 def _best_from_runs(root: Path) -> dict[str, Any] | None:
