@@ -36,6 +36,9 @@ def add_problem_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cost", default="bops", help="cost model the budget applies to (bops, size, latency models)")
     p.add_argument("--budget-ratio", type=float, default=0.5,
                    help="constraint as a fraction of the uniform W8A8 policy's cost (0 = unconstrained)")
+    p.add_argument("--budget-mode", default="w8a8", choices=["w8a8", "span"],
+                   help="w8a8: limit = ratio x cost(W8A8); span: cost(all-min) + ratio x (cost(W8A8) - cost(all-min)), "
+                        "for cost models where the lowest bits are not proportionally cheaper")
     p.add_argument("--evals", type=int, default=50, help="accuracy evaluations (distinct policies) per run")
     p.add_argument("--w-bits", type=_bits, default=(2, 4, 8), help="allowed weight bitwidths, e.g. 2,4,8")
     p.add_argument("--a-bits", type=_bits, default=(2, 4, 8), help="allowed activation bitwidths")
@@ -63,7 +66,7 @@ def config_from_args(args: argparse.Namespace):
 
     return ExperimentConfig(
         model=args.model, proxy=args.proxy, cost=args.cost,
-        budget_ratio=args.budget_ratio or None, evals=args.evals, w_bits=args.w_bits, a_bits=args.a_bits,
+        budget_ratio=args.budget_ratio or None, budget_mode=args.budget_mode, evals=args.evals, w_bits=args.w_bits, a_bits=args.a_bits,
         pin_first_last=args.pin_first_last, qat=QATConfig(steps=args.qat_steps),
     )
 

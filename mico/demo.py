@@ -34,7 +34,7 @@ class DemoConfig:
     model: str = "lenet5"
     target: str = "cortex-m7"
     latency_cost: str = "latency-m7"
-    budget_ratio: float = 0.5
+    budget_ratio: float = 0.5  # halfway between the all-min policy's latency and W8A8's ("span" mode)
     evals: int = 24
     seeds: int = 3
     searchers: tuple[str, ...] = ("mico", "haq", "releq", "ga", "random")
@@ -88,7 +88,7 @@ def main(args: Any = None) -> int:
     missing = [s for s in cfg.searchers if s not in known]
     if missing:
         log.warning("searchers not available yet: %s", ", ".join(missing))
-    exp = ExperimentConfig(model=cfg.model, proxy="hybrid", cost=cost, budget_ratio=cfg.budget_ratio,
+    exp = ExperimentConfig(model=cfg.model, proxy="hybrid", cost=cost, budget_ratio=cfg.budget_ratio, budget_mode="span",
                            evals=cfg.evals, qat=QATConfig(steps=cfg.qat_steps), experiment="demo")
     compare = _maybe("mico.compare:compare")
     if compare is not None:

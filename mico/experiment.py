@@ -26,6 +26,7 @@ class ExperimentConfig:
     proxy: str = "hybrid"  # ptq | qat | hybrid
     cost: str = "bops"  # a registered cost model (see `mico.registry`)
     budget_ratio: float | None = 0.5  # constraint = ratio * cost(W8A8); None = unconstrained
+    budget_mode: str = "w8a8"  # "w8a8": ratio * cost(W8A8); "span": cost(min) + ratio * (cost(W8A8) - cost(min))
     extra_constraints: tuple[tuple[str, float], ...] = ()  # (cost name, ratio of W8A8) pairs
     evals: int = 50
     w_bits: tuple[int, ...] = (2, 4, 8)
@@ -41,6 +42,8 @@ class ExperimentConfig:
             raise ValueError(f"evals must be a positive number of evaluations, got {self.evals}")
         if self.budget_ratio is not None and not self.budget_ratio > 0:
             raise ValueError(f"budget_ratio must be positive (e.g. 0.5 = half of W8A8), got {self.budget_ratio}")
+        if self.budget_mode not in ("w8a8", "span"):
+            raise ValueError(f"budget_mode must be 'w8a8' or 'span', got {self.budget_mode!r}")
         if self.proxy not in ("ptq", "qat", "hybrid"):
             raise ValueError(f"proxy must be one of ptq, qat, hybrid; got {self.proxy!r}")
 
@@ -61,11 +64,19 @@ def build_problem(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, c
     names = [cfg.cost] + [c for c, _ in cfg.extra_constraints]
     costs = {n: registry.cost_model(n) for n in dict.fromkeys(names)}
     ref = space.uniform(max(space.w_choices), max(space.a_choices))
+
+    def limit(name: str, ratio: float) -> float:
+        top = costs[name].cost(space, ref).total
+        if cfg.budget_mode == "w8a8":
+            return ratio * top
+        low = costs[name].cost(space, space.min_policy()).total
+        return low + ratio * (top - low)
+
     constraints = []
     if cfg.budget_ratio is not None:
-        constraints.append(Constraint(cfg.cost, cfg.budget_ratio * costs[cfg.cost].cost(space, ref).total))
+        constraints.append(Constraint(cfg.cost, limit(cfg.cost, cfg.budget_ratio)))
     for name, ratio in cfg.extra_constraints:
-        constraints.append(Constraint(name, ratio * costs[name].cost(space, ref).total))
+        constraints.append(Constraint(name, limit(name, ratio)))
     record = RunRecord(run_dir) if run_dir is not None else None
     return Problem(space, proxy, costs, constraints, cfg.evals, cache if cache is not None else EvalCache(),
                    record, name=f"{cfg.model}/{cfg.cost}", backend=backend)
