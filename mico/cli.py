@@ -37,7 +37,7 @@ def add_problem_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget-ratio", type=float, default=0.5,
                    help="constraint as a fraction of the uniform W8A8 policy's cost (0 = unconstrained)")
     p.add_argument("--budget-mode", default="w8a8", choices=["w8a8", "span"],
-                   help="w8a8: limit = ratio x cost(W8A8); span: cost(all-min) + ratio x (cost(W8A8) - cost(all-min)), "
+                   help="w8a8: limit = ratio x cost(W8A8); span: cheapest + ratio x (cost(W8A8) - cheapest), "
                         "for cost models where the lowest bits are not proportionally cheaper")
     p.add_argument("--evals", type=int, default=50, help="accuracy evaluations (distinct policies) per run")
     p.add_argument("--w-bits", type=_bits, default=(2, 4, 8), help="allowed weight bitwidths, e.g. 2,4,8")

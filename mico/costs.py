@@ -81,3 +81,24 @@ class ModelSize(_LinearBitCost):
     def _per_layer(self, space: SearchSpace, w: np.ndarray, a: np.ndarray) -> np.ndarray:
         weights = np.array([layer.params - layer.out_channels for layer in space.layers], dtype=np.float64)
         return weights * w / 8.0
+
+
+def cheapest_policy(space: SearchSpace, model: CostModel) -> tuple[Policy, float]:
+    """The cheapest policy under ``model`` and its cost.
+
+    Lower bits are not always cheaper (a kernel may unpack sub-byte operands more slowly than it
+    multiplies bytes), so the all-min policy need not be the cheapest. For costs that add up over
+    layers the per-layer argmin over the (w, a) pairs is exact; it is compared with every uniform
+    policy and the cheapest of all is returned (an upper bound on the minimum otherwise).
+    """
+    pairs = [(w, a) for w in space.w_choices for a in space.a_choices]
+    uniform = [space.uniform(w, a) for w, a in pairs]
+    per_layer = np.array([model.cost(space, p).per_layer for p in uniform])  # (pairs, layers)
+    best = per_layer.argmin(axis=0)
+    pinned = dict((i, (w, a)) for i, w, a in space.pinned)
+    w = [pinned.get(i, pairs[best[i]])[0] for i in range(space.n_layers)]
+    a = [pinned.get(i, pairs[best[i]])[1] for i in range(space.n_layers)]
+    candidates = uniform + [Policy(tuple(w), tuple(a))]
+    totals = model.totals(space, candidates)
+    j = int(np.argmin(totals))
+    return candidates[j], float(totals[j])

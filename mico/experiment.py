@@ -13,6 +13,7 @@ from typing import Any
 
 from mico import registry
 from mico.cache import EvalCache
+from mico.costs import cheapest_policy
 from mico.problem import Constraint, Problem
 from mico.proxies import HybridProxy, PTQProxy, QATConfig, QATProxy, load_context
 from mico.record import RunRecord
@@ -26,7 +27,7 @@ class ExperimentConfig:
     proxy: str = "hybrid"  # ptq | qat | hybrid
     cost: str = "bops"  # a registered cost model (see `mico.registry`)
     budget_ratio: float | None = 0.5  # constraint = ratio * cost(W8A8); None = unconstrained
-    budget_mode: str = "w8a8"  # "w8a8": ratio * cost(W8A8); "span": cost(min) + ratio * (cost(W8A8) - cost(min))
+    budget_mode: str = "w8a8"  # "w8a8": ratio * cost(W8A8); "span": cheapest + ratio * (cost(W8A8) - cheapest)
     extra_constraints: tuple[tuple[str, float], ...] = ()  # (cost name, ratio of W8A8) pairs
     evals: int = 50
     w_bits: tuple[int, ...] = (2, 4, 8)
@@ -69,7 +70,7 @@ def build_problem(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, c
         top = costs[name].cost(space, ref).total
         if cfg.budget_mode == "w8a8":
             return ratio * top
-        low = costs[name].cost(space, space.min_policy()).total
+        low = cheapest_policy(space, costs[name])[1]
         return low + ratio * (top - low)
 
     constraints = []

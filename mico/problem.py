@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from mico.cache import EvalCache, stable_hash
-from mico.costs import CostModel
+from mico.costs import CostModel, cheapest_policy
 from mico.record import RunRecord
 from mico.space import Policy, SearchSpace
 
@@ -143,14 +143,13 @@ class Problem:
         return mask
 
     def check_reachable(self) -> None:
-        """Raise if no policy can meet a constraint (judged by the all-min policy)."""
-        cheapest = self.space.min_policy()
-        costs = self.cost(cheapest)
+        """Raise if no policy can meet a constraint (judged by `mico.costs.cheapest_policy`)."""
         for c in self.constraints:
-            if costs[c.cost] > c.limit:
+            policy, cost = cheapest_policy(self.space, self.costs[c.cost])
+            if cost > c.limit:
                 raise ValueError(
-                    f"{c} is unreachable: the cheapest policy (all W{min(self.space.w_choices)}"
-                    f"A{min(self.space.a_choices)}) costs {costs[c.cost]:.6g}; raise the limit or allow lower bits"
+                    f"{c} is unreachable: the cheapest policy ({policy.key()}) costs {cost:.6g}; "
+                    "raise the limit or allow other bits"
                 )
 
     # ------------------------------------------------------------------ evaluation
