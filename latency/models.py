@@ -13,7 +13,14 @@ Models:
   depthwise or the NEON entry), its tiles (2x2 / 4x1 output tiles x weight words per container,
   remainder tiles), byte-lane steps and flushes, im2col per pixel / tap / element (inside vs.
   padding, per container pair, fast paths), zero tails, requantization per output container,
-  depthwise row conversion and channel-pair MACs; non-negative least squares on relative error.
+  depthwise row conversion and channel-pair MACs; the M7 ``packed`` kernel (1/2-bit weights x
+  2-bit activations, in_c % 16 == 0): 2-pixel / 1-pixel tiles x weight words (one word = 4 or 8
+  MLA steps + the top-byte extraction), word-at-a-time im2col (16 activations per input word,
+  inside vs. padding) per weight container; the A53 NEON entry: 2x2 tiles, 8-deep int16 steps +
+  scalar tail (8-bit weights), 8-byte row blocks + half blocks on int16 SMLAL or SMLAL.8B tiles
+  (2/4-bit activation containers) with SADALP folds, per-pixel column reorder into field order,
+  narrowing and column sums, vector vs. scalar im2col per activation container; non-negative least
+  squares on relative error.
 - `LearnedLatency`: gradient boosting on shape + bit + structural features predicting log(cycles / analytic)
   (the analytic model is the prior, so unseen shapes extrapolate through it).
 - `LUTLatency`: HAQ-style lookup table of exact simulations of the model's own layers at every
@@ -54,7 +61,7 @@ WC, AC = (1, 2, 4, 8), (2, 4, 8)
 
 
 # ---------------------------------------------------------------------------------- features
-VARIANT_NAMES = {1: "portable", 2: "dualmac", 3: "bytelane", 4: "dw", 5: "neon"}
+VARIANT_NAMES = {1: "portable", 2: "dualmac", 3: "bytelane", 4: "dw", 5: "neon", 6: "packed"}
 
 
 def _variant_m7(df: pd.DataFrame) -> np.ndarray:
@@ -66,12 +73,16 @@ def _variant_m7(df: pd.DataFrame) -> np.ndarray:
     from latency.profile import KernelConfig
 
     lib = library()
+    # deploy always passes the per-row weight sums (``wsum``); the packed kernel requires them, so the
+    # query must carry a non-null pointer too (the dispatcher only tests it for NULL)
+    dummy = ct.c_int32(0)
     out = np.zeros(len(df), dtype=np.int64)
     cache: dict[tuple, int] = {}
     cols = [f for f in KernelConfig.__dataclass_fields__]
     for i, row in enumerate(df[cols].itertuples(index=False, name=None)):
         if row not in cache:
             p = ConvParams(**KernelConfig(*row).c_params())
+            p.wsum = ct.addressof(dummy)
             cache[row] = int(lib.mico_conv_select(ct.byref(p)))
         out[i] = cache[row]
     return out
@@ -93,8 +104,9 @@ def _valid_taps(n_out: np.ndarray, k: np.ndarray, s: np.ndarray, pad: np.ndarray
     return out
 
 
-def _dw_rows(df: pd.DataFrame) -> np.ndarray:
-    """Input rows the depthwise kernel converts (ring of k_h rows, slot = row mod k_h)."""
+def _dw_rows(df: pd.DataFrame, outside: bool = False) -> np.ndarray:
+    """Input rows the depthwise kernel converts (ring of k_h rows, slot = row mod k_h); with
+    ``outside`` the ring loads of rows outside the image (zero-filled) instead."""
     out = np.zeros(len(df))
     for i, (oh_n, kh, s, p, ih_n) in enumerate(zip(df["out_h"], df["k_h"], df["stride"], df["pad"], df["in_h"])):
         slot = {}
@@ -104,7 +116,7 @@ def _dw_rows(df: pd.DataFrame) -> np.ndarray:
                 ih = oh * s - p + k
                 if slot.get(ih % kh) != ih:
                     slot[ih % kh] = ih
-                    n += 0 <= ih < ih_n
+                    n += (not 0 <= ih < ih_n) if outside else (0 <= ih < ih_n)
         out[i] = n
     return out
 
@@ -168,6 +180,8 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     df["bl_steps"] = t2 * nw * L
     df["bl_flush"] = t2 * np.where(fs < L, nw * L / fs, np.ceil(nw / tw))
     df["bl_fast"] = ((wc == 2) & (df["ac"] == 2) & (cin % 16 == 0)).astype(float)
+    df["bl_fs"] = fs  # steps between flushes (the kernel's compile-time case with the weight container)
+    df["bl_words"] = t2 * nw
     # depthwise
     cp = cin + (cin % 2)
     rows = np.where(dw, _dw_rows(df) if dw.any() else 0, 0)
@@ -178,6 +192,63 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     df["dw_mac"] = P * cp / 2 * kh * kw
     df["dw_oh"] = df["out_h"].astype(float)
     df["fast8"] = ((wc == 8) & (df["ac"] == 8) & (cin % 4 == 0)).astype(float)
+    # dual-MAC word-at-a-time im2col: whole input words per tap when in_c is a multiple of the block
+    blk = np.maximum(32 / df["ac"].to_numpy(float), 32 / wc)
+    df["words"] = (1 - df["fast8"]) * (cin % blk == 0)
+    # depthwise k_w == 3, stride 1: channel-major ring rows, two output pixels per step (dw3_run)
+    dw3 = dw & (df["k_w"] == 3).to_numpy() & (df["stride"] == 1).to_numpy() & (kh <= 16)
+    df["dw3"] = dw3.astype(float)
+    rows_out = np.where(dw, _dw_rows(df, outside=True) if dw.any() else 0, 0)
+    w2 = df["in_w"].to_numpy(float) + 2 * df["pad"].to_numpy(float) + 2
+    df["dw3_conv"] = rows * df["in_w"] * cin
+    df["dw3_padz"] = rows * cin * (w2 - df["in_w"].to_numpy(float))
+    df["dw3_memset"] = rows_out * cin * w2
+    df["dw3_wt"] = cin * kh * 3
+    it = df["out_h"].to_numpy(float) * cin * np.ceil(df["out_w"].to_numpy(float) / 2)
+    df["dw3_it"] = it
+    df["dw3_mac"] = it * kh
+    df["dw3_ch"] = df["out_h"].to_numpy(float) * cin
+    # M7 packed kernel (1/2-bit weights x 2-bit activations, in_c % 16 == 0): pixel pairs x channel
+    # pairs, 2-pixel tiles (P2) and the odd last pixel (P1); per tile and weight word: 2 loads + XOR,
+    # 32/c/4 steps of shift/AND + LDRD + MLAs, then the top-byte extraction (ADD LSR #24) per word;
+    # im2col: whole input words (16 two-bit activations) per step, per weight container
+    cpairs = np.ceil(oc / 2)
+    pk_t2 = np.floor(P / 2) * cpairs
+    pk_t1 = (P % 2) * cpairs
+    df["pk_t2"], df["pk_t1"] = pk_t2, pk_t1
+    df["pk_w2"], df["pk_w1"] = pk_t2 * nw, pk_t1 * nw
+    df["pk_words_in"] = vh * vw * np.ceil(cin / 16)  # input words converted (inside the image)
+    df["pk_words_out"] = (taps - vh * vw) * np.ceil(cin / 16)  # padding words filled
+    # A53 NEON: always 2x2 tiles (the odd pixel / channel is duplicated); per tile 8-deep int16 steps
+    # + scalar tail (8-bit weights), 8-byte row blocks (64/c weights) + a 4-byte half block
+    # (sub-byte weights), on int16 SMLAL (8-bit activation containers) or SMLAL.8B into int16 lanes
+    # folded with SADALP every 16 blocks (2/4-bit containers); per pixel: column permute into field
+    # order (sub-byte weights), narrowing to int8 and column sums (1-bit weights)
+    nz_t = pairs * cpairs
+    df["nz_tiles"] = nz_t
+    per4 = np.where(wc == 8, 8, 32 / wc)
+    kp8 = np.ceil(K / per4) * per4
+    B = 64 / wc
+    nb = np.floor(kp8 / B)
+    half = (kp8 - nb * B > 0).astype(float)
+    df["nz_kp8"] = kp8
+    df["nz_steps"] = nz_t * np.floor(K / 8)
+    df["nz_scal"] = nz_t * (K % 8)
+    df["nz_blk"] = nz_t * nb
+    df["nz_half"] = nz_t * half
+    df["nz_fold"] = nz_t * (np.ceil(nb / 16) + half * (nb % 16 == 0))
+    df["nz_col"] = P * kp8
+    df["nz_pblk"] = P * nb  # full blocks de-interleaved (LD2 / LD4) per pixel
+    df["nz_ptail"] = P * half * B / 2  # scalar permute of the final half block per pixel
+    df["pairs"] = pairs
+    df["nz_tailp"] = P * (kp8 - K)
+    ac_ = df["ac"].to_numpy()
+    vec = np.where(ac_ == 8, np.floor(cin / 8) * 8,
+                   np.where((ac_ == 4) & (cin % 2 == 0), np.floor(cin / 16) * 16,
+                            np.where((ac_ == 2) & (cin % 4 == 0), np.floor(cin / 16) * 16, 0)))
+    df["nz_el_vec"] = vh * vw * vec
+    df["nz_el_sc"] = vh * vw * (cin - vec)
+    df["nz_vec_runs"] = vh * vw * np.where(ac_ == 8, np.floor(cin / 8), np.floor(vec / 16))
     return df
 
 
@@ -195,18 +266,25 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         names.append(name)
         cols.append(np.asarray(v, dtype=float))
 
-    for v in (2, 3, 5):  # im2col + GEMM variants
+    for v in (2, 3):  # im2col + GEMM variants (M7 / portable builds)
         m = (var == v).astype(float)
         vn = VARIANT_NAMES[v]
         add(f"{vn}:const", m)
         add(f"{vn}:pix", m * df["pix"])
         add(f"{vn}:taps_in", m * df["taps_in"])
         add(f"{vn}:taps_out", m * df["taps_out"])
-        add(f"{vn}:el_out", m * df["el_out"])
+        if v == 2:
+            add(f"{vn}:el_out", m * df["el_out"] * (1 - df["words"]))
+            add(f"{vn}:el_out_words", m * df["el_out"] * df["words"])
+        else:
+            add(f"{vn}:el_out", m * df["el_out"])
         for w in WC:
             add(f"{vn}:w{w}:tail", m * (wc == w) * df["tail"])
             for a in AC:
-                fast = df["fast8"] if (v != 3 and w == 8 and a == 8) else df["bl_fast"] if (v == 3 and w == 2 and a == 2) else 0
+                if v == 3:
+                    fast = df["bl_fast"] if (w == 2 and a == 2) else 0
+                else:
+                    fast = df["fast8"] if (w == 8 and a == 8) else df["words"]
                 add(f"{vn}:w{w}a{a}:el_in", m * (wc == w) * (ac == a) * df["el_in"] * (1 - fast))
                 if not np.isscalar(fast):
                     add(f"{vn}:w{w}a{a}:el_in_fast", m * (wc == w) * (ac == a) * df["el_in"] * fast)
@@ -216,14 +294,79 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
             add(f"{vn}:tiles", m * df["bl_tiles"])
             add(f"{vn}:flush", m * df["bl_flush"])
             for w in WC[:3]:
-                add(f"{vn}:w{w}:steps", m * (wc == w) * df["bl_steps"])
+                add(f"{vn}:w{w}:words", m * (wc == w) * df["bl_words"])  # 2 weight-word loads + XOR per tile
+                for f_ in (1, 2, 4, 8):  # unrolled step loop per (container, flush spacing) case
+                    if f_ <= 8 // w:
+                        add(f"{vn}:w{w}fs{f_}:steps", m * (wc == w) * (df["bl_fs"] == f_) * df["bl_steps"])
         else:
             add(f"{vn}:t22", m * df["t22"])
             add(f"{vn}:t41", m * df["t41"])
             for w in WC:
                 add(f"{vn}:w{w}:w22", m * (wc == w) * df["w22"])
                 add(f"{vn}:w{w}:w41", m * (wc == w) * df["w41"])
-    m = (var == 4).astype(float)
+    m = (var == 6).astype(float)  # M7 packed 4-products-per-MLA kernel
+    add("packed:const", m)
+    add("packed:pix", m * df["pix"])
+    add("packed:taps_in", m * df["taps_in"])
+    add("packed:taps_out", m * df["taps_out"])
+    add("packed:t2", m * df["pk_t2"])
+    add("packed:t1", m * df["pk_t1"])
+    for w in (1, 2):
+        mw = m * (wc == w)
+        add(f"packed:w{w}:words_in", mw * df["pk_words_in"])
+        add(f"packed:w{w}:words_out", mw * df["pk_words_out"])
+        add(f"packed:w{w}:tail", mw * df["tail"])
+        add(f"packed:w{w}:wp2", mw * df["pk_w2"])  # 2-pixel tile x weight word (8 or 16 MLAs + 4 top bytes)
+        add(f"packed:w{w}:wp1", mw * df["pk_w1"])
+    for o in O_CONTS:
+        add(f"packed:o{o}:outs", m * (oc == o) * df["outs"])
+    m = (var == 5).astype(float)  # A53 NEON entry
+    add("neon:const", m)
+    add("neon:pix", m * df["pix"])
+    add("neon:pairs", m * df["pairs"])
+    add("neon:taps_in", m * df["taps_in"])
+    add("neon:taps_out", m * df["taps_out"])
+    add("neon:el_out", m * df["el_out"])
+    add("neon:tiles", m * df["nz_tiles"])
+    for a in AC:
+        ma = m * (ac == a)
+        add(f"neon:a{a}:el_vec", ma * df["nz_el_vec"])
+        add(f"neon:a{a}:el_sc", ma * df["nz_el_sc"])
+        add(f"neon:a{a}:vec_runs", ma * df["nz_vec_runs"])
+    w8 = m * (wc == 8)
+    add("neon:w8:tail", w8 * df["nz_tailp"])
+    add("neon:w8:steps", w8 * df["nz_steps"])
+    add("neon:w8:scal", w8 * df["nz_scal"])
+    for w in WC[:3]:
+        mw = m * (wc == w)
+        add(f"neon:w{w}:tail", mw * df["nz_tailp"])
+        add(f"neon:w{w}:perm", mw * df["nz_col"])  # column reorder into field order, per pixel
+        add(f"neon:w{w}:pblk", mw * df["nz_pblk"])
+        add(f"neon:w{w}:ptail", mw * df["nz_ptail"])
+        for lanes, sel in ((16, ac == 8), (8, ac < 8)):  # int16 SMLAL vs SMLAL.8B tiles
+            add(f"neon:w{w}:m{lanes}:blk", mw * sel * df["nz_blk"])
+            add(f"neon:w{w}:m{lanes}:half", mw * sel * df["nz_half"])
+        add(f"neon:w{w}:fold", mw * (ac < 8) * df["nz_fold"])
+    add("neon:narrow", m * (wc < 8) * (ac < 8) * df["nz_col"])
+    add("neon:colsum", m * (wc == 1) * (ac < 8) * df["nz_col"])
+    for o in O_CONTS:
+        add(f"neon:o{o}:outs", m * (oc == o) * df["outs"])
+    m3 = (var == 4) * df["dw3"].to_numpy()  # depthwise 3-wide, stride 1
+    add("dw3:const", m3)
+    add("dw3:oh", m3 * df["dw_oh"])
+    add("dw3:rows", m3 * df["dw_rows"])
+    for a in AC:
+        add(f"dw3:a{a}:conv", m3 * (ac == a) * df["dw3_conv"])
+    add("dw3:padz", m3 * df["dw3_padz"])
+    add("dw3:memset", m3 * df["dw3_memset"])
+    for w in WC:
+        add(f"dw3:w{w}:wt", m3 * (wc == w) * df["dw3_wt"])
+    add("dw3:it", m3 * df["dw3_it"])
+    add("dw3:mac", m3 * df["dw3_mac"])
+    add("dw3:ch", m3 * df["dw3_ch"])
+    for o in O_CONTS:
+        add(f"dw3:o{o}:outs", m3 * (oc == o) * df["outs"])
+    m = (var == 4) * (1 - df["dw3"].to_numpy())  # depthwise, general path
     add("dw:const", m)
     add("dw:oh", m * df["dw_oh"])
     add("dw:rows", m * df["dw_rows"])
@@ -255,6 +398,7 @@ def _learn_features(df: pd.DataFrame, prior: np.ndarray) -> np.ndarray:
         lg("macs"), lg("in_c"), lg("out_c"), lg("pix"), df["k_w"], df["stride"], df["w_bits"], df["a_bits"], df["wc"],
         df["ac"], np.log2(df["o_cont"]), np.log2(prior), lg("im2col"), df["in_c"] % 4, df["out_c"] % 4,
         df["pix"] % 2, lg("nw"), lg("taps_out"), lg("bl_flush"), lg("tail"), df["fast8"], df["bl_fast"],
+        lg("pk_w2"), lg("nz_blk"), lg("nz_col"), df["in_c"] % 16, df["words"], df["dw3"],
     ])
     return np.column_stack([oh, num])
 
@@ -282,7 +426,7 @@ class _TableModel:
             from latency.wholemodel import op_features, space_ops
 
             try:
-                ops = space_ops(space)
+                ops = space_ops(space, name=_zoo_name(space))
             except (KeyError, ValueError):
                 ops = []  # not a zoo model: the constant only
             cache[fp] = float(op_features(ops) @ np.asarray(self.overhead_coef)) + self.fixed_cycles
@@ -485,6 +629,29 @@ class LUTLatency(_TableModel):
         raise NotImplementedError("a lookup table prices only the layers it has simulated")
 
 
+def _zoo_name(space: SearchSpace) -> str | None:
+    """The zoo model a space was traced from: its ``model_name``, else the zoo model with the same
+    layers (spaces from `mico.trace.trace_space` carry no name; their non-conv ops still count)."""
+    from mico.models import MODEL_ZOO
+
+    name = getattr(space, "model_name", None)
+    if name in MODEL_ZOO:
+        return name
+    key = _layers_key(space)
+    if key not in _ZOO_KEYS:
+        from latency.wholemodel import zoo_case
+
+        for n in MODEL_ZOO:
+            if n not in _ZOO_KEYS.values():
+                _ZOO_KEYS[_layers_key(zoo_case(n).space)] = n
+            if key in _ZOO_KEYS:
+                break
+    return _ZOO_KEYS.get(key)
+
+
+_ZOO_KEYS: dict[str, str] = {}
+
+
 def _layers_key(space: SearchSpace) -> str:
     import hashlib
 
@@ -518,6 +685,10 @@ def build_lut(space: SearchSpace, target: str, *, progress: bool = False,
 
     items = lut_configs(space, o_conts)
     df = profile([c for _, c in items], target, progress=progress)
+    bad = df[df["status"] != 0]
+    if len(bad):
+        raise RuntimeError(f"{len(bad)} layer configurations did not run (status {sorted(set(bad['status']))}), e.g. "
+                           f"{bad.iloc[0]['shape']}; a lookup table must not hold their cycles")
     return {_layers_key(space): {k: float(c) for (k, _), c in zip(items, df["cycles"])}}
 
 

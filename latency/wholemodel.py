@@ -191,9 +191,12 @@ class OverheadModel:
         return [float(c) for c in self.coef]
 
 
-def space_ops(space, target: str = "host") -> list[dict]:
-    """Non-conv ops of a zoo space (policy-independent shapes), from a W8A8 lowering."""
-    case = zoo_case(space.model_name)
+def space_ops(space, target: str = "host", name: str | None = None) -> list[dict]:
+    """Non-conv ops of a zoo space (policy-independent shapes), from a W8A8 lowering (``name``: the
+    zoo model, default ``space.model_name``)."""
+    if (name or space.model_name) is None:
+        raise KeyError("not a zoo model")
+    case = zoo_case(name or space.model_name)
     from deploy.lower import lower
     from mico.quant import build_int_graph
 
