@@ -92,7 +92,17 @@ def main(args: Any = None) -> int:
                            evals=cfg.evals, qat=QATConfig(steps=cfg.qat_steps), experiment="demo")
     compare = _maybe("mico.compare:compare")
     if compare is not None:
-        table = compare(exp, searchers, cfg.seeds, out / "compare")
+        ran = []
+        for name in searchers:  # one at a time: a searcher that cannot work on this problem is reported, not fatal
+            try:
+                compare(exp, [name], cfg.seeds, out / "compare", progress=True)
+                ran.append(name)
+            except ValueError as e:
+                log.warning("searcher %s cannot run on this problem: %s", name, e)
+                report.setdefault("skipped_searchers", {})[name] = str(e)
+        dirs = sorted(p.parent for p in (out / "compare").glob("*/summary.json")
+                      if p.parent.name.split("__")[1] in ran)
+        table = _maybe("mico.compare:report")(dirs, out / "compare")
         report["comparison_table"] = str(out / "compare")
         log.info("\n%s", table)
     best = _best_from_runs(out / "compare")
@@ -158,6 +168,8 @@ def _format(r: dict[str, Any]) -> str:
             lines.append(f"- deployed {label}: {json.dumps(d, default=str)}")
     if "speedup_vs_w8a8" in r:
         lines.append(f"- simulated speedup over W8A8: {r['speedup_vs_w8a8']:.2f}x")
+    for name, why in r.get("skipped_searchers", {}).items():
+        lines.append(f"- searcher {name} skipped: {why}")
     if "comparison_table" in r:
         lines.append(f"- comparison table and figures: {r['comparison_table']}")
     lines.append(f"- wall time: {r['wall_s']:.0f} s")
