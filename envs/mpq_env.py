@@ -274,8 +274,10 @@ class MPQEnv(gym.Env):
             for row, c in zip(self._con_rows, self.constraints):
                 if cheapest[row] > c.limit * (1 + 1e-12):
                     raise ValueError(
-                        f"{c} is unreachable in mode={self.mode!r}: the cheapest policy it can propose costs "
-                        f"{cheapest[row]:.6g}; raise the limit, allow lower bits or use mode='interleaved'")
+                        f"{c} is unreachable in mode={self.mode!r}: the lowest-bit policy it can propose costs "
+                        f"{cheapest[row]:.6g} (the action wall only lowers bits, so it needs costs that fall with "
+                        "the bits); raise the limit, allow lower bits"
+                        + (" or use mode='interleaved'" if self.mode == "weights" else ""))
 
     def _effective_a(self, A: np.ndarray) -> np.ndarray:
         if not self._groups:
