@@ -36,7 +36,7 @@ import pandas as pd
 
 from mico import registry
 from mico.problem import Problem
-from mico.search import run
+from mico.search import run, run_config
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +83,12 @@ def compare(cfg: Any, searchers: Sequence[str], seeds: int, out_dir: str | Path,
     for name, seed in bar:
         run_dir = run_dir_for(out_dir, model, name, seed)
         dirs.append(run_dir)
-        if (run_dir / "summary.json").exists():
-            continue
         bar.set_postfix_str(f"{name} s{seed}")
         searcher = registry.searcher(name, **hyperparameters.get(name, {}))
         problem = problem_factory(run_dir)
+        if (run_dir / "summary.json").exists() and problem.record is not None:
+            problem.record.write_config(run_config(searcher, problem, seed))  # raises if the settings differ
+            continue
         if backend is not None:
             problem.backend = backend
         if problem.record is None:

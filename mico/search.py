@@ -101,13 +101,18 @@ class RunResult:
         }
 
 
+def run_config(searcher: Searcher, problem: Problem, seed: int) -> dict[str, Any]:
+    """What identifies a run: searcher, hyper-parameters, seed and problem (checked on resume)."""
+    return {"searcher": searcher.name, "hyperparameters": _jsonable(hyperparameters(searcher)),
+            "seed": int(seed), "problem": problem.config()}
+
+
 def run(searcher: Searcher, problem: Problem, *, seed: int) -> RunResult:
     """Run ``searcher`` on ``problem`` with ``seed``; write config and summary to the run record."""
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if problem.record is not None:
-        problem.record.write_config({"searcher": searcher.name, "hyperparameters": _jsonable(hyperparameters(searcher)),
-                                     "seed": int(seed), "problem": problem.config()})
+        problem.record.write_config(run_config(searcher, problem, seed))
     t0 = time.perf_counter()
     try:
         searcher.search(problem, seed=int(seed))
