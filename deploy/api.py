@@ -108,7 +108,7 @@ def deploy(
     logits are compared with `IntGraph.run`; ``check=True`` raises `DeployError` on any mismatch.
     """
     t = get_target(target)
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()  # the build and QEMU run in other working directories
     m = lower(int_graph)
     xq = _quantized_inputs(int_graph, inputs, m.input_shape, n_random_inputs, seed)
     inputs_bin = pack_input(m, xq.numpy().astype(np.int64))
