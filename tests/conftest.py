@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-# pytest runs with `-n 2` (one worker per core): one torch thread each avoids oversubscription.
-torch.set_num_threads(1)
-
 from mico import toy as mico_toy
 from mico.problem import Problem
 from mico.space import SearchSpace
+
+# pytest runs with `-n 2` (one worker per core): one torch thread each avoids oversubscription.
+torch.set_num_threads(1)
 
 
 class ResBlock(nn.Module):
