@@ -8,6 +8,7 @@ instructions the harness puts around each ``model_run`` call: exact and determin
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -113,14 +114,22 @@ def kernel_objects(t: Target, extra_cflags: tuple[str, ...] = ()) -> list[Path]:
     key = _digest(srcs + sorted(KERNEL_DIR.glob("*.h")), t.name + " ".join(flags))
     d = cache_dir() / f"kernels_{t.name}_{key}"
     objs = [d / (s.stem + ".o") for s in srcs]
-    if not all(o.exists() for o in objs):
-        tmp = d.with_name(d.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        for s in srcs:
-            run([cc, *flags, "-I", str(KERNEL_DIR), "-c", str(s), "-o", str(tmp / (s.stem + ".o"))])
-        shutil.rmtree(d, ignore_errors=True)
-        tmp.rename(d)
+    if all(o.exists() for o in objs):
+        return objs
+    import fcntl
+
+    # Several processes (pytest-xdist workers, parallel deployments) may want the same library:
+    # build it once, under an exclusive lock, in a private folder renamed into place when complete.
+    with open(cache_dir() / f"{d.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not all(o.exists() for o in objs):
+            tmp = d.with_name(f"{d.name}.tmp{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            for s in srcs:
+                run([cc, *flags, "-I", str(KERNEL_DIR), "-c", str(s), "-o", str(tmp / (s.stem + ".o"))])
+            shutil.rmtree(d, ignore_errors=True)  # an incomplete leftover (we hold the lock)
+            tmp.rename(d)
     return objs
 
 
