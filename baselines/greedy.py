@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from baselines._common import Encoded
+from mico.encoding import Encoding
 from mico.problem import Evaluation, Problem
 from mico.search import AskTell
 from mico.space import Policy
@@ -34,7 +34,7 @@ class GreedySearch(AskTell):
     name: str = "greedy"
 
     def setup(self, problem: Problem, rng: np.random.Generator) -> None:
-        self.enc = Encoded(problem)
+        self.enc = Encoding(problem)
         self._acc: dict[bytes, tuple[float, bool]] = {}
         self._plan = self._steps()
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from baselines._common import Encoded
+from mico.encoding import Encoding
 from mico.problem import Evaluation, Problem
 from mico.search import AskTell
 from mico.space import Policy
@@ -39,7 +39,7 @@ class HAWQSearch(AskTell):
     name: str = "hawq"
 
     def setup(self, problem: Problem, rng: np.random.Generator) -> None:
-        self.enc = Encoded(problem)
+        self.enc = Encoding(problem)
         self._evals: dict[bytes, float] = {}
         self._layer_costs()
         self._plan = self._steps()

@@ -7,64 +7,10 @@ nothing touches the global ``random`` state.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 from deap import base
 
-from mico.problem import Problem
-from mico.space import Policy
-
-
-class Encoding:
-    """Vectorised encode/decode and constraint pricing of many encoded policies of one problem."""
-
-    def __init__(self, problem: Problem):
-        space = problem.space
-        self.problem = problem
-        self.free = np.array(space.free_layers, dtype=np.int64)
-        self.nf = len(self.free)
-        self.dim = 2 * self.nf
-        self.wch, self.ach = np.array(space.w_choices), np.array(space.a_choices)
-        self.levels = np.array([len(self.wch)] * self.nf + [len(self.ach)] * self.nf, dtype=np.int64)
-        top = space.max_policy()
-        self._w, self._a = np.array(top.w_bits), np.array(top.a_bits)
-        self.limits = np.array([c.limit for c in problem.constraints])
-        self.c_max = np.maximum(self.costs(self.top()[None, :])[0], self.limits) if len(self.limits) else self.limits
-        lowered = np.repeat(self.top()[None, :], self.dim, axis=0)
-        lowered[np.arange(self.dim), np.arange(self.dim)] -= 1
-        saving = (self.costs(self.top()[None, :]) - self.costs(np.maximum(lowered, 0))) / np.maximum(self.c_max, 1e-30)
-        self.saving = np.maximum(saving.sum(axis=1), 1e-9) if len(self.limits) else np.ones(self.dim)
-
-    def top(self) -> np.ndarray:
-        return self.levels - 1
-
-    def random(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return (rng.random((n, self.dim)) * self.levels).astype(np.int64)
-
-    def policies(self, X: np.ndarray) -> list[Policy]:
-        w = np.repeat(self._w[None, :], len(X), axis=0)
-        a = np.repeat(self._a[None, :], len(X), axis=0)
-        w[:, self.free] = self.wch[X[:, : self.nf]]
-        a[:, self.free] = self.ach[X[:, self.nf :]]
-        return [Policy(tuple(wr), tuple(ar)) for wr, ar in zip(w.tolist(), a.tolist())]
-
-    def encode(self, policies: Sequence[Policy]) -> np.ndarray:
-        return np.array([self.problem.space.encode(p) for p in policies], dtype=np.int64).reshape(-1, self.dim)
-
-    def costs(self, X: np.ndarray) -> np.ndarray:
-        """(n, K) constraint costs through one `Problem.cost_totals` call."""
-        if not len(self.limits) or not len(X):
-            return np.zeros((len(X), len(self.limits)))
-        totals = self.problem.cost_totals(self.policies(X))
-        return np.stack([totals[c.cost] for c in self.problem.constraints], axis=1)
-
-    def violation(self, X: np.ndarray) -> np.ndarray:
-        """Sum of relative budget overshoots (0 = feasible)."""
-        if not len(self.limits):
-            return np.zeros(len(X))
-        over = np.maximum(self.costs(X) - self.limits * (1 + 1e-12), 0) / self.c_max
-        return over.sum(axis=1)
+from mico.encoding import Encoding
 
 
 def cx_uniform(X1: np.ndarray, X2: np.ndarray, p: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
