@@ -27,6 +27,10 @@ Deviations from the paper:
   moving-average baseline removes, and it spares one evaluation.
 * Observation: HAQ's ten features taken from `envs.MPQEnv`'s vector (``HAQ_FEATURES``); parameters
   and the input size are log-scaled before min-max normalisation, constant columns are 0.
+* The action wall steps each layer toward its *cheapest* allowed bits, which is HAQ's "lower the
+  bits" wherever costs fall with the bits; on hardware where a sub-byte kernel is slower than
+  the 8-bit one (our Cortex-M7 latency for some layers) it moves toward the really cheaper bits
+  instead of making the policy slower (see ``envs.MPQEnv.action_wall``).
 * Hidden sizes 300-300 follow the authors' code (the brief mentioned 400-300; set ``hidden1``).
 """
 

@@ -268,16 +268,32 @@ class MPQEnv(gym.Env):
             pols = [Policy(tuple(w.tolist()), tuple(a.tolist())) for w, a in probes]
             exact = np.stack([np.asarray(prob.costs[n].totals(self.space, pols), dtype=np.float64) for n in names])
             self._additive = bool(np.allclose(fast, exact, rtol=1e-9, atol=1e-9))
-        # weights mode: the cheapest reachable policy keeps activations at max
         if self.constraints:
+            self._cheapest_completion()
             cheapest = self._totals(self._wmin0[None], self._amin0[None])[:, 0]
             for row, c in zip(self._con_rows, self.constraints):
                 if cheapest[row] > c.limit * (1 + 1e-12):
                     raise ValueError(
-                        f"{c} is unreachable in mode={self.mode!r}: the lowest-bit policy it can propose costs "
-                        f"{cheapest[row]:.6g} (the action wall only lowers bits, so it needs costs that fall with "
-                        "the bits); raise the limit, allow lower bits"
-                        + (" or use mode='interleaved'" if self.mode == "weights" else ""))
+                        f"{c} is unreachable in mode={self.mode!r}: the cheapest policy the environment can "
+                        f"propose (each free layer at its cheapest allowed choice) costs {cheapest[row]:.6g}; "
+                        "raise the limit or allow more bit choices"
+                        + (" (mode='weights' keeps activations at their largest bits: mode='interleaved' "
+                           "can also lower them)" if self.mode == "weights" else ""))
+
+    def _cheapest_completion(self) -> None:
+        """Each free layer's cheapest choice: the completion of undecided layers and the wall's target.
+
+        Lower bits are not always cheaper (on Cortex-M7 a sub-byte kernel can be slower than the
+        8-bit one), so the choice is the per-layer argmin over the allowed (w, a) pairs of
+        sum_c cost_c / limit_c (activations stay at their largest bits in ``mode="weights"``);
+        ties go to fewer bits. For costs that fall with the bits this is the all-minimum policy,
+        HAQ's setting.
+        """
+        score = (self._lut[self._con_rows] / self._limits[:, None, None, None]).sum(axis=0)  # (L, 9, 9)
+        for layer in self.free:
+            a_opts = [int(self._a0[layer])] if self.mode == "weights" else self.ac.tolist()
+            best = min((float(score[layer, w, a]), w + a, w, a) for w in self.wc.tolist() for a in a_opts)
+            self._wmin0[layer], self._amin0[layer] = best[2], best[3]
 
     def _effective_a(self, A: np.ndarray) -> np.ndarray:
         if not self._groups:
@@ -525,11 +541,15 @@ class MPQEnv(gym.Env):
 
     # ------------------------------------------------------------------ end of episode
     def action_wall(self, w: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """HAQ's action wall: lower bits, last layer first, until every constraint holds.
+        """HAQ's action wall: step bits toward the cheapest choice, last layer first, until every constraint holds.
 
         While the policy breaks a constraint: sweep the free layers from the last to the first;
-        lower ``a_bits`` by one allowed step (if above the minimum) and re-check, then ``w_bits``
-        and re-check; repeat the sweep. Activations are not lowered in ``mode="weights"``.
+        move ``a_bits`` one allowed step toward the layer's cheapest choice (see
+        ``_cheapest_completion``) and re-check, then ``w_bits`` and re-check; repeat the sweep.
+        Where costs fall with the bits the cheapest choice is the minimum and this is HAQ's wall
+        exactly (lower the bits); where they do not (sub-byte kernels slower than 8-bit ones) the
+        wall moves toward the bits that really are cheaper. Activations are not changed in
+        ``mode="weights"``. It ends feasible: the all-cheapest policy is checked at construction.
         """
         w, a = w.copy(), a.copy()
         if not self.constraints:
@@ -539,19 +559,23 @@ class MPQEnv(gym.Env):
             tot = self._totals(w[None], a[None])[self._con_rows, 0]
             return bool(np.all(tot <= self._limits * (1 + 1e-12)))
 
-        lower_a = self.mode != "weights"
+        def toward(choices: np.ndarray, cur: int, target: int) -> int:
+            i, j = int(np.searchsorted(choices, cur)), int(np.searchsorted(choices, target))
+            return int(choices[i + (1 if j > i else -1)])
+
+        move_a = self.mode != "weights"
         done = ok()
         while not done:
             changed = False
             for layer in reversed(self.free):
-                if lower_a and a[layer] > self.ac[0]:
-                    a[layer] = self.ac[np.searchsorted(self.ac, a[layer]) - 1]
+                if move_a and a[layer] != self._amin0[layer]:
+                    a[layer] = toward(self.ac, int(a[layer]), int(self._amin0[layer]))
                     changed = True
                     if ok():
                         done = True
                         break
-                if w[layer] > self.wc[0]:
-                    w[layer] = self.wc[np.searchsorted(self.wc, w[layer]) - 1]
+                if w[layer] != self._wmin0[layer]:
+                    w[layer] = toward(self.wc, int(w[layer]), int(self._wmin0[layer]))
                     changed = True
                     if ok():
                         done = True

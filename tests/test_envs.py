@@ -135,6 +135,51 @@ def test_action_wall_matches_haq_sweep():
     assert bops.cost(space, __import__("mico.space").space.Policy(tuple(w), tuple(a))).total <= limit
 
 
+class _SubByteSlowCost:
+    """A latency-like cost where layers 0 and 1 are *slower* below 8 bits (as on Cortex-M7 when
+    sub-byte unpacking costs more than it saves) and the other layers get cheaper with the bits."""
+
+    name, unit = "slow", "cycles"
+
+    def cost(self, space, policy):
+        from mico.costs import Cost
+
+        per = []
+        for i, (w, a) in enumerate(zip(policy.w_bits, policy.a_bits)):
+            mac = space.layers[i].macs
+            per.append(mac * ((1.0 if (w, a) == (8, 8) else 1.5) if i < 2 else w * a / 64))
+        return Cost(float(sum(per)), tuple(per), self.unit)
+
+    def totals(self, space, policies):
+        return np.array([self.cost(space, p).total for p in policies])
+
+
+def test_action_wall_and_completion_follow_really_cheaper_bits():
+    """Where lower bits cost more, the wall moves toward the cheaper (higher) bits and ends feasible."""
+    from mico.space import Policy
+
+    space = toy_problem().space
+    slow = _SubByteSlowCost()
+    best = [(8, 8), (8, 8)] + [(2, 2)] * 4
+    cheapest = slow.cost(space, Policy(tuple(w for w, _ in best), tuple(a for _, a in best))).total
+    all2 = slow.cost(space, Policy((2,) * 6, (2,) * 6)).total
+    assert all2 > 1.05 * cheapest  # the all-minimum policy is not the cheapest one
+    prob = Problem(space, ToyProxy(space), {"slow": slow}, [Constraint("slow", 1.05 * cheapest)], 50)
+    env = MPQEnv(prob)  # the old wall refused this budget: all-2-bit breaks it
+    assert env._wmin0.tolist() == [w for w, _ in best] and env._amin0.tolist() == [a for _, a in best]
+    w, a = env.action_wall(np.full(6, 2), np.full(6, 2))
+    assert w[:2].min() >= 4 and a[:2].min() >= 4 and w[2:].max() == 2  # raised toward the cheaper 8 bits
+    assert slow.cost(space, Policy(tuple(w.tolist()), tuple(a.tolist()))).total <= 1.05 * cheapest
+    for ep in range(3):  # random episodes always end feasible
+        env.reset(seed=ep)
+        done = False
+        while not done:
+            _, _, done, _, info = env.step(env.action_space.sample())
+        assert info["feasible"]
+    with pytest.raises(ValueError, match=r"unreachable: the cheapest policy \(w8.8.2.2.2.2\|a8.8.2.2.2.2\) costs"):
+        Problem(space, ToyProxy(space), {"slow": slow}, [Constraint("slow", 0.9 * cheapest)], 50)
+
+
 def test_mask_keeps_budget_reachable():
     env = make_toy_env(budget=1000, action_type="discrete", constraint="mask", reward="haq", ratio=0.15)
     for ep in range(5):
@@ -237,7 +282,7 @@ def test_infeasible_budget_raises_with_cheapest_cost():
     # weights mode keeps activations at 8 bits: a limit below W2A8 is unreachable there
     limit = 0.1 * BOPs().cost(space, space.max_policy()).total
     prob = Problem(space, ToyProxy(space), {"bops": BOPs()}, [Constraint("bops", limit)], 10)
-    with pytest.raises(ValueError, match="unreachable in mode='weights'.*use mode='interleaved'"):
+    with pytest.raises(ValueError, match="unreachable in mode='weights'.*mode='interleaved'"):
         MPQEnv(prob, mode="weights")
 
 
