@@ -192,13 +192,13 @@ def report(run_dirs: Sequence[str | Path], out_dir: str | Path | None = None, *,
         curves.to_csv(out / "curves.csv", index=False)
         header = (f"Best feasible accuracy over {int(per_run.groupby('searcher').size().max())} seeds; target = best found "
                   f"({best_found:.4f}) - {tol}; p = two-sided Mann-Whitney U vs {reference}.\n\n")
-        (out / "table.md").write_text(header + _markdown(table) + "\n")
+        (out / "table.md").write_text(header + markdown_table(table) + "\n")
         if figures:
             _figures(runs, curves, out, optimum)
     return table
 
 
-def _markdown(df: pd.DataFrame) -> str:
+def markdown_table(df: pd.DataFrame) -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, r in df.iterrows():
@@ -300,7 +300,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         table = compare(cfg, [s.strip() for s in args.searchers.split(",") if s.strip()], args.seeds, args.out)
         log.info("compare finished in %.0f s", time.perf_counter() - t0)
-    print(_markdown(table))
+    print(markdown_table(table))
     print(f"\ntables and figures in {args.out}")
     return 0
 
