@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from mico.costs import cheapest_policy
 from mico.problem import BudgetExhausted, Problem
 from mico.space import Policy
 
@@ -290,10 +291,32 @@ class MPQEnv(gym.Env):
         HAQ's setting.
         """
         score = (self._lut[self._con_rows] / self._limits[:, None, None, None]).sum(axis=0)  # (L, 9, 9)
+        W, A = self._wmin0.copy(), self._amin0.copy()
         for layer in self.free:
             a_opts = [int(self._a0[layer])] if self.mode == "weights" else self.ac.tolist()
             best = min((float(score[layer, w, a]), w + a, w, a) for w in self.wc.tolist() for a in a_opts)
-            self._wmin0[layer], self._amin0[layer] = best[2], best[3]
+            W[layer], A[layer] = best[2], best[3]
+        # a layer's cost can depend on its neighbours' bits (e.g. the input container), so the
+        # per-layer argmin is compared, on exact totals, with every uniform choice and with each
+        # constraint's own cheapest policy (`mico.costs.cheapest_policy`)
+        cands = [(W, A)]
+        for w in self.wc.tolist():
+            for a in ([None] if self.mode == "weights" else self.ac.tolist()):
+                cw, ca = self._w0.copy(), self._a0.copy()
+                cw[self.free] = w
+                if a is not None:
+                    ca[self.free] = a
+                cands.append((cw, ca))
+        for c in self.constraints:
+            pol = cheapest_policy(self.space, self.problem.costs[c.cost])[0]
+            cw, ca = np.array(pol.w_bits, dtype=np.int64), np.array(pol.a_bits, dtype=np.int64)
+            if self.mode == "weights":
+                ca = self._a0.copy()
+            cands.append((cw, ca))
+        tot = self._totals(np.stack([c[0] for c in cands]), np.stack([c[1] for c in cands]))[self._con_rows]
+        worst = (tot / self._limits[:, None]).max(axis=0)
+        j = int(np.argmin(worst))
+        self._wmin0[:], self._amin0[:] = cands[j]
 
     def _effective_a(self, A: np.ndarray) -> np.ndarray:
         if not self._groups:
