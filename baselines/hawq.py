@@ -58,19 +58,7 @@ class HAWQSearch(AskTell):
     # ------------------------------------------------------------------ model
     def _layer_costs(self) -> None:
         """cost[k][l, wi, ai] of free layer l, and the fixed rest, from per-layer costs of uniform policies."""
-        enc, space, prob = self.enc, self.problem.space, self.problem
-        nw, na = len(enc.wch), len(enc.ach)
-        self._cost = np.zeros((len(prob.constraints), enc.nf, nw, na))
-        self._rhs = np.array([c.limit for c in prob.constraints], dtype=float)
-        for k, c in enumerate(prob.constraints):
-            model = prob.costs[c.cost]
-            for wi, w in enumerate(enc.wch):
-                for ai, a in enumerate(enc.ach):
-                    cost = model.cost(space, space.uniform(int(w), int(a)))
-                    per = np.array(cost.per_layer)
-                    self._cost[k, :, wi, ai] = per[enc.free]
-                    if wi == 0 and ai == 0:
-                        self._rhs[k] -= cost.total - per[enc.free].sum()  # fixed part + pinned layers
+        self._cost, self._rhs = self.enc.layer_costs()
 
     def _fit(self) -> np.ndarray:
         """Omega per gene by NNLS: acc(all-max) - acc(x) = sum_g Omega_g noise_g(x)."""
@@ -87,30 +75,14 @@ class HAWQSearch(AskTell):
 
     def _solve(self, omega: np.ndarray) -> np.ndarray | None:
         """The MILP's best policy not yet evaluated (no-good cuts), or None."""
-        from scipy.optimize import Bounds, LinearConstraint, milp
-
         enc = self.enc
         nf, nw, na = enc.nf, len(enc.wch), len(enc.ach)
         wi, ai = np.meshgrid(np.arange(nw), np.arange(na), indexing="ij")
-        rows = [np.hstack([wi.reshape(-1, 1).repeat(nf, 1), ai.reshape(-1, 1).repeat(nf, 1)])]
-        noise = enc.noise(rows[0].astype(np.int64))  # (nw*na, 2nf): every level pair per layer
-        obj = (noise[:, :nf] * omega[:nf] + noise[:, nf:] * omega[nf:]).T.reshape(-1)  # var index l*nw*na + c
-        n_var = nf * nw * na
-        cons = [LinearConstraint(np.kron(np.eye(nf), np.ones(nw * na)), 1, 1)]
-        if len(self._rhs):
-            cons.append(LinearConstraint(self._cost.reshape(len(self._rhs), -1), -np.inf, self._rhs))
-        for key in self._evals:  # no-good cuts: not a policy already evaluated
-            x = np.frombuffer(key, dtype=np.int64)
-            cut = np.zeros(n_var)
-            cut[np.arange(nf) * nw * na + x[:nf] * na + x[nf:]] = 1
-            cons.append(LinearConstraint(cut, -np.inf, nf - 1))
-        res = milp(obj, constraints=cons, integrality=np.ones(n_var), bounds=Bounds(0, 1),
-                   options={"time_limit": self.time_limit_s})
-        if res.x is None:
-            return None
-        choice = np.round(res.x).reshape(nf, nw * na).argmax(axis=1)
-        x = np.concatenate([choice // na, choice % na]).astype(np.int64)
-        return x if enc.feasible(x[None, :])[0] else None
+        pairs = np.hstack([wi.reshape(-1, 1).repeat(nf, 1), ai.reshape(-1, 1).repeat(nf, 1)])
+        noise = enc.noise(pairs.astype(np.int64))  # (nw*na, 2nf): every level pair per layer
+        penalty = (noise[:, :nf] * omega[:nf] + noise[:, nf:] * omega[nf:]).T  # (nf, nw*na)
+        seen = [np.frombuffer(k, dtype=np.int64) for k in self._evals]
+        return enc.solve_per_layer(penalty, self._cost, self._rhs, seen, self.time_limit_s)
 
     def _steps(self) -> Iterator[np.ndarray]:
         enc = self.enc

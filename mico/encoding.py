@@ -1,7 +1,9 @@
 """Encoded policies of one problem: vectorised decoding and constraint pricing for batch searchers.
 
 A policy is encoded as `SearchSpace.encode` does: an integer vector of choice indices over the
-free layers, ``[w..., a...]``. The GA, NSGA-II, greedy and HAWQ searchers share this class.
+free layers, ``[w..., a...]``. The GA, NSGA-II, greedy and HAWQ searchers share this class;
+`Encoding.solve_per_layer` (one (w, a) choice per layer by MILP under additive budgets) serves
+HAWQ and the MiCo searcher.
 """
 
 from __future__ import annotations
@@ -82,3 +84,51 @@ class Encoding:
         bmin = np.concatenate([np.full(self.nf, self.wch.min()), np.full(self.nf, self.ach.min())]).astype(float)
         span = np.maximum(4.0 ** -bmin - 4.0 ** -bmax, 1e-30)
         return (4.0 ** -b - 4.0 ** -bmax) / span
+
+    def layer_costs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Additive pricing: ``cost[k, l, wi, ai]`` of free layer l and ``rhs[k]`` = limit minus the rest.
+
+        Per-layer costs come from ``CostModel.cost(...).per_layer`` of the uniform policies (pinned
+        layers and fixed overheads go to the right-hand side); a solution is checked exactly.
+        """
+        space, prob = self.problem.space, self.problem
+        nw, na = len(self.wch), len(self.ach)
+        cost = np.zeros((len(prob.constraints), self.nf, nw, na))
+        rhs = np.array([c.limit for c in prob.constraints], dtype=float)
+        for k, c in enumerate(prob.constraints):
+            model = prob.costs[c.cost]
+            for wi, w in enumerate(self.wch):
+                for ai, a in enumerate(self.ach):
+                    c_wa = model.cost(space, space.uniform(int(w), int(a)))
+                    per = np.array(c_wa.per_layer)
+                    cost[k, :, wi, ai] = per[self.free]
+                    if wi == 0 and ai == 0:
+                        rhs[k] -= c_wa.total - per[self.free].sum()
+        return cost, rhs
+
+    def solve_per_layer(self, penalty: np.ndarray, cost: np.ndarray, rhs: np.ndarray,
+                        exclude: Sequence[np.ndarray] = (), time_limit_s: float = 10.0) -> np.ndarray | None:
+        """``min sum_l penalty[l, wi, ai]`` with one (wi, ai) per free layer under ``sum_l cost[k] <= rhs[k]``.
+
+        A binary program (scipy ``milp``, HiGHS) as in HAWQ-V3 (Yao et al., ICML 2021); ``exclude``
+        adds no-good cuts (encoded policies that must not come back). Returns the encoded policy if
+        it is feasible under the exact cost models, else None (also when no solution exists).
+        """
+        from scipy.optimize import Bounds, LinearConstraint, milp
+
+        nf, nw, na = self.nf, len(self.wch), len(self.ach)
+        n_var = nf * nw * na  # variable index l * nw * na + wi * na + ai
+        cons = [LinearConstraint(np.kron(np.eye(nf), np.ones(nw * na)), 1, 1)]
+        if len(rhs):
+            cons.append(LinearConstraint(cost.reshape(len(rhs), -1), -np.inf, rhs))
+        for x in exclude:
+            cut = np.zeros(n_var)
+            cut[np.arange(nf) * nw * na + x[:nf] * na + x[nf:]] = 1
+            cons.append(LinearConstraint(cut, -np.inf, nf - 1))
+        res = milp(penalty.reshape(-1), constraints=cons, integrality=np.ones(n_var), bounds=Bounds(0, 1),
+                   options={"time_limit": time_limit_s})
+        if res.x is None:
+            return None
+        choice = np.round(res.x).reshape(nf, nw * na).argmax(axis=1)
+        x = np.concatenate([choice // na, choice % na]).astype(np.int64)
+        return x if not len(self.limits) or self.feasible(x[None, :])[0] else None

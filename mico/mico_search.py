@@ -34,6 +34,10 @@ Deviations from the paper/reference code:
   sensitivities on noise features ``2^-b`` and ``4^-b`` (ridge-regularised NNLS, the HAWQ-style
   assumption that layer errors add up), and the forest models what that misses. Forests alone
   fit sums of many per-layer effects poorly from a few dozen points.
+- Prior optimum: each iteration the additive prior's best unevaluated policy under the budgets,
+  found exactly by a binary program (`mico.encoding.Encoding.solve_per_layer`, the one HAWQ
+  uses), joins the candidates; the sampler alone can miss it in a large space. LeNet-5 / PTQ /
+  BOPs <= 0.25 x W8A8, 20 evaluations, 6 seeds: best feasible 0.98937 vs 0.98912 without it.
 - Local exploitation: one-level swaps (raise one gene, lower another) and single moves around
   the three best feasible policies join the candidates (when they lie in the band) and one-gene
   neighbours of the best seed the sampler; at the budget the best policies differ by such
@@ -76,6 +80,7 @@ class MiCoSearch(AskTell):
     surrogate: str = "rf"  # rf | et | gp
     prior: str = "additive"  # additive: per-layer quantization-noise model, the forest fits its residual; none
     n_trees: int = 100
+    prior_optima: int = 1  # MILP optima of the additive prior added to the candidates per iteration (0 = none)
     beta: float = 1.0  # UCB exploration weight at the start (decays to beta/10)
     name: str = "mico"
 
@@ -83,6 +88,8 @@ class MiCoSearch(AskTell):
         for f in ("batch", "n_init", "n_candidates", "population", "generations", "n_trees"):
             if getattr(self, f) <= 0:
                 raise ValueError(f"MiCoSearch.{f} must be positive, got {getattr(self, f)}")
+        if self.prior_optima < 0:
+            raise ValueError(f"MiCoSearch.prior_optima must be >= 0, got {self.prior_optima}")
         if not 0 < self.roi_start <= self.roi_end <= 1:
             raise ValueError(f"0 < roi_start <= roi_end <= 1 must hold, got {self.roi_start} and {self.roi_end}")
         if self.prior not in PRIORS:
@@ -120,6 +127,7 @@ class MiCoSearch(AskTell):
         self._feas: list[bool] = []
         self._seen: set[bytes] = set()
         self._init = self._initial_design()
+        self._enc = None  # built on first use by `_prior_optimum`
 
     # ------------------------------------------------------------------ encoding helpers
     def _max_row(self) -> np.ndarray:
@@ -390,6 +398,34 @@ class MiCoSearch(AskTell):
         Z = self._noise(X)
         return -Z @ coef[:-2] + coef[-2] - coef[-1]
 
+    def _prior_optima(self, n: int) -> list[np.ndarray]:
+        """The additive prior's ``n`` best unevaluated policies under the budgets, by MILP (additive costs only).
+
+        The sampler explores the band just under the budget; this adds the prior's exact optima
+        (the policies HAWQ's integer program would pick from the same data, next-best ones by
+        no-good cuts) as candidates, scored like every other one.
+        """
+        if self.prior != "additive" or not self._cons or self._table is None or len(self._X) < 2:
+            return []
+        if self._enc is None:
+            from mico.encoding import Encoding
+
+            self._enc = Encoding(self.problem)
+            self._layer_cost = self._enc.layer_costs()
+        coef = self._additive_fit(np.array(self._X), np.array(self._y))
+        nw, na, nf = len(self._wch), len(self._ach), self._nf
+        wi, ai = np.meshgrid(np.arange(nw), np.arange(na), indexing="ij")
+        pairs = np.hstack([wi.reshape(-1, 1).repeat(nf, 1), ai.reshape(-1, 1).repeat(nf, 1)]).astype(np.int64)
+        drop = (self._noise(pairs) * coef[: 4 * nf]).reshape(len(pairs), 4, nf).sum(axis=1)  # (nw*na, nf)
+        seen = [np.frombuffer(k, dtype=np.int64) for k in self._seen]
+        found: list[np.ndarray] = []
+        for _ in range(n):
+            x = self._enc.solve_per_layer(drop.T, *self._layer_cost, exclude=seen + found, time_limit_s=2.0)
+            if x is None:
+                break
+            found.append(x)
+        return found
+
     def _fit_predict(self, Xc: np.ndarray) -> np.ndarray:
         Xe = np.array(self._X)
         X = self._features(Xe)
@@ -455,6 +491,9 @@ class MiCoSearch(AskTell):
                 roi = self.roi_start + (self.roi_end - self.roi_start) * progress
                 Xc = self._candidates(roi) if self._cons else self._broad_candidates()
                 Xc = np.array([x for x in Xc if not any(np.array_equal(x, o) for o in out)]).reshape(-1, self._dim)
+                opt = [x for x in self._prior_optima(self.prior_optima) if not any(np.array_equal(x, o) for o in out)]
+                if opt:
+                    Xc = np.vstack([Xc, np.array(opt)])
                 picks = self._pick(Xc, self._fit_predict(Xc), k - len(out)) if len(Xc) else []
             out.extend(picks)
         if out and self._cons:  # the picks are priced exactly once more (the table is a shortcut)
