@@ -39,6 +39,7 @@ mico_status mico_conv_variant_run(mico_conv_variant v, const mico_conv_params *p
         case MICO_CONV_BYTELANE: return mico_conv_bytelane(p, in, out, scratch, scratch_bytes);
         case MICO_CONV_DW: return mico_conv_dw(p, in, out, scratch, scratch_bytes);
         case MICO_CONV_PACKED: return mico_conv_packed(p, in, out, scratch, scratch_bytes);
+        case MICO_CONV_POLY: return mico_conv_poly(p, in, out, scratch, scratch_bytes);
         case MICO_CONV_NEON: return mico_conv_neon(p, in, out, scratch, scratch_bytes);
         default: return MICO_ERR_ARG;
     }

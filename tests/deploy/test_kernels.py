@@ -9,7 +9,7 @@ from kernel_ref import random_conv
 from deploy import ckernels
 from deploy.pack import unpack
 
-VARIANTS = ["portable", "dualmac", "bytelane", "dw", "neon", "packed", "auto"]
+VARIANTS = ["portable", "dualmac", "bytelane", "dw", "neon", "packed", "poly", "auto"]
 
 
 @st.composite
