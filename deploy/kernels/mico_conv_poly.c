@@ -158,7 +158,8 @@ MICO_INLINE int32_t pl_im2col(const mico_conv_params *p, const uint8_t *in, int3
 #define PL_ASM 1
 /* Thumb-2 inner loops (Cortex-M7) as inline assembly: left to itself the compiler re-associates
  * the multiply-accumulate chains and hoists the loads, and the spills cost more than the MACs.
- * Each loop runs whole weight words until the column pointer reaches xe. */
+ * Each loop runs whole weight words until the column pointer reaches xe; the "m" operands tell
+ * the compiler which memory the loop reads (weight rows and the column buffer). */
 #define PL_AND(Y, U, SH) "and %[" Y "], %[M], %[" U "]" SH "\n\t"
 #define PL_LSR(N) ", lsr #" #N
 
@@ -178,8 +179,8 @@ MICO_INLINE void pl_a22(const uint32_t *wa, const uint32_t *wb, const uint32_t *
                      : [p00] "+r"(p00), [p01] "+r"(p01), [p10] "+r"(p10), [p11] "+r"(p11), [wa] "+r"(wa),
                        [wb] "+r"(wb), [x] "+r"(x), [ua] "=&r"(ua), [ub] "=&r"(ub), [y] "=&r"(y), [x0] "=&r"(x0),
                        [x1] "=&r"(x1)
-                     : [M] "r"(M), [xe] "m"(xe)
-                     : "cc", "memory");
+                     : [M] "r"(M), [xe] "m"(xe), "m"(*(const uint32_t(*)[])wa), "m"(*(const uint32_t(*)[])wb), "m"(*(const uint32_t(*)[])x)
+                     : "cc");
     p[0] = p00;
     p[1] = p01;
     p[2] = p10;
@@ -216,8 +217,8 @@ MICO_INLINE void pl_b22(const uint32_t *wa, const uint32_t *wb, const uint32_t *
                      "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t"
                      : [a0] "+r"(a0), [a1] "+r"(a1), [wa] "+r"(wa), [wb] "+r"(wb), [x] "+r"(x), [q0] "=&r"(q0),
                        [q1] "=&r"(q1), [u] "=&r"(u), [y] "=&r"(y), [x0] "=&r"(x0), [x1] "=&r"(x1)
-                     : [M] "r"(M), [xe] "m"(xe)
-                     : "cc", "memory");
+                     : [M] "r"(M), [xe] "m"(xe), "m"(*(const uint32_t(*)[])wa), "m"(*(const uint32_t(*)[])wb), "m"(*(const uint32_t(*)[])x)
+                     : "cc");
     *a0p = a0;
     *a1p = a1;
 }
@@ -233,8 +234,8 @@ MICO_INLINE void pl_b22(const uint32_t *wa, const uint32_t *wb, const uint32_t *
 #define PL_C_OPS                                                                                         \
     : [a0] "+r"(a0), [a1] "+r"(a1), [wa] "+r"(wa), [wb] "+r"(wb), [x] "+r"(x), [ua] "=&r"(ua), [ub] "=&r"(ub), \
       [y] "=&r"(y), [x0] "=&r"(x0), [x1] "=&r"(x1), [t0] "=&r"(t0), [t1] "=&r"(t1)                        \
-    : [M] "r"(M), [xe] "m"(xe)                                                                           \
-    : "cc", "memory"
+    : [M] "r"(M), [xe] "m"(xe), "m"(*(const uint32_t(*)[])wa), "m"(*(const uint32_t(*)[])wb), "m"(*(const uint32_t(*)[])x)                                                                           \
+    : "cc"
 MICO_INLINE void pl_c22(const uint32_t *wa, const uint32_t *wb, const uint32_t *x, const uint32_t *xe, uint32_t M,
                         uint32_t *a0p, uint32_t *a1p, const int32_t WC) {
     uint32_t a0 = *a0p, a1 = *a1p, ua, ub, y, x0, x1, t0, t1;
@@ -250,6 +251,47 @@ MICO_INLINE void pl_c22(const uint32_t *wa, const uint32_t *wb, const uint32_t *
                          "eor %[ua], %[ua], #0xAAAAAAAA\n\teor %[ub], %[ub], #0xAAAAAAAA\n\t"
                          PL_C_GRP("") PL_C_GRP(PL_LSR(2)) PL_C_GRP(PL_LSR(4)) PL_C_GRP(PL_LSR(6))
                          "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t" PL_C_OPS);
+    *a0p = a0;
+    *a1p = a1;
+}
+
+/* Single pixel (linear layers, odd pixel counts), 2 channels: slot-0 column words (stride 2). */
+#define PL_1_OPS                                                                                          \
+    : [a0] "+r"(a0), [a1] "+r"(a1), [wa] "+r"(wa), [wb] "+r"(wb), [x] "+r"(x), [ua] "=&r"(ua), [ub] "=&r"(ub), \
+      [y] "=&r"(y), [x0] "=&r"(x0), [q0] "=&r"(q0), [q1] "=&r"(q1)                                         \
+    : [M] "r"(M), [xe] "m"(xe), "m"(*(const uint32_t(*)[])wa), "m"(*(const uint32_t(*)[])wb),               \
+      "m"(*(const uint32_t(*)[])x)                                                                        \
+    : "cc"
+#define PL_1_LOAD(FL) "1:\n\tldr %[ua], [%[wa]], #4\n\tldr %[ub], [%[wb]], #4\n\t" \
+    "eor %[ua], %[ua], #" FL "\n\teor %[ub], %[ub], #" FL "\n\t"
+#define PL_1_END "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t"
+/* accumulate (mode A: a += x'w', extracted by the caller per block) */
+#define PL_1A(SH) "ldr %[x0], [%[x]], #8\n\t" PL_AND("y", "ua", SH) "mla %[a0], %[x0], %[y], %[a0]\n\t" \
+    PL_AND("y", "ub", SH) "mla %[a1], %[x0], %[y], %[a1]\n\t"
+/* per word (mode B): q = sum of the word's products, a += q >> 24 */
+#define PL_1B(OP, SH) "ldr %[x0], [%[x]], #8\n\t" PL_AND("y", "ua", SH) #OP " %[q0], %[x0], %[y]" \
+    PL_1B_##OP("q0") "\n\t" PL_AND("y", "ub", SH) #OP " %[q1], %[x0], %[y]" PL_1B_##OP("q1") "\n\t"
+#define PL_1B_mul(Q) ""
+#define PL_1B_mla(Q) ", %[" Q "]"
+/* every product (mode C): a += (x'y) >> 24 */
+#define PL_1C(SH) "ldr %[x0], [%[x]], #8\n\t" PL_AND("y", "ua", SH) "mul %[q0], %[x0], %[y]\n\t" \
+    "add %[a0], %[a0], %[q0], lsr #24\n\t" PL_AND("y", "ub", SH) "mul %[q0], %[x0], %[y]\n\t" \
+    "add %[a1], %[a1], %[q0], lsr #24\n\t"
+MICO_INLINE void pl_x21(const uint32_t *wa, const uint32_t *wb, const uint32_t *x, const uint32_t *xe, uint32_t M,
+                        uint32_t *a0p, uint32_t *a1p, const int32_t WC, const int32_t S, const int FE) {
+    uint32_t a0 = *a0p, a1 = *a1p, ua, ub, y, x0, q0, q1;
+    if (S == 16)
+        __asm__ volatile(PL_1_LOAD("0x88888888") PL_1A("") PL_1A(PL_LSR(4)) PL_1A(PL_LSR(8)) PL_1A(PL_LSR(12))
+                         PL_1_END PL_1_OPS);
+    else if (!FE)
+        __asm__ volatile(PL_1_LOAD("0xAAAAAAAA") PL_1B(mul, "") PL_1B(mla, PL_LSR(2)) PL_1B(mla, PL_LSR(4))
+                         PL_1B(mla, PL_LSR(6)) "add %[a0], %[a0], %[q0], lsr #24\n\t"
+                         "add %[a1], %[a1], %[q1], lsr #24\n\t" PL_1_END PL_1_OPS);
+    else if (WC == 4)
+        __asm__ volatile(PL_1_LOAD("0x88888888") PL_1C("") PL_1C(PL_LSR(4)) PL_1_END PL_1_OPS);
+    else
+        __asm__ volatile(PL_1_LOAD("0xAAAAAAAA") PL_1C("") PL_1C(PL_LSR(2)) PL_1C(PL_LSR(4)) PL_1C(PL_LSR(6))
+                         PL_1_END PL_1_OPS);
     *a0p = a0;
     *a1p = a1;
 }
@@ -297,6 +339,24 @@ MICO_INLINE void pl_tile(const uint32_t *wa, const uint32_t *wb, const uint32_t 
         acc[1] = (int32_t)a01;
         acc[2] = (int32_t)a10;
         acc[3] = (int32_t)a11;
+        return;
+    }
+    if (!P2 && nw > 0) {
+        if (!FE && S == 16) {
+            for (int32_t t = 0; t < nw; t += nb) {
+                const int32_t n = nw - t > nb ? nb : nw - t;
+                uint32_t q0 = 0, q1 = 0;
+                pl_x21(wa + t, wb + t, x + 2 * G * t, x + 2 * G * (t + n), M, &q0, &q1, WC, S, FE);
+                a00 += q0 >> D;
+                a10 += q1 >> D;
+            }
+        } else {
+            pl_x21(wa, wb, x, x + 2 * G * nw, M, &a00, &a10, WC, S, FE);
+        }
+        acc[0] = (int32_t)a00;
+        acc[1] = 0;
+        acc[2] = (int32_t)a10;
+        acc[3] = 0;
         return;
     }
 #endif
@@ -370,7 +430,6 @@ MICO_INLINE void pl_store(const mico_conv_params *p, void *out, uint8_t *o8, int
 MICO_INLINE void pl_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s0, int32_t s1, int32_t pix0,
                          int32_t npix, int32_t nw, int32_t nb, int32_t lw, int32_t ox, const int32_t WC, const int32_t S,
                          const int FE, void *out) {
-    /* parameters in locals: the inner loops' assembly clobbers memory */
     const int32_t ow_off = 1 << (WC - 1);
     const int32_t rs = p->w_row_bytes, out_c = p->out_c, lo = p->out_lo, hi = p->out_hi;
     const int32_t fast8 = p->out_cont == 8;
