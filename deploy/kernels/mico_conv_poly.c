@@ -128,29 +128,67 @@ MICO_INLINE int32_t pl_im2col(const mico_conv_params *p, const uint8_t *in, int3
         }
         return sum;
     }
-    /* any channel count: element by element into zeroed words */
-    for (int32_t i = 0; i < nw * G; i++) col[2 * i + s] = 0;
-    int32_t t = 0, g = 0, f = 0;
-    for (int32_t kh = 0; kh < p->k_h; kh++) {
-        const int32_t ih = oh * p->stride_h - p->pad_h + kh;
-        for (int32_t kw = 0; kw < p->k_w; kw++) {
-            const int32_t iw = ow * p->stride_w - p->pad_w + kw;
-            const int outside = ih < 0 || ih >= p->in_h || iw < 0 || iw >= p->in_w;
-            const int32_t base = (ih * p->in_w + iw) * c;
-            for (int32_t ci = 0; ci < c; ci++) {
-                const uint32_t v = outside ? ox : (uint32_t)(mico_get(in, base + ci, CA, sg) + (int32_t)ox);
-                col[(t * G + g) * 2 + s] |= v << ((F - 1 - f) * S);
-                sum += (int32_t)v;
-                if (++g == G) {
-                    g = 0;
-                    if (++f == F) {
-                        f = 0;
-                        t++;
-                    }
+    /* any channel count: the E activations of each weight word gathered element by element,
+     * then packed into the G words; the K tail is x' = 0. A kernel row is one contiguous run of
+     * k_w c input elements when it lies inside the image (the common case). */
+    const uint32_t xf = sg ? 1u << (CA - 1) : 0u;
+    const int32_t R = p->k_w * c, iw0 = ow * p->stride_w - p->pad_w;
+    const int full_w = iw0 >= 0 && iw0 + p->k_w <= p->in_w;
+    int32_t kh = 0, j = 0, row = 0, ih = 0, mode = 0; /* mode: 0 outside, 1 contiguous, 2 per element */
+#define PL_ROW()                                                              \
+    do {                                                                      \
+        ih = oh * p->stride_h - p->pad_h + kh;                                \
+        mode = ih < 0 || ih >= p->in_h ? 0 : full_w ? 1 : 2;                  \
+        row = (ih * p->in_w + iw0) * c;                                       \
+    } while (0)
+#define PL_GET(I)                                                                           \
+    (CA == 4 ? ((uint32_t)(in[(I) >> 1] >> (((I) & 1) << 2)) & 15u) ^ xf                    \
+             : ((uint32_t)(in[(I) >> 2] >> (((I) & 3) << 1)) & 3u) ^ xf)
+    PL_ROW();
+    for (int32_t t = 0; t < nw; t++) {
+        uint32_t v[32 / WC];
+        for (int32_t e = 0; e < E;) {
+            if (kh >= p->k_h) {
+                for (; e < E; e++) v[e] = 0;
+                break;
+            }
+            const int32_t n = R - j < E - e ? R - j : E - e;
+            uint32_t acc = 0;
+            if (mode == 1) {
+                const int32_t i0 = row + j;
+                for (int32_t q = 0; q < n; q++) {
+                    const int32_t i = i0 + q;
+                    const uint32_t val = PL_GET(i);
+                    v[e + q] = val;
+                    acc += val;
+                }
+            } else {
+                for (int32_t q = 0; q < n; q++) {
+                    const int32_t iw = iw0 + (j + q) / c;
+                    const uint32_t val = mode == 0 || iw < 0 || iw >= p->in_w ? ox : PL_GET(row + j + q);
+                    v[e + q] = val;
+                    acc += val;
                 }
             }
+            sum += (int32_t)acc;
+            e += n;
+            j += n;
+            if (j == R) {
+                j = 0;
+                if (++kh < p->k_h) PL_ROW();
+            }
+        }
+        uint32_t *dst = col + t * G * 2 + s;
+#pragma GCC unroll 4
+        for (int32_t g = 0; g < G; g++) {
+            uint32_t wd = 0;
+#pragma GCC unroll 4
+            for (int32_t f = 0; f < F; f++) wd |= v[g + f * G] << ((F - 1 - f) * S);
+            dst[2 * g] = wd;
         }
     }
+#undef PL_ROW
+#undef PL_GET
     return sum;
 }
 
