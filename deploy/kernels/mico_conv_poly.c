@@ -350,6 +350,15 @@ MICO_INLINE void pl_tile(const uint32_t *wa, const uint32_t *wb, const uint32_t 
     (void)lw;
 #if PL_ASM
     if (P2 && nw > 0) {
+        if (!FE && S == 16 && nw <= nb) { /* W4 x A4, one block (K <= 8 nb): extract bits 16..31 */
+            uint32_t pp[4] = {0, 0, 0, 0};
+            pl_a22(wa, wb, x, x + 2 * G * nw, M, pp);
+            acc[0] = (int32_t)(pp[0] >> D);
+            acc[1] = (int32_t)(pp[1] >> D);
+            acc[2] = (int32_t)(pp[2] >> D);
+            acc[3] = (int32_t)(pp[3] >> D);
+            return;
+        }
         if (!FE && S == 16) { /* W4 x A4: blocks of nb words, then extract bits 16..31 */
             for (int32_t t = 0; t < nw; t += nb) {
                 const int32_t n = nw - t > nb ? nb : nw - t;
@@ -360,7 +369,16 @@ MICO_INLINE void pl_tile(const uint32_t *wa, const uint32_t *wb, const uint32_t 
                 a10 += pp[2] >> D;
                 a11 += pp[3] >> D;
             }
-        } else { /* 16-bit lanes: each word adds at most G F P <= 720 per lane */
+        } else if (nw <= lw) { /* 16-bit lanes, one chunk */
+            uint32_t l0 = 0, l1 = 0;
+            if (FE) pl_c22(wa, wb, x, x + 2 * G * nw, M, &l0, &l1, WC);
+            else pl_b22(wa, wb, x, x + 2 * G * nw, M, &l0, &l1);
+            acc[0] = (int32_t)(l0 & 0xFFFFu);
+            acc[1] = (int32_t)(l0 >> 16);
+            acc[2] = (int32_t)(l1 & 0xFFFFu);
+            acc[3] = (int32_t)(l1 >> 16);
+            return;
+        } else { /* 16-bit lanes: each word adds at most E P <= 720 per lane */
             const int32_t chunk = lw;
             for (int32_t t = 0; t < nw; t += chunk) {
                 const int32_t n = nw - t > chunk ? chunk : nw - t;
@@ -491,6 +509,19 @@ MICO_INLINE void pl_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s
     }
 }
 
+/* One out-of-line copy per layout: a separate register allocation keeps the tile loop's
+ * variables in registers (inlined into the pixel loop they live on the stack). */
+#define PL_GEMM_FN(NAME, WC, S, FE)                                                                          \
+    static __attribute__((noinline)) void NAME(const mico_conv_params *p, const uint32_t *x, int32_t s0,    \
+                                               int32_t s1, int32_t pix0, int32_t npix, int32_t nw, int32_t nb, \
+                                               int32_t lw, int32_t ox, void *out) {                         \
+        pl_gemm(p, x, s0, s1, pix0, npix, nw, nb, lw, ox, WC, S, FE, out);                                  \
+    }
+PL_GEMM_FN(pl_gemm_44, 4, 16, 0)
+PL_GEMM_FN(pl_gemm_22, 2, 8, 0)
+PL_GEMM_FN(pl_gemm_42, 4, 8, 1)
+PL_GEMM_FN(pl_gemm_24, 2, 8, 1)
+
 MICO_INLINE void pl_run(const mico_conv_params *p, const uint8_t *in, void *out, uint32_t *col, int32_t nw,
                         int32_t nb, int32_t lw, int32_t ox, const int32_t WC, const int32_t CA, const int32_t S, const int FE) {
     const int32_t npix = p->out_h * p->out_w;
@@ -498,7 +529,10 @@ MICO_INLINE void pl_run(const mico_conv_params *p, const uint8_t *in, void *out,
         const int32_t n = pix + 1 < npix ? 2 : 1;
         const int32_t s0 = pl_im2col(p, in, pix, 0, col, nw, (uint32_t)ox, WC, CA, S);
         const int32_t s1 = n == 2 ? pl_im2col(p, in, pix + 1, 1, col, nw, (uint32_t)ox, WC, CA, S) : 0;
-        pl_gemm(p, col, s0, s1, pix, n, nw, nb, lw, ox, WC, S, FE, out);
+        if (WC == 4 && S == 16) pl_gemm_44(p, col, s0, s1, pix, n, nw, nb, lw, ox, out);
+        else if (WC == 2 && !FE) pl_gemm_22(p, col, s0, s1, pix, n, nw, nb, lw, ox, out);
+        else if (WC == 4) pl_gemm_42(p, col, s0, s1, pix, n, nw, nb, lw, ox, out);
+        else pl_gemm_24(p, col, s0, s1, pix, n, nw, nb, lw, ox, out);
     }
 }
 
