@@ -63,6 +63,8 @@ static int32_t pl_steps(int32_t F, int32_t S, uint32_t P) {
     return (int32_t)n;
 }
 
+#define PL_GATHER 256 /* longest column (elements) gathered on the stack as bytes */
+
 /* Build the x words of pixel slot s: col word (t G + g) 2 + s is group g of weight word t.
  * Returns sum x' over the K real elements. */
 MICO_INLINE int32_t pl_im2col(const mico_conv_params *p, const uint8_t *in, int32_t pix, int32_t s, uint32_t *col,
@@ -144,6 +146,45 @@ MICO_INLINE int32_t pl_im2col(const mico_conv_params *p, const uint8_t *in, int3
 #define PL_GET(I)                                                                           \
     (CA == 4 ? ((uint32_t)(in[(I) >> 1] >> (((I) & 1) << 2)) & 15u) ^ xf                    \
              : ((uint32_t)(in[(I) >> 2] >> (((I) & 3) << 1)) & 3u) ^ xf)
+    if (nw * E <= PL_GATHER) {
+        /* short columns (small channel counts): gather the whole column as bytes, then pack */
+        uint8_t v[PL_GATHER];
+        int32_t k = 0;
+        for (kh = 0; kh < p->k_h; kh++) {
+            PL_ROW();
+            if (mode == 1) {
+                uint32_t acc = 0;
+                for (int32_t q = 0; q < R; q++) {
+                    const int32_t i = row + q;
+                    const uint32_t val = PL_GET(i);
+                    v[k + q] = (uint8_t)val;
+                    acc += val;
+                }
+                sum += (int32_t)acc;
+            } else {
+                for (int32_t q = 0; q < R; q++) {
+                    const int32_t iw = iw0 + q / c;
+                    const uint32_t val = mode == 0 || iw < 0 || iw >= p->in_w ? ox : PL_GET(row + q);
+                    v[k + q] = (uint8_t)val;
+                    sum += (int32_t)val;
+                }
+            }
+            k += R;
+        }
+        for (; k < nw * E; k++) v[k] = 0;
+        const uint8_t *vp = v;
+        uint32_t *dst = col + s;
+        for (int32_t t = 0; t < nw; t++, vp += E, dst += 2 * G) {
+#pragma GCC unroll 4
+            for (int32_t g = 0; g < G; g++) {
+                uint32_t wd = 0;
+#pragma GCC unroll 4
+                for (int32_t f = 0; f < F; f++) wd |= (uint32_t)vp[g + f * G] << ((F - 1 - f) * S);
+                dst[2 * g] = wd;
+            }
+        }
+        return sum;
+    }
     PL_ROW();
     for (int32_t t = 0; t < nw; t++) {
         uint32_t v[32 / WC];
