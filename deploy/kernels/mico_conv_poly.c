@@ -505,18 +505,25 @@ MICO_INLINE void pl_tile(const uint32_t *wa, const uint32_t *wb, const uint32_t 
     acc[3] = (int32_t)a11;
 }
 
-/* Requantize and store output (pix, c) and, with two pixels, (pix + 1, c): the 8-bit container
- * with shift k > 32 (mico_requant's exact shortcut) inline, anything else via mico_store_out. */
-MICO_INLINE void pl_store(const mico_conv_params *p, void *out, uint8_t *o8, int32_t out_c, int32_t lo, int32_t hi,
-                          int32_t fast8, int32_t pix, int32_t c, int32_t v0, int32_t v1, int32_t two_pix) {
-    const int32_t k = fast8 ? p->shift[c] : 0;
-    if (k > 32) {
+/* Requantize and store output (pix, c) and, with two pixels, (pix + 1, c). Shift k > 32 uses
+ * mico_requant's exact shortcut (high word of acc * m, round, shift) inline: QF: every channel
+ * has k > 32 and the output is a packed 2/4/8-bit container; otherwise only 8-bit outputs of
+ * channels with k > 32, the rest via mico_store_out. */
+MICO_INLINE void pl_store(const mico_conv_params *p, void *out, int32_t out_c, int32_t lo, int32_t hi, int32_t oc8,
+                          int32_t pix, int32_t c, int32_t v0, int32_t v1, int32_t two_pix, const int QF) {
+    const int32_t k = QF || oc8 ? p->shift[c] : 0;
+    if (QF || k > 32) {
         const int32_t m = p->mult[c], rnd = (int32_t)(1u << (k - 33)), sh = k - 32;
         int32_t y = ((int32_t)(((int64_t)v0 * m) >> 32) + rnd) >> sh;
-        o8[c] = (uint8_t)(y < lo ? lo : y > hi ? hi : y);
+        y = y < lo ? lo : y > hi ? hi : y;
+        const int32_t i0 = pix * out_c + c;
+        if (oc8) ((uint8_t *)out)[i0] = (uint8_t)y;
+        else mico_set((uint8_t *)out, i0, p->out_cont, y);
         if (two_pix) {
             y = ((int32_t)(((int64_t)v1 * m) >> 32) + rnd) >> sh;
-            o8[out_c + c] = (uint8_t)(y < lo ? lo : y > hi ? hi : y);
+            y = y < lo ? lo : y > hi ? hi : y;
+            if (oc8) ((uint8_t *)out)[i0 + out_c] = (uint8_t)y;
+            else mico_set((uint8_t *)out, i0 + out_c, p->out_cont, y);
         }
         return;
     }
@@ -526,13 +533,12 @@ MICO_INLINE void pl_store(const mico_conv_params *p, void *out, uint8_t *o8, int
 
 MICO_INLINE void pl_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s0, int32_t s1, int32_t pix0,
                          int32_t npix, int32_t nw, int32_t nb, int32_t lw, int32_t ox, const int32_t WC, const int32_t S,
-                         const int FE, void *out) {
+                         const int FE, const int QF, void *out) {
     const int32_t ow_off = 1 << (WC - 1);
     const int32_t rs = p->w_row_bytes, out_c = p->out_c, lo = p->out_lo, hi = p->out_hi;
-    const int32_t fast8 = p->out_cont == 8;
+    const int32_t oc8 = p->out_cont == 8;
     const int32_t *bias = p->bias, *wsum = p->wsum;
     const uint8_t *wts = p->weights;
-    uint8_t *o8 = (uint8_t *)out + pix0 * out_c;
     const int32_t t0 = ow_off * s0, t1 = ow_off * s1, two_pix = npix > 1;
     for (int32_t oc = 0; oc < out_c; oc += 2) {
         const int two = oc + 1 < out_c;
@@ -542,38 +548,48 @@ MICO_INLINE void pl_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s
         if (two_pix) pl_tile(ra, rb, x, nw, nb, lw, WC, S, FE, 1, acc);
         else pl_tile(ra, rb, x, nw, nb, lw, WC, S, FE, 0, acc);
         const int32_t b0 = bias[oc] - ox * wsum[oc];
-        pl_store(p, out, o8, out_c, lo, hi, fast8, pix0, oc, b0 + acc[0] - t0, b0 + acc[1] - t1, two_pix);
+        pl_store(p, out, out_c, lo, hi, oc8, pix0, oc, b0 + acc[0] - t0, b0 + acc[1] - t1, two_pix, QF);
         if (two) {
             const int32_t b1 = bias[oc + 1] - ox * wsum[oc + 1];
-            pl_store(p, out, o8, out_c, lo, hi, fast8, pix0, oc + 1, b1 + acc[2] - t0, b1 + acc[3] - t1, two_pix);
+            pl_store(p, out, out_c, lo, hi, oc8, pix0, oc + 1, b1 + acc[2] - t0, b1 + acc[3] - t1, two_pix, QF);
         }
     }
 }
 
-/* One out-of-line copy per layout: a separate register allocation keeps the tile loop's
- * variables in registers (inlined into the pixel loop they live on the stack). */
-#define PL_GEMM_FN(NAME, WC, S, FE)                                                                          \
+/* One out-of-line copy per layout (and requantization kind): a separate register allocation keeps
+ * the tile loop's variables in registers (inlined into the pixel loop they live on the stack). */
+typedef void (*pl_gemm_fn)(const mico_conv_params *p, const uint32_t *x, int32_t s0, int32_t s1, int32_t pix0,
+                           int32_t npix, int32_t nw, int32_t nb, int32_t lw, int32_t ox, void *out);
+#define PL_GEMM_FN(NAME, WC, S, FE, QF)                                                                      \
     static __attribute__((noinline)) void NAME(const mico_conv_params *p, const uint32_t *x, int32_t s0,    \
                                                int32_t s1, int32_t pix0, int32_t npix, int32_t nw, int32_t nb, \
                                                int32_t lw, int32_t ox, void *out) {                         \
-        pl_gemm(p, x, s0, s1, pix0, npix, nw, nb, lw, ox, WC, S, FE, out);                                  \
+        pl_gemm(p, x, s0, s1, pix0, npix, nw, nb, lw, ox, WC, S, FE, QF, out);                              \
     }
-PL_GEMM_FN(pl_gemm_44, 4, 16, 0)
-PL_GEMM_FN(pl_gemm_22, 2, 8, 0)
-PL_GEMM_FN(pl_gemm_42, 4, 8, 1)
-PL_GEMM_FN(pl_gemm_24, 2, 8, 1)
+PL_GEMM_FN(pl_gemm_44, 4, 16, 0, 0)
+PL_GEMM_FN(pl_gemm_22, 2, 8, 0, 0)
+PL_GEMM_FN(pl_gemm_42, 4, 8, 1, 0)
+PL_GEMM_FN(pl_gemm_24, 2, 8, 1, 0)
+PL_GEMM_FN(pl_gemm_44q, 4, 16, 0, 1)
+PL_GEMM_FN(pl_gemm_22q, 2, 8, 0, 1)
+PL_GEMM_FN(pl_gemm_42q, 4, 8, 1, 1)
+PL_GEMM_FN(pl_gemm_24q, 2, 8, 1, 1)
 
 MICO_INLINE void pl_run(const mico_conv_params *p, const uint8_t *in, void *out, uint32_t *col, int32_t nw,
                         int32_t nb, int32_t lw, int32_t ox, const int32_t WC, const int32_t CA, const int32_t S, const int FE) {
     const int32_t npix = p->out_h * p->out_w;
+    int qf = p->out_cont != 32;
+    for (int32_t c = 0; qf && c < p->out_c; c++) qf = p->shift[c] > 32;
+    pl_gemm_fn gemm;
+    if (WC == 4 && S == 16) gemm = qf ? pl_gemm_44q : pl_gemm_44;
+    else if (WC == 2 && !FE) gemm = qf ? pl_gemm_22q : pl_gemm_22;
+    else if (WC == 4) gemm = qf ? pl_gemm_42q : pl_gemm_42;
+    else gemm = qf ? pl_gemm_24q : pl_gemm_24;
     for (int32_t pix = 0; pix < npix; pix += 2) {
         const int32_t n = pix + 1 < npix ? 2 : 1;
         const int32_t s0 = pl_im2col(p, in, pix, 0, col, nw, (uint32_t)ox, WC, CA, S);
         const int32_t s1 = n == 2 ? pl_im2col(p, in, pix + 1, 1, col, nw, (uint32_t)ox, WC, CA, S) : 0;
-        if (WC == 4 && S == 16) pl_gemm_44(p, col, s0, s1, pix, n, nw, nb, lw, ox, out);
-        else if (WC == 2 && !FE) pl_gemm_22(p, col, s0, s1, pix, n, nw, nb, lw, ox, out);
-        else if (WC == 4) pl_gemm_42(p, col, s0, s1, pix, n, nw, nb, lw, ox, out);
-        else pl_gemm_24(p, col, s0, s1, pix, n, nw, nb, lw, ox, out);
+        gemm(p, col, s0, s1, pix, n, nw, nb, lw, ox, out);
     }
 }
 
