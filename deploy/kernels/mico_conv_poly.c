@@ -531,12 +531,19 @@ MICO_INLINE void pl_store(const mico_conv_params *p, void *out, int32_t out_c, i
     if (two_pix) mico_store_out(p, out, pix + 1, c, v1);
 }
 
+/* mico_requant for shift k > 32 (its exact shortcut). */
+MICO_INLINE int32_t pl_rq(const mico_conv_params *p, int32_t c, int32_t v, int32_t lo, int32_t hi) {
+    const int32_t k = p->shift[c];
+    const int32_t y = ((int32_t)(((int64_t)v * p->mult[c]) >> 32) + (int32_t)(1u << (k - 33))) >> (k - 32);
+    return y < lo ? lo : y > hi ? hi : y;
+}
+
 MICO_INLINE void pl_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s0, int32_t s1, int32_t pix0,
                          int32_t npix, int32_t nw, int32_t nb, int32_t lw, int32_t ox, const int32_t WC, const int32_t S,
                          const int FE, const int QF, void *out) {
     const int32_t ow_off = 1 << (WC - 1);
     const int32_t rs = p->w_row_bytes, out_c = p->out_c, lo = p->out_lo, hi = p->out_hi;
-    const int32_t oc8 = p->out_cont == 8;
+    const int32_t oc8 = p->out_cont == 8, oc4 = p->out_cont == 4 && (out_c & 1) == 0;
     const int32_t *bias = p->bias, *wsum = p->wsum;
     const uint8_t *wts = p->weights;
     const int32_t t0 = ow_off * s0, t1 = ow_off * s1, two_pix = npix > 1;
@@ -548,6 +555,18 @@ MICO_INLINE void pl_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s
         if (two_pix) pl_tile(ra, rb, x, nw, nb, lw, WC, S, FE, 1, acc);
         else pl_tile(ra, rb, x, nw, nb, lw, WC, S, FE, 0, acc);
         const int32_t b0 = bias[oc] - ox * wsum[oc];
+        if (QF && oc4 && two) { /* 4-bit outputs: channels oc, oc + 1 share a byte (out_c even) */
+            const int32_t b1 = bias[oc + 1] - ox * wsum[oc + 1];
+            const int32_t y00 = pl_rq(p, oc, b0 + acc[0] - t0, lo, hi), y10 = pl_rq(p, oc + 1, b1 + acc[2] - t0, lo, hi);
+            uint8_t *o = (uint8_t *)out + ((pix0 * out_c + oc) >> 1);
+            o[0] = (uint8_t)((y00 & 15) | (y10 << 4));
+            if (two_pix) {
+                const int32_t y01 = pl_rq(p, oc, b0 + acc[1] - t1, lo, hi);
+                const int32_t y11 = pl_rq(p, oc + 1, b1 + acc[3] - t1, lo, hi);
+                o[out_c >> 1] = (uint8_t)((y01 & 15) | (y11 << 4));
+            }
+            continue;
+        }
         pl_store(p, out, out_c, lo, hi, oc8, pix0, oc, b0 + acc[0] - t0, b0 + acc[1] - t1, two_pix, QF);
         if (two) {
             const int32_t b1 = bias[oc + 1] - ox * wsum[oc + 1];

@@ -2,12 +2,14 @@
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kernel_ref import random_conv
 
 from deploy import ckernels
-from deploy.pack import unpack
+from deploy.pack import act_container, unpack
+from mico.quant import act_range, requant_params, requantize
 
 VARIANTS = ["portable", "dualmac", "bytelane", "dw", "neon", "packed", "poly", "auto"]
 
@@ -141,6 +143,35 @@ def test_poly_matches_reference(data, seed):
                                                                       bool(op.params["out_signed"]))
         np.testing.assert_array_equal(got, expected, err_msg=str(op.params))
     assert ckernels.selected_variant(op) == "poly"
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), st.integers(0, 2**31))
+def test_poly_requant_shortcut(data, seed):
+    """Every channel's shift > 32 (the poly kernel's inline requantization, incl. the 4-bit
+    output channel pairs stored as one byte) against mico.quant.requantize."""
+    cin = data.draw(st.sampled_from([1, 3, 6, 8, 16, 24, 32]))
+    cout = data.draw(st.integers(1, 9))
+    kh, kw = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    case = dict(cin=cin, cout=cout, h=data.draw(st.integers(kh, 6)), w=data.draw(st.integers(kw, 6)), k=(kh, kw),
+                stride=(1, data.draw(st.integers(1, 2))), pad=(kh // 2, kw // 2), groups=1,
+                w_bits=data.draw(st.integers(2, 4)), in_bits=data.draw(st.integers(1, 4)),
+                in_signed=data.draw(st.booleans()), out_bits=None)
+    rng = np.random.default_rng(seed)
+    op, xb, acc = random_conv(rng, **case)
+    out_bits, out_signed = data.draw(st.integers(1, 8)), data.draw(st.booleans())
+    lo, hi = act_range(out_bits, out_signed)
+    m, s = requant_params(rng.uniform(1e-4, 0.02, size=cout))
+    assert (s > 32).all()
+    expected = requantize(torch.from_numpy(acc.reshape(-1, cout)), torch.from_numpy(m).reshape(1, -1),
+                          torch.from_numpy(s).reshape(1, -1), lo, hi).reshape(-1).numpy()
+    cont = act_container(out_bits)
+    op.params.update(out_cont=cont, out_signed=int(out_signed), out_lo=lo, out_hi=hi)
+    op.mult, op.shift = m.astype(np.int32), s.astype(np.int8)
+    for v in ("poly", "portable"):
+        status, out = ckernels.run_conv(op, xb, v)
+        assert status == 0
+        np.testing.assert_array_equal(unpack(out, expected.size, cont, out_signed), expected, err_msg=v)
 
 
 def test_poly_two_bit_weights_in_two_bit_container():
