@@ -559,11 +559,11 @@ MICO_INLINE void pl_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s
             const int32_t b1 = bias[oc + 1] - ox * wsum[oc + 1];
             const int32_t y00 = pl_rq(p, oc, b0 + acc[0] - t0, lo, hi), y10 = pl_rq(p, oc + 1, b1 + acc[2] - t0, lo, hi);
             uint8_t *o = (uint8_t *)out + ((pix0 * out_c + oc) >> 1);
-            o[0] = (uint8_t)((y00 & 15) | (y10 << 4));
+            o[0] = (uint8_t)(((uint32_t)y00 & 15u) | (((uint32_t)y10 & 15u) << 4));
             if (two_pix) {
                 const int32_t y01 = pl_rq(p, oc, b0 + acc[1] - t1, lo, hi);
                 const int32_t y11 = pl_rq(p, oc + 1, b1 + acc[3] - t1, lo, hi);
-                o[out_c >> 1] = (uint8_t)((y01 & 15) | (y11 << 4));
+                o[out_c >> 1] = (uint8_t)(((uint32_t)y01 & 15u) | (((uint32_t)y11 & 15u) << 4));
             }
             continue;
         }
