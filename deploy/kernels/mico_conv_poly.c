@@ -247,19 +247,22 @@ MICO_INLINE int32_t pl_im2col(const mico_conv_params *p, const uint8_t *in, int3
     "ldrd %[x0], %[x1], [%[x]], #8\n\t" PL_AND("y", "ua", SH)                             \
     "mla %[p00], %[x0], %[y], %[p00]\n\tmla %[p01], %[x1], %[y], %[p01]\n\t" PL_AND("y", "ub", SH) \
     "mla %[p10], %[x0], %[y], %[p10]\n\tmla %[p11], %[x1], %[y], %[p11]\n\t"
-MICO_INLINE void pl_a22(const uint32_t *wa, const uint32_t *wb, const uint32_t *x, const uint32_t *xe, uint32_t M,
-                        uint32_t p[4]) {
+#define PL_A_WORD                                                                                \
+    "ldr %[ua], [%[wa]], #4\n\tldr %[ub], [%[wb]], #4\n\t"                                     \
+    "eor %[ua], %[ua], #0x88888888\n\teor %[ub], %[ub], #0x88888888\n\t" PL_A_GRP("")          \
+        PL_A_GRP(PL_LSR(4)) PL_A_GRP(PL_LSR(8)) PL_A_GRP(PL_LSR(12))
+#define PL_A_OPS                                                                                  \
+    : [p00] "+r"(p00), [p01] "+r"(p01), [p10] "+r"(p10), [p11] "+r"(p11), [wa] "+r"(wa), [wb] "+r"(wb), \
+      [x] "+r"(x), [ua] "=&r"(ua), [ub] "=&r"(ub), [y] "=&r"(y), [x0] "=&r"(x0), [x1] "=&r"(x1)       \
+    : [M] "r"(M), [xe] "m"(xe), "m"(*(const uint32_t(*)[])wa), "m"(*(const uint32_t(*)[])wb),         \
+      "m"(*(const uint32_t(*)[])x)                                                                  \
+    : "cc"
+/* n >= 1 weight words: an odd one first, then two words per loop iteration */
+MICO_INLINE void pl_a22(const uint32_t *wa, const uint32_t *wb, const uint32_t *x, const uint32_t *xe, int32_t n,
+                        uint32_t M, uint32_t p[4]) {
     uint32_t p00 = p[0], p01 = p[1], p10 = p[2], p11 = p[3], ua, ub, y, x0, x1;
-    __asm__ volatile("1:\n\t"
-                     "ldr %[ua], [%[wa]], #4\n\tldr %[ub], [%[wb]], #4\n\t"
-                     "eor %[ua], %[ua], #0x88888888\n\teor %[ub], %[ub], #0x88888888\n\t"
-                     PL_A_GRP("") PL_A_GRP(PL_LSR(4)) PL_A_GRP(PL_LSR(8)) PL_A_GRP(PL_LSR(12))
-                     "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t"
-                     : [p00] "+r"(p00), [p01] "+r"(p01), [p10] "+r"(p10), [p11] "+r"(p11), [wa] "+r"(wa),
-                       [wb] "+r"(wb), [x] "+r"(x), [ua] "=&r"(ua), [ub] "=&r"(ub), [y] "=&r"(y), [x0] "=&r"(x0),
-                       [x1] "=&r"(x1)
-                     : [M] "r"(M), [xe] "m"(xe), "m"(*(const uint32_t(*)[])wa), "m"(*(const uint32_t(*)[])wb), "m"(*(const uint32_t(*)[])x)
-                     : "cc");
+    if (n & 1) __asm__ volatile(PL_A_WORD PL_A_OPS);
+    if (n > 1) __asm__ volatile("1:\n\t" PL_A_WORD PL_A_WORD "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t" PL_A_OPS);
     p[0] = p00;
     p[1] = p01;
     p[2] = p10;
@@ -393,7 +396,7 @@ MICO_INLINE void pl_tile(const uint32_t *wa, const uint32_t *wb, const uint32_t 
     if (P2 && nw > 0) {
         if (!FE && S == 16 && nw <= nb) { /* W4 x A4, one block (K <= 8 nb): extract bits 16..31 */
             uint32_t pp[4] = {0, 0, 0, 0};
-            pl_a22(wa, wb, x, x + 2 * G * nw, M, pp);
+            pl_a22(wa, wb, x, x + 2 * G * nw, nw, M, pp);
             acc[0] = (int32_t)(pp[0] >> D);
             acc[1] = (int32_t)(pp[1] >> D);
             acc[2] = (int32_t)(pp[2] >> D);
@@ -404,7 +407,7 @@ MICO_INLINE void pl_tile(const uint32_t *wa, const uint32_t *wb, const uint32_t 
             for (int32_t t = 0; t < nw; t += nb) {
                 const int32_t n = nw - t > nb ? nb : nw - t;
                 uint32_t pp[4] = {0, 0, 0, 0};
-                pl_a22(wa + t, wb + t, x + 2 * G * t, x + 2 * G * (t + n), M, pp);
+                pl_a22(wa + t, wb + t, x + 2 * G * t, x + 2 * G * (t + n), n, M, pp);
                 a00 += pp[0] >> D;
                 a01 += pp[1] >> D;
                 a10 += pp[2] >> D;
