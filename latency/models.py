@@ -61,7 +61,7 @@ WC, AC = (1, 2, 4, 8), (2, 4, 8)
 
 
 # ---------------------------------------------------------------------------------- features
-VARIANT_NAMES = {1: "portable", 2: "dualmac", 3: "bytelane", 4: "dw", 5: "neon", 6: "packed"}
+VARIANT_NAMES = {1: "portable", 2: "dualmac", 3: "bytelane", 4: "dw", 5: "neon", 6: "packed", 7: "poly"}
 
 
 def _variant_m7(df: pd.DataFrame) -> np.ndarray:

@@ -3,6 +3,7 @@
 
 int32_t mico_conv_bytelane_steps(const mico_conv_params *p);
 int32_t mico_conv_packed_ok(const mico_conv_params *p);
+int32_t mico_conv_poly_ok(const mico_conv_params *p);
 
 mico_conv_variant mico_conv_select(const mico_conv_params *p) {
 #if defined(MICO_FORCE_PORTABLE)
@@ -14,16 +15,22 @@ mico_conv_variant mico_conv_select(const mico_conv_params *p) {
 #if defined(__aarch64__) && defined(__ARM_NEON) && !defined(MICO_NO_NEON)
     return MICO_CONV_NEON;
 #else
-    /* measured (results/kernel_bench.md): the dual-MAC GEMM with its word-at-a-time im2col beats
-     * the byte-lane kernel whenever the channel count allows whole-word unpacking */
-    /* 1/2-bit weights x 2-bit activations with whole-word im2col (in_c % 16 == 0): packed
-     * 4-product MLA, faster than dual-MAC on every benchmark layer; with other channel counts its
-     * per-element im2col costs more than it saves (measured on the deployed models) */
+    /* measured (results/kernel_bench.md, LeNet-5 layers; QEMU instruction counts on Cortex-M7):
+     * 2/4-bit weight containers x 2/4-bit activation containers: the polynomial-packing kernel
+     * beats packed, dual-MAC and byte-lane on every benchmark and LeNet-5 layer, at any channel
+     * count */
+    if (mico_conv_poly_ok(p)) return MICO_CONV_POLY;
+    /* 1-bit weights x 2-bit activations with whole-word im2col (in_c % 16 == 0): packed
+     * 4-product MLA; with other channel counts its per-element im2col costs more than it saves */
     if (mico_conv_packed_ok(p) && (p->in_c & 15) == 0) return MICO_CONV_PACKED;
     if (p->w_cont < 1 || p->w_cont > 8 || p->in_cont < 2 || p->in_cont > 8) return MICO_CONV_DUALMAC; /* rejects */
+    /* the dual-MAC GEMM with its word-at-a-time im2col beats the byte-lane kernel whenever the
+     * channel count allows whole-word unpacking; byte-lane only pays off on convolutions (several
+     * pixels): on linear layers (LeNet-5 fc 400-120-84, 1-bit weights) dual-MAC is faster */
     const int32_t ew = 32 / p->w_cont, ea = 32 / p->in_cont;
     const int32_t blk = ew > ea ? ew : ea;
-    if (p->w_cont < 8 && p->in_c % blk != 0 && mico_conv_bytelane_steps(p) >= 1) return MICO_CONV_BYTELANE;
+    if (p->w_cont < 8 && p->in_c % blk != 0 && p->out_h * p->out_w > 1 && mico_conv_bytelane_steps(p) >= 1)
+        return MICO_CONV_BYTELANE;
     return MICO_CONV_DUALMAC;
 #endif
 #endif
@@ -39,6 +46,7 @@ mico_status mico_conv_variant_run(mico_conv_variant v, const mico_conv_params *p
         case MICO_CONV_BYTELANE: return mico_conv_bytelane(p, in, out, scratch, scratch_bytes);
         case MICO_CONV_DW: return mico_conv_dw(p, in, out, scratch, scratch_bytes);
         case MICO_CONV_PACKED: return mico_conv_packed(p, in, out, scratch, scratch_bytes);
+        case MICO_CONV_POLY: return mico_conv_poly(p, in, out, scratch, scratch_bytes);
         case MICO_CONV_NEON: return mico_conv_neon(p, in, out, scratch, scratch_bytes);
         default: return MICO_ERR_ARG;
     }

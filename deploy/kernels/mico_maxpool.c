@@ -1,8 +1,74 @@
 /* Max pooling (NHWC, implicit -inf padding); the output keeps the input's quantization. */
 #include "mico_nn_support.h"
 
+#if MICO_HAVE_DSP
+/* Byte-wise unsigned maximum of a and b (USUB8 sets the GE flags, SEL picks per byte). */
+MICO_INLINE uint32_t mp_max8(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm__("usub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(a), "r"(b) : "cc");
+    return r;
+}
+
+/* Maximum of the fields of n (<= 4) bytes of packed data over the valid taps: the fields are
+ * made unsigned (sign bit flipped), split into byte lanes (one lane set per field position) and
+ * compared four bytes at a time. */
+MICO_INLINE uint32_t mp_word(const mico_pool_params *p, const uint8_t *in, int32_t oh, int32_t ow, int32_t off,
+                             int32_t n, uint32_t flip, int32_t pb) {
+    const int32_t cont = p->in_cont;
+    const uint32_t m = cont == 8 ? 0xFFFFFFFFu : cont == 4 ? 0x0F0F0F0Fu : 0x03030303u;
+    uint32_t b0 = 0, b1 = 0, b2 = 0, b3 = 0; /* every field is >= 0 once unsigned */
+    for (int32_t kh = 0; kh < p->k_h; kh++) {
+        const int32_t ih = oh * p->stride_h - p->pad_h + kh;
+        if (ih < 0 || ih >= p->in_h) continue;
+        for (int32_t kw = 0; kw < p->k_w; kw++) {
+            const int32_t iw = ow * p->stride_w - p->pad_w + kw;
+            if (iw < 0 || iw >= p->in_w) continue;
+            const uint8_t *src = in + (ih * p->in_w + iw) * pb + off;
+            uint32_t w;
+            if (n == 4) {
+                w = mico_load32(src);
+            } else {
+                w = 0;
+                for (int32_t i = 0; i < n; i++) w |= (uint32_t)src[i] << (8 * i);
+            }
+            w ^= flip;
+            b0 = mp_max8(b0, w & m);
+            if (cont <= 4) b1 = mp_max8(b1, (w >> cont) & m);
+            if (cont == 2) {
+                b2 = mp_max8(b2, (w >> 4) & m);
+                b3 = mp_max8(b3, (w >> 6) & m);
+            }
+        }
+    }
+    const uint32_t r = cont == 8 ? b0 : cont == 4 ? b0 | (b1 << 4) : b0 | (b1 << 2) | (b2 << 4) | (b3 << 6);
+    return r ^ flip;
+}
+#endif
+
 mico_status mico_maxpool(const mico_pool_params *p, const uint8_t *in, uint8_t *out) {
     if (!p || !in || !out || p->k_h < 1 || p->k_w < 1) return MICO_ERR_ARG;
+#if MICO_HAVE_DSP
+    /* whole bytes per pixel and no window without a valid tap: four bytes of fields at a time */
+    const int32_t bits = p->c * p->in_cont;
+    if ((p->in_cont == 8 || p->in_cont == 4 || p->in_cont == 2) && bits % 8 == 0 && p->pad_h < p->k_h &&
+        p->pad_w < p->k_w && (p->out_h - 1) * p->stride_h - p->pad_h < p->in_h &&
+        (p->out_w - 1) * p->stride_w - p->pad_w < p->in_w) {
+        const int32_t pb = bits / 8;
+        const uint32_t flip = !p->in_signed ? 0u : p->in_cont == 8 ? 0x80808080u : p->in_cont == 4 ? 0x88888888u
+                                                                                                  : 0xAAAAAAAAu;
+        for (int32_t oh = 0; oh < p->out_h; oh++)
+            for (int32_t ow = 0; ow < p->out_w; ow++) {
+                uint8_t *dst = out + (oh * p->out_w + ow) * pb;
+                int32_t off = 0;
+                for (; off + 4 <= pb; off += 4) mico_store32(dst + off, mp_word(p, in, oh, ow, off, 4, flip, pb));
+                if (off < pb) {
+                    const uint32_t r = mp_word(p, in, oh, ow, off, pb - off, flip, pb);
+                    for (int32_t i = 0; off + i < pb; i++) dst[off + i] = (uint8_t)(r >> (8 * i));
+                }
+            }
+        return MICO_OK;
+    }
+#endif
     for (int32_t oh = 0; oh < p->out_h; oh++)
         for (int32_t ow = 0; ow < p->out_w; ow++)
             for (int32_t c = 0; c < p->c; c++) {

@@ -2,14 +2,16 @@
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kernel_ref import random_conv
 
 from deploy import ckernels
-from deploy.pack import unpack
+from deploy.pack import act_container, unpack
+from mico.quant import act_range, requant_params, requantize
 
-VARIANTS = ["portable", "dualmac", "bytelane", "dw", "neon", "packed", "auto"]
+VARIANTS = ["portable", "dualmac", "bytelane", "dw", "neon", "packed", "poly", "auto"]
 
 
 @st.composite
@@ -62,10 +64,13 @@ def test_bytelane_runs_for_low_bits(w_bits, in_bits):
     ran = _check(case, 1)
     assert "bytelane" in ran
     op, _, _ = random_conv(np.random.default_rng(0), **case)
-    # 1/2-bit weights x 2-bit activation containers run the packed-multiply kernel too, but with
-    # 12 channels (no whole-word im2col) the dispatcher keeps byte-lane
+    # 1/2-bit weights x 2-bit activation containers run the packed-multiply kernel too, and 2/4-bit
+    # weight containers x 2/4-bit activation containers the polynomial-packing kernel, which the
+    # dispatcher prefers at any channel count; 1-bit weights with 12 channels stay on byte-lane
     assert ("packed" in ran) == (w_bits <= 2 and in_bits <= 2)
-    assert ckernels.selected_variant(op) == "bytelane"
+    poly = w_bits >= 2 and w_bits <= 4 and in_bits <= 4
+    assert ("poly" in ran) == poly
+    assert ckernels.selected_variant(op) == ("poly" if poly else "bytelane")
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -97,7 +102,88 @@ def test_word_im2col_every_container_pair(cin, w_bits, in_bits, in_signed):
     op, _, _ = random_conv(np.random.default_rng(0), **case)
     packed = w_bits <= 2 and in_bits <= 2
     assert ("packed" in ran) == packed
-    assert ckernels.selected_variant(op) == ("packed" if packed else "dualmac")
+    poly = 2 <= w_bits <= 4 and in_bits <= 4
+    assert ("poly" in ran) == poly
+    assert ckernels.selected_variant(op) == ("poly" if poly else "packed" if packed else "dualmac")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), st.integers(0, 2**31))
+def test_poly_matches_reference(data, seed):
+    """Polynomial-packing kernel: 2/4-bit weight and activation containers (every bit width in
+    them, signed and unsigned inputs), any channel count (word and element im2col, K tails),
+    strides, padding, conv1d / linear shapes and every output container."""
+    shape = data.draw(st.sampled_from(["conv", "conv1d", "linear"]))
+    cin = data.draw(st.sampled_from([1, 2, 3, 5, 6, 7, 8, 12, 16, 17, 24, 32, 40, 48]))
+    if shape == "linear":
+        h = w = 1
+        k = (1, 1)
+    else:
+        kh = 1 if shape == "conv1d" else data.draw(st.integers(1, 3))
+        k = (kh, data.draw(st.integers(1, 3)))
+        h = 1 if shape == "conv1d" else data.draw(st.integers(kh, 7))
+        w = data.draw(st.integers(k[1], 7))
+    case = dict(cin=cin, cout=data.draw(st.integers(1, 7)), h=h, w=w, k=k,
+                stride=(data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2))),
+                pad=(data.draw(st.integers(0, k[0] - 1)), data.draw(st.integers(0, k[1] - 1))), groups=1,
+                w_bits=data.draw(st.integers(2, 4)), in_bits=data.draw(st.integers(1, 4)),
+                in_signed=data.draw(st.booleans()), out_bits=data.draw(st.one_of(st.none(), st.integers(1, 8))),
+                out_signed=data.draw(st.booleans()))
+    op, xb, expected = random_conv(np.random.default_rng(seed), **case)
+    if case["out_bits"] is None and data.draw(st.booleans()):
+        op.params["out_chw"] = 1
+        oh, ow = op.params["out_h"], op.params["out_w"]
+        expected = expected.reshape(oh * ow, -1).T.reshape(-1)
+    for sanitize in (False, True):
+        lib = ckernels.library(sanitize)
+        status, out = ckernels.run_conv(op, xb, "poly", lib)
+        assert status == 0
+        cont = op.params["out_cont"]
+        got = np.frombuffer(out, np.int32) if cont == 32 else unpack(out, expected.size, cont,
+                                                                      bool(op.params["out_signed"]))
+        np.testing.assert_array_equal(got, expected, err_msg=str(op.params))
+    assert ckernels.selected_variant(op) == "poly"
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), st.integers(0, 2**31))
+def test_poly_requant_shortcut(data, seed):
+    """Every channel's shift > 32 (the poly kernel's inline requantization, incl. the 4-bit
+    output channel pairs stored as one byte) against mico.quant.requantize."""
+    cin = data.draw(st.sampled_from([1, 3, 6, 8, 16, 24, 32]))
+    cout = data.draw(st.integers(1, 9))
+    kh, kw = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    case = dict(cin=cin, cout=cout, h=data.draw(st.integers(kh, 6)), w=data.draw(st.integers(kw, 6)), k=(kh, kw),
+                stride=(1, data.draw(st.integers(1, 2))), pad=(kh // 2, kw // 2), groups=1,
+                w_bits=data.draw(st.integers(2, 4)), in_bits=data.draw(st.integers(1, 4)),
+                in_signed=data.draw(st.booleans()), out_bits=None)
+    rng = np.random.default_rng(seed)
+    op, xb, acc = random_conv(rng, **case)
+    out_bits, out_signed = data.draw(st.integers(1, 8)), data.draw(st.booleans())
+    lo, hi = act_range(out_bits, out_signed)
+    m, s = requant_params(rng.uniform(1e-4, 0.02, size=cout))
+    assert (s > 32).all()
+    expected = requantize(torch.from_numpy(acc.reshape(-1, cout)), torch.from_numpy(m).reshape(1, -1),
+                          torch.from_numpy(s).reshape(1, -1), lo, hi).reshape(-1).numpy()
+    cont = act_container(out_bits)
+    op.params.update(out_cont=cont, out_signed=int(out_signed), out_lo=lo, out_hi=hi)
+    op.mult, op.shift = m.astype(np.int32), s.astype(np.int8)
+    for v in ("poly", "portable"):
+        status, out = ckernels.run_conv(op, xb, v)
+        assert status == 0
+        np.testing.assert_array_equal(unpack(out, expected.size, cont, out_signed), expected, err_msg=v)
+
+
+def test_poly_two_bit_weights_in_two_bit_container():
+    """w_cont 2 with w_bits 1 and 2 values (weights in {-1, 0, 1})."""
+    for w_bits in (1, 2):
+        case = dict(cin=20, cout=5, h=5, w=6, k=(3, 3), stride=(1, 1), pad=(1, 1), groups=1, w_bits=2,
+                    in_bits=2, in_signed=True, out_bits=4, out_signed=True)
+        op, xb, expected = random_conv(np.random.default_rng(w_bits), **case)
+        op.params["w_bits"] = w_bits
+        status, out = ckernels.run_conv(op, xb, "poly")
+        assert status == 0
+        np.testing.assert_array_equal(unpack(out, expected.size, 4, True), expected)
 
 
 @pytest.mark.parametrize("k", [(3, 3), (2, 3), (5, 3), (3, 1)])

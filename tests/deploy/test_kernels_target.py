@@ -34,13 +34,16 @@ def _cases(n, seed):
 
 
 @pytest.mark.parametrize("target", ["cortex-m7", "cortex-a53"])
-@pytest.mark.parametrize("variant", ["MICO_CONV_AUTO", "MICO_CONV_PACKED"])
+@pytest.mark.parametrize("variant", ["MICO_CONV_AUTO", "MICO_CONV_PACKED", "MICO_CONV_POLY"])
 def test_conv_on_target_matches_portable(target, variant, tmp_path, monkeypatch):
     if not all(shutil.which(t) for t in TOOLS[target]):
         pytest.skip(f"needs {' and '.join(TOOLS[target])}")
     cases = _cases(60, 7)
     if variant == "MICO_CONV_PACKED":
         cases = [(op, xb) for op, xb in cases if op.params["w_cont"] <= 2 and op.params["in_cont"] == 2]
+        assert cases
+    if variant == "MICO_CONV_POLY":
+        cases = [(op, xb) for op, xb in cases if op.params["w_cont"] in (2, 4) and op.params["in_cont"] in (2, 4)]
         assert cases
     monkeypatch.setenv("MICO_BENCH_VARIANT", variant)
     build_bench(cases, target, tmp_path)  # raises if any call fails or differs from portable

@@ -1,0 +1,640 @@
+/* Polynomial-packing convolution (groups == 1) for 2/4-bit weight containers x 2/4-bit activation
+ * containers: several products per 32-bit multiply-accumulate, straight from the packed weight
+ * rows (no re-packing, flash layout unchanged).
+ *
+ * Operands are made unsigned: x' = x + o_x (o_x = 2^(ca-1) for signed inputs, else 0; the
+ * container's sign bit is flipped), w' = w + 2^(cw-1) (sign bit flipped), so
+ *     sum x w = sum x'w' - o_w sum x' - o_x sum w     (sum w = wsum, sum x' over the real K).
+ * A weight word u' (E = 32/cw elements) is split into G groups of F fields of spacing S bits
+ * (F S = 32) with ONE shift + AND: y_g = (u' >> cw g) & M holds element g + f G at bit f S
+ * (f = 0..F-1; S / cw = G makes the fields line up). The im2col buffer holds the matching
+ * activations reversed: x_g has a_{g + f G} at bit (F-1-f) S. In the 32-bit product x_g y_g the
+ * field at bit D = (F-1) S collects sum_f a_{g+fG} w_{g+fG} (the dot product of the group);
+ * every cross term lands either below D or at/above bit 32 (discarded: MUL/MLA keep the low
+ * 32 bits). Layouts (products per multiply, flush interval):
+ *     W4 x A4: S = 16, F = 2, G = 4, M = 0x000F000F
+ *     W4 x A2: S = 8,  F = 4, G = 2, M = 0x0F0F0F0F
+ *     W2 x A2: S = 8,  F = 4, G = 4, M = 0x03030303
+ *     W2 x A4: S = 8,  F = 4, G = 4, M = 0x03030303
+ * Bounds (P = max x' * max w' with container maxima, so any container content is exact): after
+ * n accumulated multiplies the dot field holds at most n F P and field j < F-1 (j+1 products
+ * per multiply) at most n (j+1) P. The extraction (acc >> D) is exact while
+ *     n F P <= 2^S - 1                                  (dot field does not overflow) and
+ *     n P sum_{j<F-1} (j+1) 2^(j S) <= 2^D - 1           (lower fields never carry into bit D),
+ * pl_steps() returns the largest such n (W4A4: 145, W2A2: 7, W4A2 / W2A4: 1). With n >= G a whole
+ * number of weight words (n / G) is accumulated per extraction (MLA); otherwise every product
+ * is extracted on its own (MUL + ADD with LSR, still F products per multiply).
+ * Tiles: 2 output channels x 2 pixels; x words of the two pixels are interleaved, so one
+ * double-word load feeds 4 multiplies. The K tail (K not a multiple of E) holds x' = 0 (adds
+ * nothing, not counted in sum x'); pixels outside the image are x = 0, i.e. x' = o_x.
+ * Scratch: 2 pixels x ceil(K/E) words x G words = at most 4 K (rounded up to 32) + 3 bytes,
+ * within mico_conv_get_buffer_size.
+ */
+#include "mico_conv_check.h"
+#include "mico_nn_support.h"
+
+int32_t mico_conv_poly_ok(const mico_conv_params *p);
+int32_t mico_conv_poly_ok(const mico_conv_params *p) {
+    return p && p->groups == 1 && (p->w_cont == 2 || p->w_cont == 4) && (p->in_cont == 2 || p->in_cont == 4) &&
+           p->wsum != 0;
+}
+
+MICO_INLINE uint32_t pl_rev(uint32_t v) { return __builtin_bswap32(v); /* REV */ }
+MICO_INLINE uint32_t pl_ror16(uint32_t v) { return (v >> 16) | (v << 16); /* ROR #16 */ }
+
+/* acc + x * y (MLA). On Thumb-2 as inline assembly so that the compiler keeps one accumulate
+ * chain per accumulator (left to itself it re-associates the sums and spills). */
+MICO_INLINE uint32_t pl_mla(uint32_t x, uint32_t y, uint32_t acc) {
+#if defined(__thumb2__)
+    __asm__("mla %0, %1, %2, %0" : "+r"(acc) : "r"(x), "r"(y));
+    return acc;
+#else
+    return acc + x * y;
+#endif
+}
+
+/* Largest number of accumulated multiplies with an exact extraction (see the header). */
+static int32_t pl_steps(int32_t F, int32_t S, uint32_t P) {
+    const uint64_t D = (uint64_t)(F - 1) * (uint64_t)S;
+    uint64_t lower = 0;
+    for (int32_t j = 0; j < F - 1; j++) lower += (uint64_t)(j + 1) << (j * S);
+    int64_t n = (int64_t)(((1u << S) - 1u) / ((uint32_t)F * P));
+    while (n > 0 && (uint64_t)n * P * lower > ((uint64_t)1 << D) - 1u) n--;
+    return (int32_t)n;
+}
+
+#define PL_GATHER 256 /* longest column (elements) gathered on the stack as bytes */
+
+/* Build the x words of pixel slot s: col word (t G + g) 2 + s is group g of weight word t.
+ * Returns sum x' over the K real elements. */
+MICO_INLINE int32_t pl_im2col(const mico_conv_params *p, const uint8_t *in, int32_t pix, int32_t s, uint32_t *col,
+                              int32_t nw, uint32_t ox, const int32_t WC, const int32_t CA, const int32_t S) {
+    const int32_t F = 32 / S, E = 32 / WC, G = E / F;
+    const int32_t c = p->in_c, sg = p->in_signed;
+    const int32_t oh = pix / p->out_w, ow = pix % p->out_w;
+    /* x' pattern of an outside pixel: o_x in every field */
+    const uint32_t opat = ox * (S == 16 ? 0x00010001u : 0x01010101u);
+    int32_t sum = 0;
+    if (c % E == 0) {
+        const uint32_t fl4 = sg ? 0x88888888u : 0u, fl2 = sg ? 0xAAAAAAAAu : 0u;
+        uint32_t *dst = col + s;
+        for (int32_t kh = 0; kh < p->k_h; kh++) {
+            const int32_t ih = oh * p->stride_h - p->pad_h + kh;
+            for (int32_t kw = 0; kw < p->k_w; kw++) {
+                const int32_t iw = ow * p->stride_w - p->pad_w + kw;
+                if (ih < 0 || ih >= p->in_h || iw < 0 || iw >= p->in_w) {
+                    for (int32_t ci = 0; ci < c; ci += E, dst += 2 * G)
+                        for (int32_t g = 0; g < G; g++) dst[2 * g] = opat;
+                    sum += (int32_t)ox * c;
+                    continue;
+                }
+                const uint8_t *src = in + (ih * p->in_w + iw) * c * CA / 8;
+                for (int32_t ci = 0; ci < c; ci += E, dst += 2 * G, src += E * CA / 8) {
+                    if (WC == 4 && CA == 4) { /* 8 nibbles: x_g = ror16((v >> 4g) & 0x000F000F) */
+                        const uint32_t v = mico_load32(src) ^ fl4;
+                        dst[0] = pl_ror16(v & 0x000F000Fu);
+                        dst[2] = pl_ror16((v >> 4) & 0x000F000Fu);
+                        dst[4] = pl_ror16((v >> 8) & 0x000F000Fu);
+                        dst[6] = pl_ror16((v >> 12) & 0x000F000Fu);
+                        const uint32_t t = (v & 0x0F0F0F0Fu) + ((v >> 4) & 0x0F0F0F0Fu);
+                        sum += (int32_t)((t * 0x01010101u) >> 24);
+                    } else if (WC == 2 && CA == 2) { /* 16 crumbs: x_g = rev((v >> 2g) & 0x03030303) */
+                        const uint32_t v = mico_load32(src) ^ fl2;
+                        dst[0] = pl_rev(v & 0x03030303u);
+                        dst[2] = pl_rev((v >> 2) & 0x03030303u);
+                        dst[4] = pl_rev((v >> 4) & 0x03030303u);
+                        dst[6] = pl_rev((v >> 6) & 0x03030303u);
+                        const uint32_t t = (v & 0x33333333u) + ((v >> 2) & 0x33333333u);
+                        const uint32_t t2 = (t & 0x0F0F0F0Fu) + ((t >> 4) & 0x0F0F0F0Fu);
+                        sum += (int32_t)((t2 * 0x01010101u) >> 24);
+                    } else if (WC == 4 && CA == 2) { /* 8 crumbs (16 bits): nibble f -> byte f */
+                        const uint32_t h = ((uint32_t)src[0] | ((uint32_t)src[1] << 8)) ^ (fl2 & 0xFFFFu);
+                        uint32_t t = (h | (h << 8)) & 0x00FF00FFu;
+                        t = (t | (t << 4)) & 0x0F0F0F0Fu;
+                        dst[0] = pl_rev(t & 0x03030303u);
+                        dst[2] = pl_rev((t >> 2) & 0x03030303u);
+                        const uint32_t q = (t & 0x03030303u) + ((t >> 2) & 0x03030303u);
+                        sum += (int32_t)((q * 0x01010101u) >> 24);
+                    } else { /* W2 x A4: 16 nibbles in two words; x_g bytes (3..0) = a_g, a_g+4, a_g+8, a_g+12 */
+                        const uint32_t v0 = mico_load32(src) ^ fl4, v1 = mico_load32(src + 4) ^ fl4;
+                        for (int32_t g = 0; g < 4; g++) {
+                            const uint32_t A = (v0 >> (4 * g)) & 0x000F000Fu, B = (v1 >> (4 * g)) & 0x000F000Fu;
+                            dst[2 * g] = (A << 24) | (A & 0x000F0000u) | ((B & 0xFu) << 8) | (B >> 16);
+                        }
+                        const uint32_t t = (v0 & 0x0F0F0F0Fu) + ((v0 >> 4) & 0x0F0F0F0Fu) + (v1 & 0x0F0F0F0Fu) +
+                                           ((v1 >> 4) & 0x0F0F0F0Fu);
+                        sum += (int32_t)((t * 0x01010101u) >> 24);
+                    }
+                }
+            }
+        }
+        return sum;
+    }
+    /* any channel count: the E activations of each weight word gathered element by element,
+     * then packed into the G words; the K tail is x' = 0. A kernel row is one contiguous run of
+     * k_w c input elements when it lies inside the image (the common case). */
+    const uint32_t xf = sg ? 1u << (CA - 1) : 0u;
+    const int32_t R = p->k_w * c, iw0 = ow * p->stride_w - p->pad_w;
+    const int full_w = iw0 >= 0 && iw0 + p->k_w <= p->in_w;
+    int32_t kh = 0, j = 0, row = 0, ih = 0, mode = 0; /* mode: 0 outside, 1 contiguous, 2 per element */
+#define PL_ROW()                                                              \
+    do {                                                                      \
+        ih = oh * p->stride_h - p->pad_h + kh;                                \
+        mode = ih < 0 || ih >= p->in_h ? 0 : full_w ? 1 : 2;                  \
+        row = (ih * p->in_w + iw0) * c;                                       \
+    } while (0)
+#define PL_GET(I)                                                                           \
+    (CA == 4 ? ((uint32_t)(in[(I) >> 1] >> (((I) & 1) << 2)) & 15u) ^ xf                    \
+             : ((uint32_t)(in[(I) >> 2] >> (((I) & 3) << 1)) & 3u) ^ xf)
+    if (nw * E <= PL_GATHER) {
+        /* short columns (small channel counts): gather the whole column as bytes, then pack */
+        uint8_t v[PL_GATHER];
+        int32_t k = 0;
+        for (kh = 0; kh < p->k_h; kh++) {
+            PL_ROW();
+            if (mode == 1) {
+                uint32_t acc = 0;
+                for (int32_t q = 0; q < R; q++) {
+                    const int32_t i = row + q;
+                    const uint32_t val = PL_GET(i);
+                    v[k + q] = (uint8_t)val;
+                    acc += val;
+                }
+                sum += (int32_t)acc;
+            } else {
+                for (int32_t q = 0; q < R; q++) {
+                    const int32_t iw = iw0 + q / c;
+                    const uint32_t val = mode == 0 || iw < 0 || iw >= p->in_w ? ox : PL_GET(row + q);
+                    v[k + q] = (uint8_t)val;
+                    sum += (int32_t)val;
+                }
+            }
+            k += R;
+        }
+        for (; k < nw * E; k++) v[k] = 0;
+        const uint8_t *vp = v;
+        uint32_t *dst = col + s;
+        for (int32_t t = 0; t < nw; t++, vp += E, dst += 2 * G) {
+#pragma GCC unroll 4
+            for (int32_t g = 0; g < G; g++) {
+                uint32_t wd = 0;
+#pragma GCC unroll 4
+                for (int32_t f = 0; f < F; f++) wd |= (uint32_t)vp[g + f * G] << ((F - 1 - f) * S);
+                dst[2 * g] = wd;
+            }
+        }
+        return sum;
+    }
+    PL_ROW();
+    for (int32_t t = 0; t < nw; t++) {
+        uint32_t v[32 / WC];
+        for (int32_t e = 0; e < E;) {
+            if (kh >= p->k_h) {
+                for (; e < E; e++) v[e] = 0;
+                break;
+            }
+            const int32_t n = R - j < E - e ? R - j : E - e;
+            uint32_t acc = 0;
+            if (mode == 1) {
+                const int32_t i0 = row + j;
+                for (int32_t q = 0; q < n; q++) {
+                    const int32_t i = i0 + q;
+                    const uint32_t val = PL_GET(i);
+                    v[e + q] = val;
+                    acc += val;
+                }
+            } else {
+                for (int32_t q = 0; q < n; q++) {
+                    const int32_t iw = iw0 + (j + q) / c;
+                    const uint32_t val = mode == 0 || iw < 0 || iw >= p->in_w ? ox : PL_GET(row + j + q);
+                    v[e + q] = val;
+                    acc += val;
+                }
+            }
+            sum += (int32_t)acc;
+            e += n;
+            j += n;
+            if (j == R) {
+                j = 0;
+                if (++kh < p->k_h) PL_ROW();
+            }
+        }
+        uint32_t *dst = col + t * G * 2 + s;
+#pragma GCC unroll 4
+        for (int32_t g = 0; g < G; g++) {
+            uint32_t wd = 0;
+#pragma GCC unroll 4
+            for (int32_t f = 0; f < F; f++) wd |= v[g + f * G] << ((F - 1 - f) * S);
+            dst[2 * g] = wd;
+        }
+    }
+#undef PL_ROW
+#undef PL_GET
+    return sum;
+}
+
+#if defined(__thumb2__) && MICO_HAVE_DSP
+#define PL_ASM 1
+/* Thumb-2 inner loops (Cortex-M7) as inline assembly: left to itself the compiler re-associates
+ * the multiply-accumulate chains and hoists the loads, and the spills cost more than the MACs.
+ * Each loop runs whole weight words until the column pointer reaches xe; the "m" operands tell
+ * the compiler which memory the loop reads (weight rows and the column buffer). */
+#define PL_AND(Y, U, SH) "and %[" Y "], %[M], %[" U "]" SH "\n\t"
+#define PL_LSR(N) ", lsr #" #N
+
+/* W4 x A4 (S 16), 2 channels x 2 pixels: p += x'w' products, no extraction inside. */
+#define PL_A_GRP(SH)                                                                      \
+    "ldrd %[x0], %[x1], [%[x]], #8\n\t" PL_AND("y", "ua", SH)                             \
+    "mla %[p00], %[x0], %[y], %[p00]\n\tmla %[p01], %[x1], %[y], %[p01]\n\t" PL_AND("y", "ub", SH) \
+    "mla %[p10], %[x0], %[y], %[p10]\n\tmla %[p11], %[x1], %[y], %[p11]\n\t"
+#define PL_A_WORD                                                                                \
+    "ldr %[ua], [%[wa]], #4\n\tldr %[ub], [%[wb]], #4\n\t"                                     \
+    "eor %[ua], %[ua], #0x88888888\n\teor %[ub], %[ub], #0x88888888\n\t" PL_A_GRP("")          \
+        PL_A_GRP(PL_LSR(4)) PL_A_GRP(PL_LSR(8)) PL_A_GRP(PL_LSR(12))
+#define PL_A_OPS                                                                                  \
+    : [p00] "+r"(p00), [p01] "+r"(p01), [p10] "+r"(p10), [p11] "+r"(p11), [wa] "+r"(wa), [wb] "+r"(wb), \
+      [x] "+r"(x), [ua] "=&r"(ua), [ub] "=&r"(ub), [y] "=&r"(y), [x0] "=&r"(x0), [x1] "=&r"(x1)       \
+    : [M] "r"(M), [xe] "m"(xe), "m"(*(const uint32_t(*)[])wa), "m"(*(const uint32_t(*)[])wb),         \
+      "m"(*(const uint32_t(*)[])x)                                                                  \
+    : "cc"
+/* n >= 1 weight words: an odd one first, then two words per loop iteration */
+MICO_INLINE void pl_a22(const uint32_t *wa, const uint32_t *wb, const uint32_t *x, const uint32_t *xe, int32_t n,
+                        uint32_t M, uint32_t p[4]) {
+    uint32_t p00 = p[0], p01 = p[1], p10 = p[2], p11 = p[3], ua, ub, y, x0, x1;
+    if (n & 1) __asm__ volatile(PL_A_WORD PL_A_OPS);
+    if (n > 1) __asm__ volatile("1:\n\t" PL_A_WORD PL_A_WORD "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t" PL_A_OPS);
+    p[0] = p00;
+    p[1] = p01;
+    p[2] = p10;
+    p[3] = p11;
+}
+
+/* W2 x A2 (S 8), 2 channels x 2 pixels: per weight word the dot bytes of both pixels go into
+ * the two 16-bit lanes of a0 (channel a) / a1 (channel b) with PKHTB + UXTAB16; the column
+ * words are read once per channel (fewer live registers than keeping both weight words). */
+MICO_INLINE void pl_b22(const uint32_t *wa, const uint32_t *wb, const uint32_t *x, const uint32_t *xe, uint32_t M,
+                        uint32_t *a0p, uint32_t *a1p) {
+    uint32_t a0 = *a0p, a1 = *a1p, q0, q1, u, y, x0, x1;
+    __asm__ volatile("1:\n\t"
+                     "ldr %[u], [%[wa]], #4\n\teor %[u], %[u], #0xAAAAAAAA\n\t"
+                     "ldrd %[x0], %[x1], [%[x]]\n\tand %[y], %[M], %[u]\n\t"
+                     "mul %[q0], %[x0], %[y]\n\tmul %[q1], %[x1], %[y]\n\t"
+                     "ldrd %[x0], %[x1], [%[x], #8]\n\tand %[y], %[M], %[u], lsr #2\n\t"
+                     "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t"
+                     "ldrd %[x0], %[x1], [%[x], #16]\n\tand %[y], %[M], %[u], lsr #4\n\t"
+                     "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t"
+                     "ldrd %[x0], %[x1], [%[x], #24]\n\tand %[y], %[M], %[u], lsr #6\n\t"
+                     "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t"
+                     "pkhtb %[y], %[q1], %[q0], asr #16\n\tuxtab16 %[a0], %[a0], %[y], ror #8\n\t"
+                     "ldr %[u], [%[wb]], #4\n\teor %[u], %[u], #0xAAAAAAAA\n\t"
+                     "ldrd %[x0], %[x1], [%[x]], #8\n\tand %[y], %[M], %[u]\n\t"
+                     "mul %[q0], %[x0], %[y]\n\tmul %[q1], %[x1], %[y]\n\t"
+                     "ldrd %[x0], %[x1], [%[x]], #8\n\tand %[y], %[M], %[u], lsr #2\n\t"
+                     "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t"
+                     "ldrd %[x0], %[x1], [%[x]], #8\n\tand %[y], %[M], %[u], lsr #4\n\t"
+                     "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t"
+                     "ldrd %[x0], %[x1], [%[x]], #8\n\tand %[y], %[M], %[u], lsr #6\n\t"
+                     "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t"
+                     "pkhtb %[y], %[q1], %[q0], asr #16\n\tuxtab16 %[a1], %[a1], %[y], ror #8\n\t"
+                     "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t"
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [wa] "+r"(wa), [wb] "+r"(wb), [x] "+r"(x), [q0] "=&r"(q0),
+                       [q1] "=&r"(q1), [u] "=&r"(u), [y] "=&r"(y), [x0] "=&r"(x0), [x1] "=&r"(x1)
+                     : [M] "r"(M), [xe] "m"(xe), "m"(*(const uint32_t(*)[])wa), "m"(*(const uint32_t(*)[])wb), "m"(*(const uint32_t(*)[])x)
+                     : "cc");
+    *a0p = a0;
+    *a1p = a1;
+}
+
+/* W4 x A2 / W2 x A4 (S 8, every product extracted), 2 channels x 2 pixels: the dot bytes of the
+ * two pixels' products go into the 16-bit lanes of a0 / a1 (PKHTB + UXTAB16). */
+#define PL_C_GRP(SH)                                                                            \
+    "ldrd %[x0], %[x1], [%[x]], #8\n\t" PL_AND("y", "ua", SH)                                   \
+    "mul %[t0], %[x0], %[y]\n\tmul %[t1], %[x1], %[y]\n\t"                                      \
+    "pkhtb %[t0], %[t1], %[t0], asr #16\n\tuxtab16 %[a0], %[a0], %[t0], ror #8\n\t" PL_AND("y", "ub", SH) \
+    "mul %[t0], %[x0], %[y]\n\tmul %[t1], %[x1], %[y]\n\t"                                      \
+    "pkhtb %[t0], %[t1], %[t0], asr #16\n\tuxtab16 %[a1], %[a1], %[t0], ror #8\n\t"
+#define PL_C_OPS                                                                                         \
+    : [a0] "+r"(a0), [a1] "+r"(a1), [wa] "+r"(wa), [wb] "+r"(wb), [x] "+r"(x), [ua] "=&r"(ua), [ub] "=&r"(ub), \
+      [y] "=&r"(y), [x0] "=&r"(x0), [x1] "=&r"(x1), [t0] "=&r"(t0), [t1] "=&r"(t1)                        \
+    : [M] "r"(M), [xe] "m"(xe), "m"(*(const uint32_t(*)[])wa), "m"(*(const uint32_t(*)[])wb), "m"(*(const uint32_t(*)[])x)                                                                           \
+    : "cc"
+MICO_INLINE void pl_c22(const uint32_t *wa, const uint32_t *wb, const uint32_t *x, const uint32_t *xe, uint32_t M,
+                        uint32_t *a0p, uint32_t *a1p, const int32_t WC) {
+    uint32_t a0 = *a0p, a1 = *a1p, ua, ub, y, x0, x1, t0, t1;
+    if (WC == 4)
+        __asm__ volatile("1:\n\t"
+                         "ldr %[ua], [%[wa]], #4\n\tldr %[ub], [%[wb]], #4\n\t"
+                         "eor %[ua], %[ua], #0x88888888\n\teor %[ub], %[ub], #0x88888888\n\t"
+                         PL_C_GRP("") PL_C_GRP(PL_LSR(4))
+                         "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t" PL_C_OPS);
+    else
+        __asm__ volatile("1:\n\t"
+                         "ldr %[ua], [%[wa]], #4\n\tldr %[ub], [%[wb]], #4\n\t"
+                         "eor %[ua], %[ua], #0xAAAAAAAA\n\teor %[ub], %[ub], #0xAAAAAAAA\n\t"
+                         PL_C_GRP("") PL_C_GRP(PL_LSR(2)) PL_C_GRP(PL_LSR(4)) PL_C_GRP(PL_LSR(6))
+                         "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t" PL_C_OPS);
+    *a0p = a0;
+    *a1p = a1;
+}
+
+/* Single pixel (linear layers, odd pixel counts), 2 channels: slot-0 column words (stride 2). */
+#define PL_1_OPS                                                                                          \
+    : [a0] "+r"(a0), [a1] "+r"(a1), [wa] "+r"(wa), [wb] "+r"(wb), [x] "+r"(x), [ua] "=&r"(ua), [ub] "=&r"(ub), \
+      [y] "=&r"(y), [x0] "=&r"(x0), [q0] "=&r"(q0), [q1] "=&r"(q1)                                         \
+    : [M] "r"(M), [xe] "m"(xe), "m"(*(const uint32_t(*)[])wa), "m"(*(const uint32_t(*)[])wb),               \
+      "m"(*(const uint32_t(*)[])x)                                                                        \
+    : "cc"
+#define PL_1_LOAD(FL) "1:\n\tldr %[ua], [%[wa]], #4\n\tldr %[ub], [%[wb]], #4\n\t" \
+    "eor %[ua], %[ua], #" FL "\n\teor %[ub], %[ub], #" FL "\n\t"
+#define PL_1_END "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t"
+/* accumulate (mode A: a += x'w', extracted by the caller per block) */
+#define PL_1A(SH) "ldr %[x0], [%[x]], #8\n\t" PL_AND("y", "ua", SH) "mla %[a0], %[x0], %[y], %[a0]\n\t" \
+    PL_AND("y", "ub", SH) "mla %[a1], %[x0], %[y], %[a1]\n\t"
+/* per word (mode B): q = sum of the word's products, a += q >> 24 */
+#define PL_1B(OP, SH) "ldr %[x0], [%[x]], #8\n\t" PL_AND("y", "ua", SH) #OP " %[q0], %[x0], %[y]" \
+    PL_1B_##OP("q0") "\n\t" PL_AND("y", "ub", SH) #OP " %[q1], %[x0], %[y]" PL_1B_##OP("q1") "\n\t"
+#define PL_1B_mul(Q) ""
+#define PL_1B_mla(Q) ", %[" Q "]"
+/* every product (mode C): a += (x'y) >> 24 */
+#define PL_1C(SH) "ldr %[x0], [%[x]], #8\n\t" PL_AND("y", "ua", SH) "mul %[q0], %[x0], %[y]\n\t" \
+    "add %[a0], %[a0], %[q0], lsr #24\n\t" PL_AND("y", "ub", SH) "mul %[q0], %[x0], %[y]\n\t" \
+    "add %[a1], %[a1], %[q0], lsr #24\n\t"
+MICO_INLINE void pl_x21(const uint32_t *wa, const uint32_t *wb, const uint32_t *x, const uint32_t *xe, uint32_t M,
+                        uint32_t *a0p, uint32_t *a1p, const int32_t WC, const int32_t S, const int FE) {
+    uint32_t a0 = *a0p, a1 = *a1p, ua, ub, y, x0, q0, q1;
+    if (S == 16)
+        __asm__ volatile(PL_1_LOAD("0x88888888") PL_1A("") PL_1A(PL_LSR(4)) PL_1A(PL_LSR(8)) PL_1A(PL_LSR(12))
+                         PL_1_END PL_1_OPS);
+    else if (!FE)
+        __asm__ volatile(PL_1_LOAD("0xAAAAAAAA") PL_1B(mul, "") PL_1B(mla, PL_LSR(2)) PL_1B(mla, PL_LSR(4))
+                         PL_1B(mla, PL_LSR(6)) "add %[a0], %[a0], %[q0], lsr #24\n\t"
+                         "add %[a1], %[a1], %[q1], lsr #24\n\t" PL_1_END PL_1_OPS);
+    else if (WC == 4)
+        __asm__ volatile(PL_1_LOAD("0x88888888") PL_1C("") PL_1C(PL_LSR(4)) PL_1_END PL_1_OPS);
+    else
+        __asm__ volatile(PL_1_LOAD("0xAAAAAAAA") PL_1C("") PL_1C(PL_LSR(2)) PL_1C(PL_LSR(4)) PL_1C(PL_LSR(6))
+                         PL_1_END PL_1_OPS);
+    *a0p = a0;
+    *a1p = a1;
+}
+#else
+#define PL_ASM 0
+#endif
+
+/* 2 channels x (1 or 2) pixels: raw sums of x'w' over nw weight words; nb words per extraction
+ * (FE: every product extracted on its own); lw: words per flush of 16-bit lane accumulators. */
+MICO_INLINE void pl_tile(const uint32_t *wa, const uint32_t *wb, const uint32_t *x, int32_t nw, int32_t nb, int32_t lw,
+                         const int32_t WC, const int32_t S, const int FE, const int P2, int32_t acc[4]) {
+    const int32_t F = 32 / S, G = 32 / WC / F, D = (F - 1) * S;
+    uint32_t M = WC == 4 ? (S == 16 ? 0x000F000Fu : 0x0F0F0F0Fu) : (S == 16 ? 0x00030003u : 0x03030303u);
+    /* keep the mask in a register: each field selection is then one AND with a shifted operand */
+    __asm__("" : "+r"(M));
+    const uint32_t flip = WC == 4 ? 0x88888888u : 0xAAAAAAAAu;
+    uint32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
+    (void)lw;
+#if PL_ASM
+    if (P2 && nw > 0) {
+        if (!FE && S == 16 && nw <= nb) { /* W4 x A4, one block (K <= 8 nb): extract bits 16..31 */
+            uint32_t pp[4] = {0, 0, 0, 0};
+            pl_a22(wa, wb, x, x + 2 * G * nw, nw, M, pp);
+            acc[0] = (int32_t)(pp[0] >> D);
+            acc[1] = (int32_t)(pp[1] >> D);
+            acc[2] = (int32_t)(pp[2] >> D);
+            acc[3] = (int32_t)(pp[3] >> D);
+            return;
+        }
+        if (!FE && S == 16) { /* W4 x A4: blocks of nb words, then extract bits 16..31 */
+            for (int32_t t = 0; t < nw; t += nb) {
+                const int32_t n = nw - t > nb ? nb : nw - t;
+                uint32_t pp[4] = {0, 0, 0, 0};
+                pl_a22(wa + t, wb + t, x + 2 * G * t, x + 2 * G * (t + n), n, M, pp);
+                a00 += pp[0] >> D;
+                a01 += pp[1] >> D;
+                a10 += pp[2] >> D;
+                a11 += pp[3] >> D;
+            }
+        } else if (nw <= lw) { /* 16-bit lanes, one chunk */
+            uint32_t l0 = 0, l1 = 0;
+            if (FE) pl_c22(wa, wb, x, x + 2 * G * nw, M, &l0, &l1, WC);
+            else pl_b22(wa, wb, x, x + 2 * G * nw, M, &l0, &l1);
+            acc[0] = (int32_t)(l0 & 0xFFFFu);
+            acc[1] = (int32_t)(l0 >> 16);
+            acc[2] = (int32_t)(l1 & 0xFFFFu);
+            acc[3] = (int32_t)(l1 >> 16);
+            return;
+        } else { /* 16-bit lanes: each word adds at most E P <= 720 per lane */
+            const int32_t chunk = lw;
+            for (int32_t t = 0; t < nw; t += chunk) {
+                const int32_t n = nw - t > chunk ? chunk : nw - t;
+                uint32_t l0 = 0, l1 = 0;
+                if (FE) pl_c22(wa + t, wb + t, x + 2 * G * t, x + 2 * G * (t + n), M, &l0, &l1, WC);
+                else pl_b22(wa + t, wb + t, x + 2 * G * t, x + 2 * G * (t + n), M, &l0, &l1);
+                a00 += l0 & 0xFFFFu;
+                a01 += l0 >> 16;
+                a10 += l1 & 0xFFFFu;
+                a11 += l1 >> 16;
+            }
+        }
+        acc[0] = (int32_t)a00;
+        acc[1] = (int32_t)a01;
+        acc[2] = (int32_t)a10;
+        acc[3] = (int32_t)a11;
+        return;
+    }
+    if (!P2 && nw > 0) {
+        if (!FE && S == 16) {
+            for (int32_t t = 0; t < nw; t += nb) {
+                const int32_t n = nw - t > nb ? nb : nw - t;
+                uint32_t q0 = 0, q1 = 0;
+                pl_x21(wa + t, wb + t, x + 2 * G * t, x + 2 * G * (t + n), M, &q0, &q1, WC, S, FE);
+                a00 += q0 >> D;
+                a10 += q1 >> D;
+            }
+        } else {
+            pl_x21(wa, wb, x, x + 2 * G * nw, M, &a00, &a10, WC, S, FE);
+        }
+        acc[0] = (int32_t)a00;
+        acc[1] = 0;
+        acc[2] = (int32_t)a10;
+        acc[3] = 0;
+        return;
+    }
+#endif
+    if (FE) {
+        for (int32_t t = 0; t < nw; t++, x += 2 * G) {
+            const uint32_t ua = wa[t] ^ flip, ub = wb[t] ^ flip;
+#pragma GCC unroll 8
+            for (int32_t g = 0; g < G; g++) {
+                const uint32_t ya = (ua >> (WC * g)) & M, yb = (ub >> (WC * g)) & M;
+                const uint32_t x0 = x[2 * g], x1 = x[2 * g + 1];
+                a00 += (x0 * ya) >> D;
+                a10 += (x0 * yb) >> D;
+                if (P2) {
+                    a01 += (x1 * ya) >> D;
+                    a11 += (x1 * yb) >> D;
+                }
+            }
+        }
+    } else {
+        int32_t t = 0;
+        while (t < nw) {
+            const int32_t end = nw - t > nb ? t + nb : nw;
+            uint32_t p00 = 0, p01 = 0, p10 = 0, p11 = 0;
+            for (; t < end; t++, x += 2 * G) {
+                const uint32_t ua = wa[t] ^ flip, ub = wb[t] ^ flip;
+#pragma GCC unroll 8
+                for (int32_t g = 0; g < G; g++) {
+                    const uint32_t ya = (ua >> (WC * g)) & M, yb = (ub >> (WC * g)) & M;
+                    const uint32_t x0 = x[2 * g], x1 = x[2 * g + 1];
+                    p00 = pl_mla(x0, ya, p00);
+                    p10 = pl_mla(x0, yb, p10);
+                    if (P2) {
+                        p01 = pl_mla(x1, ya, p01);
+                        p11 = pl_mla(x1, yb, p11);
+                    }
+                }
+            }
+            a00 += p00 >> D;
+            a10 += p10 >> D;
+            if (P2) {
+                a01 += p01 >> D;
+                a11 += p11 >> D;
+            }
+        }
+    }
+    acc[0] = (int32_t)a00;
+    acc[1] = (int32_t)a01;
+    acc[2] = (int32_t)a10;
+    acc[3] = (int32_t)a11;
+}
+
+/* Requantize and store output (pix, c) and, with two pixels, (pix + 1, c). Shift k > 32 uses
+ * mico_requant's exact shortcut (high word of acc * m, round, shift) inline: QF: every channel
+ * has k > 32 and the output is a packed 2/4/8-bit container; otherwise only 8-bit outputs of
+ * channels with k > 32, the rest via mico_store_out. */
+MICO_INLINE void pl_store(const mico_conv_params *p, void *out, int32_t out_c, int32_t lo, int32_t hi, int32_t oc8,
+                          int32_t pix, int32_t c, int32_t v0, int32_t v1, int32_t two_pix, const int QF) {
+    const int32_t k = QF || oc8 ? p->shift[c] : 0;
+    if (QF || k > 32) {
+        const int32_t m = p->mult[c], rnd = (int32_t)(1u << (k - 33)), sh = k - 32;
+        int32_t y = ((int32_t)(((int64_t)v0 * m) >> 32) + rnd) >> sh;
+        y = y < lo ? lo : y > hi ? hi : y;
+        const int32_t i0 = pix * out_c + c;
+        if (oc8) ((uint8_t *)out)[i0] = (uint8_t)y;
+        else mico_set((uint8_t *)out, i0, p->out_cont, y);
+        if (two_pix) {
+            y = ((int32_t)(((int64_t)v1 * m) >> 32) + rnd) >> sh;
+            y = y < lo ? lo : y > hi ? hi : y;
+            if (oc8) ((uint8_t *)out)[i0 + out_c] = (uint8_t)y;
+            else mico_set((uint8_t *)out, i0 + out_c, p->out_cont, y);
+        }
+        return;
+    }
+    mico_store_out(p, out, pix, c, v0);
+    if (two_pix) mico_store_out(p, out, pix + 1, c, v1);
+}
+
+/* mico_requant for shift k > 32 (its exact shortcut). */
+MICO_INLINE int32_t pl_rq(const mico_conv_params *p, int32_t c, int32_t v, int32_t lo, int32_t hi) {
+    const int32_t k = p->shift[c];
+    const int32_t y = ((int32_t)(((int64_t)v * p->mult[c]) >> 32) + (int32_t)(1u << (k - 33))) >> (k - 32);
+    return y < lo ? lo : y > hi ? hi : y;
+}
+
+MICO_INLINE void pl_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s0, int32_t s1, int32_t pix0,
+                         int32_t npix, int32_t nw, int32_t nb, int32_t lw, int32_t ox, const int32_t WC, const int32_t S,
+                         const int FE, const int QF, void *out) {
+    const int32_t ow_off = 1 << (WC - 1);
+    const int32_t rs = p->w_row_bytes, out_c = p->out_c, lo = p->out_lo, hi = p->out_hi;
+    const int32_t oc8 = p->out_cont == 8, oc4 = p->out_cont == 4 && (out_c & 1) == 0;
+    const int32_t *bias = p->bias, *wsum = p->wsum;
+    const uint8_t *wts = p->weights;
+    const int32_t t0 = ow_off * s0, t1 = ow_off * s1, two_pix = npix > 1;
+    for (int32_t oc = 0; oc < out_c; oc += 2) {
+        const int two = oc + 1 < out_c;
+        const uint32_t *ra = (const uint32_t *)(const void *)(wts + oc * rs);
+        const uint32_t *rb = two ? (const uint32_t *)(const void *)(wts + (oc + 1) * rs) : ra;
+        int32_t acc[4];
+        if (two_pix) pl_tile(ra, rb, x, nw, nb, lw, WC, S, FE, 1, acc);
+        else pl_tile(ra, rb, x, nw, nb, lw, WC, S, FE, 0, acc);
+        const int32_t b0 = bias[oc] - ox * wsum[oc];
+        if (QF && oc4 && two) { /* 4-bit outputs: channels oc, oc + 1 share a byte (out_c even) */
+            const int32_t b1 = bias[oc + 1] - ox * wsum[oc + 1];
+            const int32_t y00 = pl_rq(p, oc, b0 + acc[0] - t0, lo, hi), y10 = pl_rq(p, oc + 1, b1 + acc[2] - t0, lo, hi);
+            uint8_t *o = (uint8_t *)out + ((pix0 * out_c + oc) >> 1);
+            o[0] = (uint8_t)(((uint32_t)y00 & 15u) | (((uint32_t)y10 & 15u) << 4));
+            if (two_pix) {
+                const int32_t y01 = pl_rq(p, oc, b0 + acc[1] - t1, lo, hi);
+                const int32_t y11 = pl_rq(p, oc + 1, b1 + acc[3] - t1, lo, hi);
+                o[out_c >> 1] = (uint8_t)(((uint32_t)y01 & 15u) | (((uint32_t)y11 & 15u) << 4));
+            }
+            continue;
+        }
+        pl_store(p, out, out_c, lo, hi, oc8, pix0, oc, b0 + acc[0] - t0, b0 + acc[1] - t1, two_pix, QF);
+        if (two) {
+            const int32_t b1 = bias[oc + 1] - ox * wsum[oc + 1];
+            pl_store(p, out, out_c, lo, hi, oc8, pix0, oc + 1, b1 + acc[2] - t0, b1 + acc[3] - t1, two_pix, QF);
+        }
+    }
+}
+
+/* One out-of-line copy per layout (and requantization kind): a separate register allocation keeps
+ * the tile loop's variables in registers (inlined into the pixel loop they live on the stack). */
+typedef void (*pl_gemm_fn)(const mico_conv_params *p, const uint32_t *x, int32_t s0, int32_t s1, int32_t pix0,
+                           int32_t npix, int32_t nw, int32_t nb, int32_t lw, int32_t ox, void *out);
+#define PL_GEMM_FN(NAME, WC, S, FE, QF)                                                                      \
+    static __attribute__((noinline)) void NAME(const mico_conv_params *p, const uint32_t *x, int32_t s0,    \
+                                               int32_t s1, int32_t pix0, int32_t npix, int32_t nw, int32_t nb, \
+                                               int32_t lw, int32_t ox, void *out) {                         \
+        pl_gemm(p, x, s0, s1, pix0, npix, nw, nb, lw, ox, WC, S, FE, QF, out);                              \
+    }
+PL_GEMM_FN(pl_gemm_44, 4, 16, 0, 0)
+PL_GEMM_FN(pl_gemm_22, 2, 8, 0, 0)
+PL_GEMM_FN(pl_gemm_42, 4, 8, 1, 0)
+PL_GEMM_FN(pl_gemm_24, 2, 8, 1, 0)
+PL_GEMM_FN(pl_gemm_44q, 4, 16, 0, 1)
+PL_GEMM_FN(pl_gemm_22q, 2, 8, 0, 1)
+PL_GEMM_FN(pl_gemm_42q, 4, 8, 1, 1)
+PL_GEMM_FN(pl_gemm_24q, 2, 8, 1, 1)
+
+MICO_INLINE void pl_run(const mico_conv_params *p, const uint8_t *in, void *out, uint32_t *col, int32_t nw,
+                        int32_t nb, int32_t lw, int32_t ox, const int32_t WC, const int32_t CA, const int32_t S, const int FE) {
+    const int32_t npix = p->out_h * p->out_w;
+    int qf = p->out_cont != 32;
+    for (int32_t c = 0; qf && c < p->out_c; c++) qf = p->shift[c] > 32;
+    pl_gemm_fn gemm;
+    if (WC == 4 && S == 16) gemm = qf ? pl_gemm_44q : pl_gemm_44;
+    else if (WC == 2 && !FE) gemm = qf ? pl_gemm_22q : pl_gemm_22;
+    else if (WC == 4) gemm = qf ? pl_gemm_42q : pl_gemm_42;
+    else gemm = qf ? pl_gemm_24q : pl_gemm_24;
+    for (int32_t pix = 0; pix < npix; pix += 2) {
+        const int32_t n = pix + 1 < npix ? 2 : 1;
+        const int32_t s0 = pl_im2col(p, in, pix, 0, col, nw, (uint32_t)ox, WC, CA, S);
+        const int32_t s1 = n == 2 ? pl_im2col(p, in, pix + 1, 1, col, nw, (uint32_t)ox, WC, CA, S) : 0;
+        gemm(p, col, s0, s1, pix, n, nw, nb, lw, ox, out);
+    }
+}
+
+mico_status mico_conv_poly(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch,
+                           int32_t scratch_bytes) {
+    mico_status st = mico_conv_check(p);
+    if (st != MICO_OK) return st;
+    if (!mico_conv_poly_ok(p)) return MICO_ERR_UNSUPPORTED;
+    if (!scratch || scratch_bytes < mico_conv_get_buffer_size(p)) return MICO_ERR_SCRATCH;
+    const int32_t wc = p->w_cont, ca = p->in_cont, E = 32 / wc;
+    const int32_t k = p->k_h * p->k_w * p->in_c;
+    const int32_t nw = (k + E - 1) / E;
+    if (nw * 4 > p->w_row_bytes || ((uintptr_t)p->weights & 3u) || (p->w_row_bytes & 3)) return MICO_ERR_ARG;
+    const int32_t ox = p->in_signed ? 1 << (ca - 1) : 0;
+    const int32_t S = wc == 4 && ca == 4 ? 16 : 8, F = 32 / S, G = E / F;
+    const uint32_t P = ((1u << ca) - 1u) * ((1u << wc) - 1u);
+    const int32_t nb = pl_steps(F, S, P) / G; /* weight words per extraction; 0: every product */
+    /* a 16-bit lane accumulator gets at most E P per weight word (G dots of F products) */
+    const int32_t lw = (int32_t)(65535u / ((uint32_t)E * P));
+    uint32_t *col = (uint32_t *)(((uintptr_t)scratch + 3u) & ~(uintptr_t)3u);
+    if (wc == 4 && ca == 4) pl_run(p, in, out, col, nw, nb, lw, ox, 4, 4, 16, 0);
+    else if (wc == 2 && ca == 2) pl_run(p, in, out, col, nw, nb, lw, ox, 2, 2, 8, 0);
+    else if (wc == 4) pl_run(p, in, out, col, nw, nb, lw, ox, 4, 2, 8, 1);
+    else pl_run(p, in, out, col, nw, nb, lw, ox, 2, 4, 8, 1);
+    return MICO_OK;
+}
