@@ -320,6 +320,30 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         add(f"packed:w{w}:wp1", mw * df["pk_w1"])
     for o in O_CONTS:
         add(f"packed:o{o}:outs", m * (oc == o) * df["outs"])
+    # M7 poly kernel (2/4-bit weight x 2/4-bit activation containers, deploy/kernels/mico_conv_poly.c):
+    # the same 2-pixel x 2-channel tiles as packed; per tile and weight word one shift/AND per field
+    # group and F products per MLA/MUL, extraction schedule fixed per (weight, activation) layout;
+    # im2col whole words when in_c is a multiple of the 32/c elements of a weight word, else per element
+    m = (var == 7).astype(float)
+    E = 32 / np.maximum(wc, 1)
+    words = (df["in_c"].to_numpy(float) % E == 0).astype(float)
+    add("poly:const", m)
+    add("poly:pix", m * df["pix"])
+    add("poly:taps_in", m * df["taps_in"])
+    add("poly:taps_out", m * df["taps_out"])
+    add("poly:t2", m * df["pk_t2"])
+    add("poly:t1", m * df["pk_t1"])
+    for w in (2, 4):
+        for a in (2, 4):
+            mwa = m * (wc == w) * (ac == a)
+            add(f"poly:w{w}a{a}:wp2", mwa * df["pk_w2"])
+            add(f"poly:w{w}a{a}:wp1", mwa * df["pk_w1"])
+            add(f"poly:w{w}a{a}:el_in_words", mwa * words * df["el_in"])
+            add(f"poly:w{w}a{a}:el_in", mwa * (1 - words) * df["el_in"])
+            add(f"poly:w{w}a{a}:el_out", mwa * df["el_out"])
+            add(f"poly:w{w}a{a}:tail", mwa * df["tail"])
+    for o in O_CONTS:
+        add(f"poly:o{o}:outs", m * (oc == o) * df["outs"])
     m = (var == 5).astype(float)  # A53 NEON entry
     add("neon:const", m)
     add("neon:pix", m * df["pix"])

@@ -146,22 +146,25 @@ def test_structural_features_follow_the_dispatcher():
 
 
 def test_packed_and_neon_subbyte_features():
-    """The dispatcher query sees deploy's packed kernel (it needs the weight-sum pointer deploy always
-    passes) and the packed / NEON sub-byte loop terms are populated where those paths run."""
+    """The dispatcher query sees deploy's packed and poly kernels (they need the weight-sum pointer
+    deploy always passes) and their loop terms, and the NEON sub-byte ones, are populated where
+    those paths run."""
     from latency.models import _design, _frame
     from latency.profile import sample_configs
 
-    cfgs = [KernelConfig("conv2d", 32, 16, 8, 8, 3, 3, 1, 1, 2, 2, 2),  # packed (in_c % 16 == 0)
-            KernelConfig("conv2d", 24, 16, 8, 8, 3, 3, 1, 1, 2, 2, 2),  # in_c % 16 != 0: not packed
+    cfgs = [KernelConfig("conv2d", 32, 16, 8, 8, 3, 3, 1, 1, 2, 2, 2),  # poly, whole-word im2col (in_c % 16 == 0)
+            KernelConfig("conv2d", 24, 16, 8, 8, 3, 3, 1, 1, 2, 2, 2),  # poly, per-element im2col
             KernelConfig("linear", 64, 10, 1, 1, 1, 1, 1, 0, 1, 2, 32),  # packed, 1-bit weights, one pixel
             KernelConfig("conv2d", 32, 16, 8, 8, 3, 3, 1, 1, 8, 8, 8)]
     f = _frame(cfgs, "cortex-m7")
-    assert list(f["var"][[0, 2, 3]]) == [6, 6, 2] and f["var"][1] != 6
+    assert list(f["var"]) == [7, 7, 6, 2]
     X, names = _design(f)
     col = {n: X[:, i] for i, n in enumerate(names)}
-    assert col["packed:w2:wp2"][0] == 32 * 8 * (3 * 3 * 32 / 16)  # pixel pairs x channel pairs x words
+    assert col["poly:w2a2:wp2"][0] == 32 * 8 * (3 * 3 * 32 / 16)  # pixel pairs x channel pairs x words
+    assert col["poly:w2a2:el_in_words"][0] > 0 and col["poly:w2a2:el_in"][0] == 0
+    assert col["poly:w2a2:el_in"][1] > 0 and col["poly:w2a2:el_in_words"][1] == 0
     assert col["packed:w1:wp1"][2] == 5 * 2 and col["packed:w1:wp2"][2] == 0
-    assert col["packed:w2:words_in"][0] > 0 and col["packed:const"][3] == 0
+    assert col["packed:const"][3] == 0 and col["poly:const"][3] == 0
     a = _frame(cfgs, "cortex-a53")
     X, names = _design(a)
     col = {n: X[:, i] for i, n in enumerate(names)}
@@ -169,9 +172,9 @@ def test_packed_and_neon_subbyte_features():
     # 2-bit weights, 2-bit activations: SMLAL.8B tiles over 8-byte blocks (32 weights), column permute
     assert col["neon:w2:m8:blk"][0] == 32 * 8 * (288 // 32) and col["neon:w2:perm"][0] == 64 * 288
     assert col["neon:w8:steps"][3] == 32 * 8 * (288 // 8) and col["neon:w2:m8:blk"][3] == 0
-    # the profiler's design has a stratum in the packed region
-    s = _frame(sample_configs(64), "cortex-m7")
-    assert (s["var"] == 6).sum() >= 4
+    # the profiler's design reaches the poly and packed regions
+    s = _frame(sample_configs(480), "cortex-m7")
+    assert (s["var"] == 7).sum() >= 40 and (s["var"] == 6).sum() >= 4
 
 
 def test_overhead_model_recovers_linear_costs():
