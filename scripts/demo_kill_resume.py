@@ -7,7 +7,10 @@ Checks, per search run (searcher x seed) of the demo's comparison:
 - the rerun reports the same best policy as an uninterrupted demo when ``--reference`` points at
   the report.json of one (optional).
 
-    python scripts/demo_kill_resume.py --out runs/demo_kill --kill-after 30
+    python scripts/demo_kill_resume.py --out runs/demo_kill --kill-after 20 --demo-args "--evals 12 --seeds 2"
+
+Run it with a fresh ``MICO_CACHE`` to make every evaluation before the kill a real computation
+(the rerun then takes them from the record and the evaluation cache).
 """
 
 from __future__ import annotations
@@ -44,9 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mico", default=str(Path(sys.executable).with_name("mico")))
     ap.add_argument("--reference", default=None, help="report.json of an uninterrupted demo (same settings)")
     ap.add_argument("--results", default="results/demo_kill_resume.md")
+    ap.add_argument("--demo-args", default="", help="extra `mico demo` arguments, e.g. '--evals 12 --seeds 2'")
     args = ap.parse_args(argv)
     out = Path(args.out)
-    cmd = [args.mico, "demo", "--out", str(out)]
+    cmd = [args.mico, "demo", "--out", str(out), *args.demo_args.split()]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     while proc.poll() is None and sum(map(len, trials(out).values())) < args.kill_after:
