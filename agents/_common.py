@@ -1,10 +1,11 @@
-"""Shared helpers of the RL searchers: seeded, single-threaded torch; a budget callback for SB3."""
+"""Shared helpers of the RL searchers: seeded, single-threaded torch; a budget callback for SB3;
+the (vectorised) training environment."""
 
 from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -73,3 +74,21 @@ def check_positive(obj: Any, *names: str, allow_zero: tuple[str, ...] = ()) -> N
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v) or not ok:
             bound = ">= 0" if name in allow_zero else "> 0"
             raise ValueError(f"{type(obj).__name__}.{name} must be a number {bound}, got {v!r}")
+
+
+def training_env(make: Callable[[], Any], n_envs: int, seed: int) -> tuple[Any, int]:
+    """The environment an SB3 agent trains on and its episode length.
+
+    ``n_envs == 1``: one `MPQEnv`, reset with ``seed``. More: `envs.vec.BatchedEvalVecEnv` over
+    ``n_envs`` copies sharing the problem (copy i seeded ``seed + i``), so the episodes ending in
+    one step are evaluated as one batch on the problem's backend.
+    """
+    if n_envs == 1:
+        env = make()
+        env.reset(seed=seed)
+        return env, env.n_steps
+    from envs.vec import BatchedEvalVecEnv
+
+    vec = BatchedEvalVecEnv([make] * n_envs)
+    vec.seed(seed)
+    return vec, vec.envs[0].unwrapped.n_steps

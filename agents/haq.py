@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents._common import budget_callback, check_positive, seeded_torch
+from agents._common import budget_callback, check_positive, seeded_torch, training_env
 from envs.mpq_env import DYNAMIC_FEATURES, STATIC_FEATURES, MPQEnv
 from mico.problem import Problem
 
@@ -235,12 +235,13 @@ class HAQSB3:
     batch_size: int = 64
     max_episodes: int = 600
     patience: int = 200  # stop after this many episodes without a new policy (0: never)
+    n_envs: int = 1  # > 1: vectorised copies whose finishing episodes are evaluated as one batch
     name: str = "haq-sb3"
 
     def __post_init__(self) -> None:
         if self.mode not in ("interleaved", "weights", "joint"):
             raise ValueError(f"HAQSB3.mode must be 'interleaved', 'weights' or 'joint', got {self.mode!r}")
-        check_positive(self, "learning_rate", "noise_sigma", "batch_size", "max_episodes")
+        check_positive(self, "learning_rate", "noise_sigma", "batch_size", "max_episodes", "n_envs")
         check_positive(self, "warmup_episodes", "patience", allow_zero=("warmup_episodes", "patience"))
         if not 0 <= self.gamma <= 1:
             raise ValueError(f"HAQSB3.gamma must lie in [0, 1], got {self.gamma!r}")
@@ -249,14 +250,16 @@ class HAQSB3:
         from stable_baselines3 import DDPG
         from stable_baselines3.common.noise import NormalActionNoise
 
-        env = MPQEnv(problem, mode=self.mode, action_type="continuous", constraint="wall", reward="haq",
-                     acc_ref=1.0)
-        k = env.action_space.shape[0]
+        def make() -> MPQEnv:
+            return MPQEnv(problem, mode=self.mode, action_type="continuous", constraint="wall", reward="haq",
+                          acc_ref=1.0)
+
         with seeded_torch(seed):
-            env.reset(seed=seed)
+            env, n_steps = training_env(make, self.n_envs, seed)
+            k = env.action_space.shape[0]
             model = DDPG("MlpPolicy", env, learning_rate=self.learning_rate, gamma=self.gamma,
-                         batch_size=self.batch_size, learning_starts=self.warmup_episodes * env.n_steps,
+                         batch_size=self.batch_size, learning_starts=self.warmup_episodes * n_steps,
                          action_noise=NormalActionNoise(np.zeros(k), self.noise_sigma * np.ones(k)),
                          seed=seed, device="cpu", verbose=0)
-            model.learn(total_timesteps=self.max_episodes * env.n_steps,
+            model.learn(total_timesteps=self.max_episodes * n_steps,
                         callback=budget_callback(problem, max_episodes=self.max_episodes, patience=self.patience))

@@ -38,8 +38,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
-from agents._common import budget_callback, check_positive, seeded_torch
+from agents._common import budget_callback, check_positive, seeded_torch, training_env
 from envs.mpq_env import RELEQ_CONSTANTS, MPQEnv
 from mico.problem import Problem
 
@@ -65,6 +66,7 @@ class ReLeQ:
     greedy_episodes: int = 10
     max_episodes: int = 2000
     patience: int = 200  # stop after this many episodes without a new policy (0: never)
+    n_envs: int = 1  # > 1: vectorised copies whose finishing episodes are evaluated as one batch
     name: str = "releq"
 
     def __post_init__(self) -> None:
@@ -75,7 +77,7 @@ class ReLeQ:
             raise ValueError(f"releq_constants must be (m, a, b) or one of {sorted(RELEQ_CONSTANTS)}, "
                              f"got {self.releq_constants!r}")
         check_positive(self, "learning_rate", "clip_range", "vf_coef", "lstm_hidden", "episodes_per_rollout",
-                       "n_epochs", "max_episodes")
+                       "n_epochs", "max_episodes", "n_envs")
         check_positive(self, "ent_coef", "greedy_episodes", "patience",
                        allow_zero=("ent_coef", "greedy_episodes", "patience"))
         if not 0 <= self.gamma <= 1:
@@ -86,25 +88,24 @@ class ReLeQ:
                       releq_constants=self.releq_constants, step_rewards=self.step_rewards,
                       persistent_bits=self.persistent_bits)
 
-    def _model(self, env: MPQEnv, seed: int):
+    def _model(self, env: Any, episode_steps: int, seed: int):
         from sb3_contrib import RecurrentPPO
 
-        n_steps = self.episodes_per_rollout * env.n_steps
+        n_steps = self.episodes_per_rollout * episode_steps
         return RecurrentPPO(
-            "MlpLstmPolicy", env, learning_rate=self.learning_rate, n_steps=n_steps, batch_size=n_steps,
+            "MlpLstmPolicy", env, learning_rate=self.learning_rate, n_steps=n_steps, batch_size=n_steps * self.n_envs,
             n_epochs=self.n_epochs, gamma=self.gamma, clip_range=self.clip_range, vf_coef=self.vf_coef,
             ent_coef=self.ent_coef, seed=seed, device="cpu", verbose=0,
             policy_kwargs={"lstm_hidden_size": self.lstm_hidden, "net_arch": {"pi": [128, 128], "vf": [128, 64]}})
 
     def search(self, problem: Problem, *, seed: int) -> None:
-        env = self.make_env(problem)
         with seeded_torch(seed):
-            env.reset(seed=seed)
-            model = self._model(env, seed)
-            model.learn(total_timesteps=self.max_episodes * env.n_steps,
+            env, n_steps = training_env(lambda: self.make_env(problem), self.n_envs, seed)
+            model = self._model(env, n_steps, seed)
+            model.learn(total_timesteps=self.max_episodes * n_steps,
                         callback=budget_callback(problem, reserve=min(self.greedy_episodes, problem.budget // 5),
                                                  max_episodes=self.max_episodes, patience=self.patience))
-            self._greedy(model, env, problem)
+            self._greedy(model, env if self.n_envs == 1 else self.make_env(problem), problem)
 
     def _greedy(self, model, env: MPQEnv, problem: Problem) -> None:
         import numpy as np
@@ -136,10 +137,10 @@ class ReLeQPPO(ReLeQ):
     n_epochs: int = 10
     name: str = "releq-ppo"
 
-    def _model(self, env: MPQEnv, seed: int):
+    def _model(self, env: Any, episode_steps: int, seed: int):
         from stable_baselines3 import PPO
 
-        n_steps = self.episodes_per_rollout * env.n_steps
-        return PPO("MlpPolicy", env, learning_rate=self.learning_rate, n_steps=n_steps, batch_size=n_steps,
+        n_steps = self.episodes_per_rollout * episode_steps
+        return PPO("MlpPolicy", env, learning_rate=self.learning_rate, n_steps=n_steps, batch_size=n_steps * self.n_envs,
                    n_epochs=self.n_epochs, gamma=self.gamma, clip_range=self.clip_range, vf_coef=self.vf_coef,
                    ent_coef=self.ent_coef, seed=seed, device="cpu", verbose=0)

@@ -219,6 +219,7 @@ class MPQEnv(gym.Env):
         self.evaluations_used = 0
         self.cache_hits = 0
         self.repeats = 0
+        self._prefetched: set[str] = set()
 
     # ------------------------------------------------------------------ construction helpers
     def _init_costs(self) -> None:
@@ -632,6 +633,28 @@ class MPQEnv(gym.Env):
                 self._mu = max(0.0, self._mu + self.lagrange_lr * viol)
         return self._obs(), float(reward), True, False, self._terminal_info(policy, ev, False, costs, feasible)
 
+    def terminal_policy(self, action: Any) -> Policy | None:
+        """The policy ``step(action)`` would evaluate, or None if that step does not end the episode
+        with an evaluation. Changes no state: `envs.vec.BatchedEvalVecEnv` uses it to evaluate the
+        policies of every episode ending in one vectorised step as one batch."""
+        if self._d != self.n_steps - 1:
+            return None
+        layer, slot = self.decisions[self._d]
+        wi, ai = self._map_action(action, layer, slot)
+        if self.constraint == "mask":
+            wi, ai = self._enforce_mask(layer, slot, wi, ai)
+        w, a = self._w.copy(), self._a.copy()
+        if slot != 1:
+            w[layer] = int(self.wc[wi])
+        if slot != 0:
+            a[layer] = int(self.ac[ai])
+        if self.constraint == "wall":
+            w, a = self.action_wall(w, a)
+        policy = Policy(tuple(w.tolist()), tuple(a.tolist()))
+        if self.constraint == "penalty" and not self.problem.is_feasible(self.problem.cost(policy)):
+            return None
+        return policy
+
     def _evaluate(self, policy: Policy):
         """``problem.evaluate`` with counting; None when the budget is used up."""
         try:
@@ -642,9 +665,11 @@ class MPQEnv(gym.Env):
             ev = self.problem.evaluate(policy)
         except BudgetExhausted:
             return None
-        self.evaluations_used += not ev.repeat
+        prefetched = policy.key() in self._prefetched  # evaluated for this episode by a batched VecEnv
+        self._prefetched.discard(policy.key())
+        self.evaluations_used += prefetched or not ev.repeat
         self.cache_hits += bool(ev.cache_hit)
-        self.repeats += bool(ev.repeat)
+        self.repeats += not prefetched and bool(ev.repeat)
         self._last_acc = float(ev.accuracy)
         self._last_ev = ev
         return ev

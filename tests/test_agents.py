@@ -129,3 +129,41 @@ def test_sb3_algorithms_train_out_of_the_box(algo_name):
         env = make_toy_env(n_layers=4, budget=budget, action_type="discrete")
         _smoke(getattr(sb3, algo_name), env, n_steps=32, **({"batch_size": 16} if algo_name == "PPO" else {}))
     assert 0 < env.unwrapped.problem.used <= budget
+
+
+class _SpyBackend:
+    """Serial backend that records the size of every batch it computes."""
+
+    name = "spy"
+
+    def __init__(self):
+        self.batches: list[int] = []
+
+    def map(self, fn, items):
+        self.batches.append(len(items))
+        return [fn(x) for x in items]
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("cls,kw", [(HAQSB3, {"warmup_episodes": 2, "max_episodes": 40}),
+                                    (ReLeQPPO, {"episodes_per_rollout": 2, "max_episodes": 40, "greedy_episodes": 2})])
+def test_vectorised_sb3_agents_evaluate_finishing_episodes_as_one_batch(cls, kw):
+    """n_envs copies share the problem: episodes ending together reach the backend as one batch,
+    the budget holds, evaluations are counted once, and the same seed gives the same trials."""
+    from envs.vec import BatchedEvalVecEnv
+
+    trials = []
+    for _ in range(2):
+        prob = toy_problem(budget=14, ratio=0.5, n_layers=4)
+        prob.backend = _SpyBackend()
+        run(cls(n_envs=3, **kw), prob, seed=5)
+        assert prob.used <= 14
+        assert max(prob.backend.batches) >= 2  # parallel evaluation happened
+        trials.append([(e.policy.key(), e.accuracy) for e in prob.history])
+    assert trials[0] == trials[1]
+    with pytest.raises(ValueError, match="MPQEnv copies over one Problem"):
+        BatchedEvalVecEnv([lambda: make_toy_env(budget=5), lambda: make_toy_env(budget=5)])
+    with pytest.raises(ValueError, match="n_envs"):
+        HAQSB3(n_envs=0)
