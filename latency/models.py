@@ -304,13 +304,16 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
             for w in WC:
                 add(f"{vn}:w{w}:w22", m * (wc == w) * df["w22"])
                 add(f"{vn}:w{w}:w41", m * (wc == w) * df["w41"])
+    def tiled(vn: str, m: np.ndarray) -> None:  # packed and poly: 2-pixel x 2-channel tiles, one-pixel tail
+        add(f"{vn}:const", m)
+        add(f"{vn}:pix", m * df["pix"])
+        add(f"{vn}:taps_in", m * df["taps_in"])
+        add(f"{vn}:taps_out", m * df["taps_out"])
+        add(f"{vn}:t2", m * df["pk_t2"])
+        add(f"{vn}:t1", m * df["pk_t1"])
+
     m = (var == 6).astype(float)  # M7 packed 4-products-per-MLA kernel
-    add("packed:const", m)
-    add("packed:pix", m * df["pix"])
-    add("packed:taps_in", m * df["taps_in"])
-    add("packed:taps_out", m * df["taps_out"])
-    add("packed:t2", m * df["pk_t2"])
-    add("packed:t1", m * df["pk_t1"])
+    tiled("packed", m)
     for w in (1, 2):
         mw = m * (wc == w)
         add(f"packed:w{w}:words_in", mw * df["pk_words_in"])
@@ -327,12 +330,7 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     m = (var == 7).astype(float)
     E = 32 / np.maximum(wc, 1)
     words = (df["in_c"].to_numpy(float) % E == 0).astype(float)
-    add("poly:const", m)
-    add("poly:pix", m * df["pix"])
-    add("poly:taps_in", m * df["taps_in"])
-    add("poly:taps_out", m * df["taps_out"])
-    add("poly:t2", m * df["pk_t2"])
-    add("poly:t1", m * df["pk_t1"])
+    tiled("poly", m)
     for w in (2, 4):
         for a in (2, 4):
             mwa = m * (wc == w) * (ac == a)
