@@ -107,28 +107,39 @@ class Encoding:
         return cost, rhs
 
     def solve_per_layer(self, penalty: np.ndarray, cost: np.ndarray, rhs: np.ndarray,
-                        exclude: Sequence[np.ndarray] = (), time_limit_s: float = 10.0) -> np.ndarray | None:
+                        exclude: Sequence[np.ndarray] = (), time_limit_s: float = 10.0,
+                        retries: int = 20) -> np.ndarray | None:
         """``min sum_l penalty[l, wi, ai]`` with one (wi, ai) per free layer under ``sum_l cost[k] <= rhs[k]``.
 
         A binary program (scipy ``milp``, HiGHS) as in HAWQ-V3 (Yao et al., ICML 2021); ``exclude``
-        adds no-good cuts (encoded policies that must not come back). Returns the encoded policy if
-        it is feasible under the exact cost models, else None (also when no solution exists).
+        adds no-good cuts (encoded policies that must not come back). The per-layer pricing is an
+        approximation where a layer's cost depends on its neighbours (latency: the input container
+        comes from the previous layer), so a solution the exact cost models reject is cut off and
+        the program re-solved (up to ``retries`` times). Returns the encoded feasible policy, or
+        None when no solution exists.
         """
         from scipy.optimize import Bounds, LinearConstraint, milp
 
         nf, nw, na = self.nf, len(self.wch), len(self.ach)
         n_var = nf * nw * na  # variable index l * nw * na + wi * na + ai
+
+        def cut(x: np.ndarray) -> LinearConstraint:
+            row = np.zeros(n_var)
+            row[np.arange(nf) * nw * na + x[:nf] * na + x[nf:]] = 1
+            return LinearConstraint(row, -np.inf, nf - 1)
+
         cons = [LinearConstraint(np.kron(np.eye(nf), np.ones(nw * na)), 1, 1)]
         if len(rhs):
             cons.append(LinearConstraint(cost.reshape(len(rhs), -1), -np.inf, rhs))
-        for x in exclude:
-            cut = np.zeros(n_var)
-            cut[np.arange(nf) * nw * na + x[:nf] * na + x[nf:]] = 1
-            cons.append(LinearConstraint(cut, -np.inf, nf - 1))
-        res = milp(penalty.reshape(-1), constraints=cons, integrality=np.ones(n_var), bounds=Bounds(0, 1),
-                   options={"time_limit": time_limit_s})
-        if res.x is None:
-            return None
-        choice = np.round(res.x).reshape(nf, nw * na).argmax(axis=1)
-        x = np.concatenate([choice // na, choice % na]).astype(np.int64)
-        return x if not len(self.limits) or self.feasible(x[None, :])[0] else None
+        cons += [cut(x) for x in exclude]
+        for _ in range(retries + 1):
+            res = milp(penalty.reshape(-1), constraints=cons, integrality=np.ones(n_var), bounds=Bounds(0, 1),
+                       options={"time_limit": time_limit_s})
+            if res.x is None:
+                return None
+            choice = np.round(res.x).reshape(nf, nw * na).argmax(axis=1)
+            x = np.concatenate([choice // na, choice % na]).astype(np.int64)
+            if not len(self.limits) or self.feasible(x[None, :])[0]:
+                return x
+            cons.append(cut(x))
+        return None
