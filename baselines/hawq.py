@@ -15,7 +15,9 @@ Deviations from the paper: Omega comes from measured single-gene accuracy drops 
 problem's proxy instead of Hessian traces x quantization perturbation (no gradients needed); the
 model is refitted to every evaluation and the ILP re-solved with no-good cuts, so the remaining
 budget walks the next-best ILP solutions. Per-layer costs come from ``CostModel.cost(...).per_layer``
-(assumed additive; shared activation groups are priced per layer, then checked exactly).
+(assumed additive; shared activation groups are priced per layer, then checked exactly; a
+solution the exact costs reject, e.g. a latency that depends on the neighbouring layer's bits, is
+cut off and the program re-solved, see `mico.encoding.Encoding.solve_per_layer`).
 """
 
 from __future__ import annotations
