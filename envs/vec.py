@@ -29,14 +29,12 @@ class BatchedEvalVecEnv(DummyVecEnv):
             raise ValueError(f"BatchedEvalVecEnv needs MPQEnv copies over one Problem; got {len(problems)} "
                              f"problem(s) in {[type(e).__name__ for e in envs]}")
         self.problem = envs[0].problem
-        self.batch_sizes: list[int] = []  # policies handed to evaluate_many per step (for reports and tests)
 
     def step_wait(self):
         envs = [e.unwrapped for e in self.envs]
         pending = [(env, env.terminal_policy(action)) for env, action in zip(envs, self.actions)]
         pending = [(env, p) for env, p in pending if p is not None]
         if len(pending) > 1:
-            self.batch_sizes.append(len(pending))
             try:
                 fresh = {ev.policy.key() for ev in self.problem.evaluate_many([p for _, p in pending])
                          if not ev.repeat}
