@@ -94,15 +94,46 @@ MICO_INLINE void dm_tap_zero(uint32_t *colw, int32_t k, int32_t c, int32_t s, co
         }
 }
 
-/* im2col of one output pixel; returns the sum of its activations (needed for sub-byte weights). */
+/* 8-bit activations x 8-bit weights: n words of 4 bytes from src into the lane order of SXTB16'd
+ * weights, (x0, x2) and (x1, x3), at dst, dst + 1 (then the other pixel's two words). */
+MICO_INLINE void dm_words88(const uint8_t *src, uint32_t *dst, int32_t n, int32_t sg) {
+    if (sg) {
+        for (int32_t i = 0; i < n; i++, src += 4, dst += 4) {
+            const uint32_t w = mico_load32(src);
+            dst[0] = mico_sxtb16(w);
+            dst[1] = mico_sxtb16_ror8(w);
+        }
+    } else {
+        for (int32_t i = 0; i < n; i++, src += 4, dst += 4) {
+            const uint32_t w = mico_load32(src);
+            dst[0] = w & 0x00FF00FFu;
+            dst[1] = (w >> 8) & 0x00FF00FFu;
+        }
+    }
+}
+
+/* im2col of one output pixel; returns the sum of its activations (needed for sub-byte weights).
+ * Channel counts that fill whole words go tap by tap straight from the input; any other count
+ * first gathers the pixel's field into one contiguous stream (mico_gather_field) and converts
+ * that as a single tap. */
 MICO_INLINE int32_t dm_im2col_t(const mico_conv_params *p, const uint8_t *in, int32_t pix, int32_t s, int16_t *col,
-                                int32_t kp, const int32_t WC, const int32_t IC) {
+                                int32_t kp, uint32_t *stream, const int32_t WC, const int32_t IC) {
     const int32_t c = p->in_c, sg = p->in_signed;
     const int32_t oh = pix / p->out_w, ow = pix % p->out_w;
     const int fast8 = IC == 8 && WC == 8 && (c & 3) == 0;
     const int32_t blk = (32 / IC > 32 / WC) ? 32 / IC : 32 / WC;
     const int words = !fast8 && (c % blk) == 0;
     uint32_t *colw = (uint32_t *)(void *)col;
+    if (!fast8 && !words) {
+        const int32_t ns = (kp + blk - 1) / blk * blk; /* zero tail: adds nothing to products or sums */
+        mico_gather_field(p, in, pix, stream, ns, 0u);
+        const uint8_t *src = (const uint8_t *)stream;
+        if (IC == 8 && WC == 8) {
+            dm_words88(src, colw + 2 * s, ns >> 2, sg);
+            return 0;
+        }
+        return sg ? dm_tap(src, colw, 0, ns, s, WC, IC, 1, 0) : dm_tap(src, colw, 0, ns, s, WC, IC, 0, 0);
+    }
     int32_t sum = 0, k = 0;
     for (int32_t kh = 0; kh < p->k_h; kh++) {
         const int32_t ih = oh * p->stride_h - p->pad_h + kh;
@@ -115,41 +146,15 @@ MICO_INLINE int32_t dm_im2col_t(const mico_conv_params *p, const uint8_t *in, in
                     for (int32_t ci = 0; ci < c; ci += 4, dst += 4) dst[0] = dst[1] = 0;
                     continue;
                 }
-                const uint8_t *src = in + (ih * p->in_w + iw) * c;
-                if (sg) {
-                    for (int32_t ci = 0; ci < c; ci += 4, src += 4, dst += 4) {
-                        const uint32_t w = mico_load32(src);
-                        dst[0] = mico_sxtb16(w);
-                        dst[1] = mico_sxtb16_ror8(w);
-                    }
-                } else {
-                    for (int32_t ci = 0; ci < c; ci += 4, src += 4, dst += 4) {
-                        const uint32_t w = mico_load32(src);
-                        dst[0] = w & 0x00FF00FFu;
-                        dst[1] = (w >> 8) & 0x00FF00FFu;
-                    }
-                }
-                continue;
-            }
-            if (words) {
-                if (outside) {
-                    dm_tap_zero(colw, k, c, s, WC);
-                    continue;
-                }
-                const uint8_t *src = in + (ih * p->in_w + iw) * c * IC / 8;
-                sum = sg ? dm_tap(src, colw, k, c, s, WC, IC, 1, sum) : dm_tap(src, colw, k, c, s, WC, IC, 0, sum);
+                dm_words88(in + (ih * p->in_w + iw) * c, dst, c >> 2, sg);
                 continue;
             }
             if (outside) {
-                for (int32_t ci = 0; ci < c; ci++) col[dm_pos(k + ci, s, WC)] = 0;
+                dm_tap_zero(colw, k, c, s, WC);
                 continue;
             }
-            const int32_t base = (ih * p->in_w + iw) * c;
-            for (int32_t ci = 0; ci < c; ci++) {
-                const int32_t v = mico_get(in, base + ci, IC, sg);
-                col[dm_pos(k + ci, s, WC)] = (int16_t)v;
-                sum += v;
-            }
+            const uint8_t *src = in + (ih * p->in_w + iw) * c * IC / 8;
+            sum = sg ? dm_tap(src, colw, k, c, s, WC, IC, 1, sum) : dm_tap(src, colw, k, c, s, WC, IC, 0, sum);
         }
     }
     for (; k < kp; k++) col[dm_pos(k, s, WC)] = 0;
@@ -157,9 +162,9 @@ MICO_INLINE int32_t dm_im2col_t(const mico_conv_params *p, const uint8_t *in, in
 }
 
 static int32_t dm_im2col(const mico_conv_params *p, const uint8_t *in, int32_t pix, int32_t s, int16_t *col,
-                         int32_t kp) {
+                         int32_t kp, uint32_t *stream) {
 #define DM_CASE(W_, I_) \
-    if (p->w_cont == (W_) && p->in_cont == (I_)) return dm_im2col_t(p, in, pix, s, col, kp, W_, I_);
+    if (p->w_cont == (W_) && p->in_cont == (I_)) return dm_im2col_t(p, in, pix, s, col, kp, stream, W_, I_);
     DM_CASE(8, 8) DM_CASE(8, 4) DM_CASE(8, 2)
     DM_CASE(4, 8) DM_CASE(4, 4) DM_CASE(4, 2)
     DM_CASE(2, 8) DM_CASE(2, 4) DM_CASE(2, 2)
@@ -308,11 +313,12 @@ mico_status mico_conv_dualmac(const mico_conv_params *p, const uint8_t *in, void
     const int32_t nw = kp / per_word;
     int16_t *col = (int16_t *)(((uintptr_t)scratch + 3u) & ~(uintptr_t)3u);
     const uint32_t *x = (const uint32_t *)(const void *)col;
+    uint32_t *stream = (uint32_t *)(void *)((uint8_t *)col + mico_stream_offset(p));
     const int32_t npix = p->out_h * p->out_w;
     for (int32_t pix = 0; pix < npix; pix += 2) {
         const int32_t n = pix + 1 < npix ? 2 : 1;
-        const int32_t s0 = dm_im2col(p, in, pix, 0, col, kp);
-        const int32_t s1 = n == 2 ? dm_im2col(p, in, pix + 1, 1, col, kp) : 0;
+        const int32_t s0 = dm_im2col(p, in, pix, 0, col, kp, stream);
+        const int32_t s1 = n == 2 ? dm_im2col(p, in, pix + 1, 1, col, kp, stream) : 0;
         switch (p->w_cont) {
             case 8: dm_gemm(p, x, s0, s1, pix, n, nw, 8, out); break;
             case 4: dm_gemm(p, x, s0, s1, pix, n, nw, 4, out); break;

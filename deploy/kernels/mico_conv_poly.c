@@ -27,8 +27,9 @@
  * Tiles: 2 output channels x 2 pixels; x words of the two pixels are interleaved, so one
  * double-word load feeds 4 multiplies. The K tail (K not a multiple of E) holds x' = 0 (adds
  * nothing, not counted in sum x'); pixels outside the image are x = 0, i.e. x' = o_x.
- * Scratch: 2 pixels x ceil(K/E) words x G words = at most 4 K (rounded up to 32) + 3 bytes,
- * within mico_conv_get_buffer_size.
+ * Scratch: 2 pixels x ceil(K/E) words x G words = at most 4 K (rounded up to 32) bytes, then the
+ * gathered field of one pixel (channel counts that do not fill whole weight words), within
+ * mico_conv_get_buffer_size.
  */
 #include "mico_conv_check.h"
 #include "mico_nn_support.h"
@@ -63,173 +64,85 @@ static int32_t pl_steps(int32_t F, int32_t S, uint32_t P) {
     return (int32_t)n;
 }
 
-#define PL_GATHER 256 /* longest column (elements) gathered on the stack as bytes */
+/* The x words of n elements (a whole number of weight words, n / E of them) from the packed input
+ * at src into pixel slot dst (col word (t G + g) 2 of weight word t, group g); returns sum x'. */
+MICO_INLINE int32_t pl_words(const uint8_t *src, uint32_t *dst, int32_t n, int32_t sg, const int32_t WC,
+                             const int32_t CA) {
+    const int32_t E = 32 / WC, G = WC == 4 && CA == 2 ? 2 : 4;
+    const uint32_t fl4 = sg ? 0x88888888u : 0u, fl2 = sg ? 0xAAAAAAAAu : 0u;
+    int32_t sum = 0;
+    for (int32_t ci = 0; ci < n; ci += E, dst += 2 * G, src += E * CA / 8) {
+        if (WC == 4 && CA == 4) { /* 8 nibbles: x_g = ror16((v >> 4g) & 0x000F000F) */
+            const uint32_t v = mico_load32(src) ^ fl4;
+            dst[0] = pl_ror16(v & 0x000F000Fu);
+            dst[2] = pl_ror16((v >> 4) & 0x000F000Fu);
+            dst[4] = pl_ror16((v >> 8) & 0x000F000Fu);
+            dst[6] = pl_ror16((v >> 12) & 0x000F000Fu);
+            const uint32_t t = (v & 0x0F0F0F0Fu) + ((v >> 4) & 0x0F0F0F0Fu);
+            sum += (int32_t)((t * 0x01010101u) >> 24);
+        } else if (WC == 2 && CA == 2) { /* 16 crumbs: x_g = rev((v >> 2g) & 0x03030303) */
+            const uint32_t v = mico_load32(src) ^ fl2;
+            dst[0] = pl_rev(v & 0x03030303u);
+            dst[2] = pl_rev((v >> 2) & 0x03030303u);
+            dst[4] = pl_rev((v >> 4) & 0x03030303u);
+            dst[6] = pl_rev((v >> 6) & 0x03030303u);
+            const uint32_t t = (v & 0x33333333u) + ((v >> 2) & 0x33333333u);
+            const uint32_t t2 = (t & 0x0F0F0F0Fu) + ((t >> 4) & 0x0F0F0F0Fu);
+            sum += (int32_t)((t2 * 0x01010101u) >> 24);
+        } else if (WC == 4 && CA == 2) { /* 8 crumbs (16 bits): nibble f -> byte f */
+            const uint32_t h = ((uint32_t)src[0] | ((uint32_t)src[1] << 8)) ^ (fl2 & 0xFFFFu);
+            uint32_t t = (h | (h << 8)) & 0x00FF00FFu;
+            t = (t | (t << 4)) & 0x0F0F0F0Fu;
+            dst[0] = pl_rev(t & 0x03030303u);
+            dst[2] = pl_rev((t >> 2) & 0x03030303u);
+            const uint32_t q = (t & 0x03030303u) + ((t >> 2) & 0x03030303u);
+            sum += (int32_t)((q * 0x01010101u) >> 24);
+        } else { /* W2 x A4: 16 nibbles in two words; x_g bytes (3..0) = a_g, a_g+4, a_g+8, a_g+12 */
+            const uint32_t v0 = mico_load32(src) ^ fl4, v1 = mico_load32(src + 4) ^ fl4;
+            for (int32_t g = 0; g < 4; g++) {
+                const uint32_t A = (v0 >> (4 * g)) & 0x000F000Fu, B = (v1 >> (4 * g)) & 0x000F000Fu;
+                dst[2 * g] = (A << 24) | (A & 0x000F0000u) | ((B & 0xFu) << 8) | (B >> 16);
+            }
+            const uint32_t t = (v0 & 0x0F0F0F0Fu) + ((v0 >> 4) & 0x0F0F0F0Fu) + (v1 & 0x0F0F0F0Fu) +
+                               ((v1 >> 4) & 0x0F0F0F0Fu);
+            sum += (int32_t)((t * 0x01010101u) >> 24);
+        }
+    }
+    return sum;
+}
 
 /* Build the x words of pixel slot s: col word (t G + g) 2 + s is group g of weight word t.
- * Returns sum x' over the K real elements. */
+ * Returns sum x' over the K real elements. Channel counts that fill whole weight words go tap by
+ * tap straight from the input; any other count first gathers the pixel's field into one
+ * contiguous stream whose tail (to nw E elements) holds x' = 0. */
 MICO_INLINE int32_t pl_im2col(const mico_conv_params *p, const uint8_t *in, int32_t pix, int32_t s, uint32_t *col,
-                              int32_t nw, uint32_t ox, const int32_t WC, const int32_t CA, const int32_t S) {
+                              int32_t nw, uint32_t ox, uint32_t *stream, const int32_t WC, const int32_t CA,
+                              const int32_t S) {
     const int32_t F = 32 / S, E = 32 / WC, G = E / F;
     const int32_t c = p->in_c, sg = p->in_signed;
+    if (c % E != 0) {
+        mico_gather_field(p, in, pix, stream, nw * E, sg ? 1u << (CA - 1) : 0u);
+        return pl_words((const uint8_t *)stream, col + s, nw * E, sg, WC, CA);
+    }
     const int32_t oh = pix / p->out_w, ow = pix % p->out_w;
     /* x' pattern of an outside pixel: o_x in every field */
     const uint32_t opat = ox * (S == 16 ? 0x00010001u : 0x01010101u);
     int32_t sum = 0;
-    if (c % E == 0) {
-        const uint32_t fl4 = sg ? 0x88888888u : 0u, fl2 = sg ? 0xAAAAAAAAu : 0u;
-        uint32_t *dst = col + s;
-        for (int32_t kh = 0; kh < p->k_h; kh++) {
-            const int32_t ih = oh * p->stride_h - p->pad_h + kh;
-            for (int32_t kw = 0; kw < p->k_w; kw++) {
-                const int32_t iw = ow * p->stride_w - p->pad_w + kw;
-                if (ih < 0 || ih >= p->in_h || iw < 0 || iw >= p->in_w) {
-                    for (int32_t ci = 0; ci < c; ci += E, dst += 2 * G)
-                        for (int32_t g = 0; g < G; g++) dst[2 * g] = opat;
-                    sum += (int32_t)ox * c;
-                    continue;
-                }
-                const uint8_t *src = in + (ih * p->in_w + iw) * c * CA / 8;
-                for (int32_t ci = 0; ci < c; ci += E, dst += 2 * G, src += E * CA / 8) {
-                    if (WC == 4 && CA == 4) { /* 8 nibbles: x_g = ror16((v >> 4g) & 0x000F000F) */
-                        const uint32_t v = mico_load32(src) ^ fl4;
-                        dst[0] = pl_ror16(v & 0x000F000Fu);
-                        dst[2] = pl_ror16((v >> 4) & 0x000F000Fu);
-                        dst[4] = pl_ror16((v >> 8) & 0x000F000Fu);
-                        dst[6] = pl_ror16((v >> 12) & 0x000F000Fu);
-                        const uint32_t t = (v & 0x0F0F0F0Fu) + ((v >> 4) & 0x0F0F0F0Fu);
-                        sum += (int32_t)((t * 0x01010101u) >> 24);
-                    } else if (WC == 2 && CA == 2) { /* 16 crumbs: x_g = rev((v >> 2g) & 0x03030303) */
-                        const uint32_t v = mico_load32(src) ^ fl2;
-                        dst[0] = pl_rev(v & 0x03030303u);
-                        dst[2] = pl_rev((v >> 2) & 0x03030303u);
-                        dst[4] = pl_rev((v >> 4) & 0x03030303u);
-                        dst[6] = pl_rev((v >> 6) & 0x03030303u);
-                        const uint32_t t = (v & 0x33333333u) + ((v >> 2) & 0x33333333u);
-                        const uint32_t t2 = (t & 0x0F0F0F0Fu) + ((t >> 4) & 0x0F0F0F0Fu);
-                        sum += (int32_t)((t2 * 0x01010101u) >> 24);
-                    } else if (WC == 4 && CA == 2) { /* 8 crumbs (16 bits): nibble f -> byte f */
-                        const uint32_t h = ((uint32_t)src[0] | ((uint32_t)src[1] << 8)) ^ (fl2 & 0xFFFFu);
-                        uint32_t t = (h | (h << 8)) & 0x00FF00FFu;
-                        t = (t | (t << 4)) & 0x0F0F0F0Fu;
-                        dst[0] = pl_rev(t & 0x03030303u);
-                        dst[2] = pl_rev((t >> 2) & 0x03030303u);
-                        const uint32_t q = (t & 0x03030303u) + ((t >> 2) & 0x03030303u);
-                        sum += (int32_t)((q * 0x01010101u) >> 24);
-                    } else { /* W2 x A4: 16 nibbles in two words; x_g bytes (3..0) = a_g, a_g+4, a_g+8, a_g+12 */
-                        const uint32_t v0 = mico_load32(src) ^ fl4, v1 = mico_load32(src + 4) ^ fl4;
-                        for (int32_t g = 0; g < 4; g++) {
-                            const uint32_t A = (v0 >> (4 * g)) & 0x000F000Fu, B = (v1 >> (4 * g)) & 0x000F000Fu;
-                            dst[2 * g] = (A << 24) | (A & 0x000F0000u) | ((B & 0xFu) << 8) | (B >> 16);
-                        }
-                        const uint32_t t = (v0 & 0x0F0F0F0Fu) + ((v0 >> 4) & 0x0F0F0F0Fu) + (v1 & 0x0F0F0F0Fu) +
-                                           ((v1 >> 4) & 0x0F0F0F0Fu);
-                        sum += (int32_t)((t * 0x01010101u) >> 24);
-                    }
-                }
+    uint32_t *dst = col + s;
+    for (int32_t kh = 0; kh < p->k_h; kh++) {
+        const int32_t ih = oh * p->stride_h - p->pad_h + kh;
+        for (int32_t kw = 0; kw < p->k_w; kw++, dst += 2 * G * (c / E)) {
+            const int32_t iw = ow * p->stride_w - p->pad_w + kw;
+            if (ih < 0 || ih >= p->in_h || iw < 0 || iw >= p->in_w) {
+                uint32_t *d = dst;
+                for (int32_t ci = 0; ci < c; ci += E, d += 2 * G)
+                    for (int32_t g = 0; g < G; g++) d[2 * g] = opat;
+                sum += (int32_t)ox * c;
+                continue;
             }
-        }
-        return sum;
-    }
-    /* any channel count: the E activations of each weight word gathered element by element,
-     * then packed into the G words; the K tail is x' = 0. A kernel row is one contiguous run of
-     * k_w c input elements when it lies inside the image (the common case). */
-    const uint32_t xf = sg ? 1u << (CA - 1) : 0u;
-    const int32_t R = p->k_w * c, iw0 = ow * p->stride_w - p->pad_w;
-    const int full_w = iw0 >= 0 && iw0 + p->k_w <= p->in_w;
-    int32_t kh = 0, j = 0, row = 0, ih = 0, mode = 0; /* mode: 0 outside, 1 contiguous, 2 per element */
-#define PL_ROW()                                                              \
-    do {                                                                      \
-        ih = oh * p->stride_h - p->pad_h + kh;                                \
-        mode = ih < 0 || ih >= p->in_h ? 0 : full_w ? 1 : 2;                  \
-        row = (ih * p->in_w + iw0) * c;                                       \
-    } while (0)
-#define PL_GET(I)                                                                           \
-    (CA == 4 ? ((uint32_t)(in[(I) >> 1] >> (((I) & 1) << 2)) & 15u) ^ xf                    \
-             : ((uint32_t)(in[(I) >> 2] >> (((I) & 3) << 1)) & 3u) ^ xf)
-    if (nw * E <= PL_GATHER) {
-        /* short columns (small channel counts): gather the whole column as bytes, then pack */
-        uint8_t v[PL_GATHER];
-        int32_t k = 0;
-        for (kh = 0; kh < p->k_h; kh++) {
-            PL_ROW();
-            if (mode == 1) {
-                uint32_t acc = 0;
-                for (int32_t q = 0; q < R; q++) {
-                    const int32_t i = row + q;
-                    const uint32_t val = PL_GET(i);
-                    v[k + q] = (uint8_t)val;
-                    acc += val;
-                }
-                sum += (int32_t)acc;
-            } else {
-                for (int32_t q = 0; q < R; q++) {
-                    const int32_t iw = iw0 + q / c;
-                    const uint32_t val = mode == 0 || iw < 0 || iw >= p->in_w ? ox : PL_GET(row + q);
-                    v[k + q] = (uint8_t)val;
-                    sum += (int32_t)val;
-                }
-            }
-            k += R;
-        }
-        for (; k < nw * E; k++) v[k] = 0;
-        const uint8_t *vp = v;
-        uint32_t *dst = col + s;
-        for (int32_t t = 0; t < nw; t++, vp += E, dst += 2 * G) {
-#pragma GCC unroll 4
-            for (int32_t g = 0; g < G; g++) {
-                uint32_t wd = 0;
-#pragma GCC unroll 4
-                for (int32_t f = 0; f < F; f++) wd |= (uint32_t)vp[g + f * G] << ((F - 1 - f) * S);
-                dst[2 * g] = wd;
-            }
-        }
-        return sum;
-    }
-    PL_ROW();
-    for (int32_t t = 0; t < nw; t++) {
-        uint32_t v[32 / WC];
-        for (int32_t e = 0; e < E;) {
-            if (kh >= p->k_h) {
-                for (; e < E; e++) v[e] = 0;
-                break;
-            }
-            const int32_t n = R - j < E - e ? R - j : E - e;
-            uint32_t acc = 0;
-            if (mode == 1) {
-                const int32_t i0 = row + j;
-                for (int32_t q = 0; q < n; q++) {
-                    const int32_t i = i0 + q;
-                    const uint32_t val = PL_GET(i);
-                    v[e + q] = val;
-                    acc += val;
-                }
-            } else {
-                for (int32_t q = 0; q < n; q++) {
-                    const int32_t iw = iw0 + (j + q) / c;
-                    const uint32_t val = mode == 0 || iw < 0 || iw >= p->in_w ? ox : PL_GET(row + j + q);
-                    v[e + q] = val;
-                    acc += val;
-                }
-            }
-            sum += (int32_t)acc;
-            e += n;
-            j += n;
-            if (j == R) {
-                j = 0;
-                if (++kh < p->k_h) PL_ROW();
-            }
-        }
-        uint32_t *dst = col + t * G * 2 + s;
-#pragma GCC unroll 4
-        for (int32_t g = 0; g < G; g++) {
-            uint32_t wd = 0;
-#pragma GCC unroll 4
-            for (int32_t f = 0; f < F; f++) wd |= v[g + f * G] << ((F - 1 - f) * S);
-            dst[2 * g] = wd;
+            sum += pl_words(in + (ih * p->in_w + iw) * c * CA / 8, dst, c, sg, WC, CA);
         }
     }
-#undef PL_ROW
-#undef PL_GET
     return sum;
 }
 
@@ -599,6 +512,7 @@ PL_GEMM_FN(pl_gemm_24q, 2, 8, 1, 1)
 
 MICO_INLINE void pl_run(const mico_conv_params *p, const uint8_t *in, void *out, uint32_t *col, int32_t nw,
                         int32_t nb, int32_t lw, int32_t ox, const int32_t WC, const int32_t CA, const int32_t S, const int FE) {
+    uint32_t *stream = (uint32_t *)(void *)((uint8_t *)col + mico_stream_offset(p));
     const int32_t npix = p->out_h * p->out_w;
     int qf = p->out_cont != 32;
     for (int32_t c = 0; qf && c < p->out_c; c++) qf = p->shift[c] > 32;
@@ -609,8 +523,8 @@ MICO_INLINE void pl_run(const mico_conv_params *p, const uint8_t *in, void *out,
     else gemm = qf ? pl_gemm_24q : pl_gemm_24;
     for (int32_t pix = 0; pix < npix; pix += 2) {
         const int32_t n = pix + 1 < npix ? 2 : 1;
-        const int32_t s0 = pl_im2col(p, in, pix, 0, col, nw, (uint32_t)ox, WC, CA, S);
-        const int32_t s1 = n == 2 ? pl_im2col(p, in, pix + 1, 1, col, nw, (uint32_t)ox, WC, CA, S) : 0;
+        const int32_t s0 = pl_im2col(p, in, pix, 0, col, nw, (uint32_t)ox, stream, WC, CA, S);
+        const int32_t s1 = n == 2 ? pl_im2col(p, in, pix + 1, 1, col, nw, (uint32_t)ox, stream, WC, CA, S) : 0;
         gemm(p, col, s0, s1, pix, n, nw, nb, lw, ox, out);
     }
 }

@@ -16,6 +16,17 @@
 
 #define MICO_INLINE static inline __attribute__((always_inline))
 
+/* The receptive field of output pixel `pix` as one contiguous packed stream of in_cont-bit fields
+ * (mico_gather.c): elements outside the image are 0, elements K..n_out-1 are `tail`. */
+void mico_gather_field(const mico_conv_params *p, const uint8_t *in, int32_t pix, uint32_t *dst, int32_t n_out,
+                       uint32_t tail);
+
+/* Scratch offset (bytes, from the 4-byte aligned start) of the gathered stream of a groups == 1
+ * convolution: after the largest column buffer, 2 pixels x K (rounded up to 32) int16. */
+MICO_INLINE int32_t mico_stream_offset(const mico_conv_params *p) {
+    return 4 * ((p->k_h * p->k_w * p->in_c + 31) / 32 * 32);
+}
+
 /* Element i of a packed stream of `cont`-bit fields (2, 4, 8). */
 MICO_INLINE int32_t mico_get(const uint8_t *buf, int32_t i, int32_t cont, int32_t is_signed) {
     if (cont == 8) return is_signed ? (int32_t)(int8_t)buf[i] : (int32_t)buf[i];
