@@ -266,38 +266,37 @@ MICO_INLINE void dm_tile41(const uint8_t *r0, int32_t rs, const uint32_t *x, int
     acc[3] = a3;
 }
 
+/* All output channels of 1 or 2 pixels: raw tile sums into sums[s * out_c + c], then one
+ * requantization pass (mico_conv_store_pixels). */
 MICO_INLINE void dm_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s0, int32_t s1, int32_t pix0,
-                         int32_t npix, int32_t nw, const int32_t WC, void *out) {
+                         int32_t npix, int32_t nw, int32_t *sums, const mico_chq *tab, int32_t fast, const int32_t WC,
+                         void *out) {
     const int32_t alpha = WC == 1 ? 2 : 1;
     const int32_t ow_off = WC == 8 ? 0 : WC == 1 ? 1 : (1 << (WC - 1));
-    const int32_t rs = p->w_row_bytes;
+    const int32_t rs = p->w_row_bytes, out_c = p->out_c;
+    int32_t *sa = sums, *sb = sums + out_c;
     int32_t oc = 0;
     if (npix == 1) {
-        for (; oc + 4 <= p->out_c; oc += 4) {
+        for (; oc + 4 <= out_c; oc += 4) {
             int32_t acc[4];
             dm_tile41(p->weights + oc * rs, rs, x, nw, WC, acc);
-            for (int32_t i = 0; i < 4; i++) {
-                const mico_rq q = mico_rq_init(p, oc + i);
-                mico_rq_store(p, out, pix0, oc + i, p->bias[oc + i] + alpha * acc[i] - ow_off * s0, &q);
-            }
+            for (int32_t i = 0; i < 4; i++) sa[oc + i] = alpha * acc[i];
         }
     }
-    for (; oc < p->out_c; oc += 2) {
-        const int two = oc + 1 < p->out_c;
+    for (; oc < out_c; oc += 2) {
+        const int two = oc + 1 < out_c;
         const uint8_t *ra = p->weights + oc * rs;
         int32_t acc[4];
         dm_tile22(ra, two ? ra + rs : ra, x, nw, WC, acc);
-        const int32_t b0 = p->bias[oc];
-        const mico_rq q0 = mico_rq_init(p, oc);
-        mico_rq_store(p, out, pix0, oc, b0 + alpha * acc[0] - ow_off * s0, &q0);
-        if (npix > 1) mico_rq_store(p, out, pix0 + 1, oc, b0 + alpha * acc[1] - ow_off * s1, &q0);
+        sa[oc] = alpha * acc[0];
+        sb[oc] = alpha * acc[1];
         if (two) {
-            const int32_t b1 = p->bias[oc + 1];
-            const mico_rq q1 = mico_rq_init(p, oc + 1);
-            mico_rq_store(p, out, pix0, oc + 1, b1 + alpha * acc[2] - ow_off * s0, &q1);
-            if (npix > 1) mico_rq_store(p, out, pix0 + 1, oc + 1, b1 + alpha * acc[3] - ow_off * s1, &q1);
+            sa[oc + 1] = alpha * acc[2];
+            sb[oc + 1] = alpha * acc[3];
         }
     }
+    const int32_t t[2] = {ow_off * s0, ow_off * s1};
+    mico_conv_store_pixels(p, sums, tab, t, pix0, npix, fast, out);
 }
 
 mico_status mico_conv_dualmac(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch,
@@ -314,16 +313,19 @@ mico_status mico_conv_dualmac(const mico_conv_params *p, const uint8_t *in, void
     int16_t *col = (int16_t *)(((uintptr_t)scratch + 3u) & ~(uintptr_t)3u);
     const uint32_t *x = (const uint32_t *)(const void *)col;
     uint32_t *stream = (uint32_t *)(void *)((uint8_t *)col + mico_stream_offset(p));
+    mico_chq *tab = (mico_chq *)(void *)((uint8_t *)col + mico_sums_offset(p));
+    int32_t *sums = (int32_t *)(void *)(tab + p->out_c);
+    const int32_t fast = mico_conv_store_prepare(p, 0, tab);
     const int32_t npix = p->out_h * p->out_w;
     for (int32_t pix = 0; pix < npix; pix += 2) {
         const int32_t n = pix + 1 < npix ? 2 : 1;
         const int32_t s0 = dm_im2col(p, in, pix, 0, col, kp, stream);
         const int32_t s1 = n == 2 ? dm_im2col(p, in, pix + 1, 1, col, kp, stream) : 0;
         switch (p->w_cont) {
-            case 8: dm_gemm(p, x, s0, s1, pix, n, nw, 8, out); break;
-            case 4: dm_gemm(p, x, s0, s1, pix, n, nw, 4, out); break;
-            case 2: dm_gemm(p, x, s0, s1, pix, n, nw, 2, out); break;
-            default: dm_gemm(p, x, s0, s1, pix, n, nw, 1, out); break;
+            case 8: dm_gemm(p, x, s0, s1, pix, n, nw, sums, tab, fast, 8, out); break;
+            case 4: dm_gemm(p, x, s0, s1, pix, n, nw, sums, tab, fast, 4, out); break;
+            case 2: dm_gemm(p, x, s0, s1, pix, n, nw, sums, tab, fast, 2, out); break;
+            default: dm_gemm(p, x, s0, s1, pix, n, nw, sums, tab, fast, 1, out); break;
         }
     }
     return MICO_OK;

@@ -10,9 +10,10 @@ int32_t mico_conv_get_buffer_size(const mico_conv_params *p) {
         /* dual-MAC: 2 pixels x kp int16; byte-lane / packed: 2 x kp bytes; poly: 2 pixels x
          * ceil(k / E) weight words x G column words (E = 32 / w_cont elements per weight word, G
          * words per weight word: 4 for W4A4 / W2A2 / W2A4, 2 for W4A2), at most 4 kp bytes; then
-         * the gathered field of one pixel (mico_gather.c, at most kp bytes and a partial word),
-         * plus up to 3 bytes of alignment */
-        return 5 * kp + 24;
+         * the gathered field of one pixel (mico_gather.c, at most kp bytes and 8 of slack), the
+         * per-channel requantization table (16 bytes a channel) and 2 x out_c int32 raw sums
+         * (mico_conv_store_pixels.c), plus up to 3 bytes of alignment */
+        return 5 * kp + 24 * p->out_c + 16;
     }
     if (p->groups == p->in_c && p->out_c == p->in_c) {
         const int32_t cp = (p->in_c + 1) & ~1;

@@ -421,111 +421,63 @@ MICO_INLINE void pl_tile(const uint32_t *wa, const uint32_t *wb, const uint32_t 
     acc[3] = (int32_t)a11;
 }
 
-/* Requantize and store output (pix, c) and, with two pixels, (pix + 1, c). Shift k > 32 uses
- * mico_requant's exact shortcut (high word of acc * m, round, shift) inline: QF: every channel
- * has k > 32 and the output is a packed 2/4/8-bit container; otherwise only 8-bit outputs of
- * channels with k > 32, the rest via mico_store_out. */
-MICO_INLINE void pl_store(const mico_conv_params *p, void *out, int32_t out_c, int32_t lo, int32_t hi, int32_t oc8,
-                          int32_t pix, int32_t c, int32_t v0, int32_t v1, int32_t two_pix, const int QF) {
-    const int32_t k = QF || oc8 ? p->shift[c] : 0;
-    if (QF || k > 32) {
-        const int32_t m = p->mult[c], rnd = (int32_t)(1u << (k - 33)), sh = k - 32;
-        int32_t y = ((int32_t)(((int64_t)v0 * m) >> 32) + rnd) >> sh;
-        y = y < lo ? lo : y > hi ? hi : y;
-        const int32_t i0 = pix * out_c + c;
-        if (oc8) ((uint8_t *)out)[i0] = (uint8_t)y;
-        else mico_set((uint8_t *)out, i0, p->out_cont, y);
-        if (two_pix) {
-            y = ((int32_t)(((int64_t)v1 * m) >> 32) + rnd) >> sh;
-            y = y < lo ? lo : y > hi ? hi : y;
-            if (oc8) ((uint8_t *)out)[i0 + out_c] = (uint8_t)y;
-            else mico_set((uint8_t *)out, i0 + out_c, p->out_cont, y);
-        }
-        return;
-    }
-    mico_store_out(p, out, pix, c, v0);
-    if (two_pix) mico_store_out(p, out, pix + 1, c, v1);
-}
-
-/* mico_requant for shift k > 32 (its exact shortcut). */
-MICO_INLINE int32_t pl_rq(const mico_conv_params *p, int32_t c, int32_t v, int32_t lo, int32_t hi) {
-    const int32_t k = p->shift[c];
-    const int32_t y = ((int32_t)(((int64_t)v * p->mult[c]) >> 32) + (int32_t)(1u << (k - 33))) >> (k - 32);
-    return y < lo ? lo : y > hi ? hi : y;
-}
-
+/* The channel pairs of 1 or 2 output pixels: raw tile sums into sums[s * out_c + c], then one
+ * requantization pass over the pixels' channels (mico_conv_store_pixels). */
 MICO_INLINE void pl_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s0, int32_t s1, int32_t pix0,
-                         int32_t npix, int32_t nw, int32_t nb, int32_t lw, int32_t ox, const int32_t WC, const int32_t S,
-                         const int FE, const int QF, void *out) {
-    const int32_t ow_off = 1 << (WC - 1);
-    const int32_t rs = p->w_row_bytes, out_c = p->out_c, lo = p->out_lo, hi = p->out_hi;
-    const int32_t oc8 = p->out_cont == 8, oc4 = p->out_cont == 4 && (out_c & 1) == 0;
-    const int32_t *bias = p->bias, *wsum = p->wsum;
+                         int32_t npix, int32_t nw, int32_t nb, int32_t lw, int32_t *sums, const mico_chq *tab,
+                         int32_t fast, const int32_t WC, const int32_t S, const int FE, void *out) {
+    const int32_t rs = p->w_row_bytes, out_c = p->out_c;
     const uint8_t *wts = p->weights;
-    const int32_t t0 = ow_off * s0, t1 = ow_off * s1, two_pix = npix > 1;
+    int32_t *sa = sums, *sb = sums + out_c;
     for (int32_t oc = 0; oc < out_c; oc += 2) {
         const int two = oc + 1 < out_c;
         const uint32_t *ra = (const uint32_t *)(const void *)(wts + oc * rs);
         const uint32_t *rb = two ? (const uint32_t *)(const void *)(wts + (oc + 1) * rs) : ra;
         int32_t acc[4];
-        if (two_pix) pl_tile(ra, rb, x, nw, nb, lw, WC, S, FE, 1, acc);
+        if (npix > 1) pl_tile(ra, rb, x, nw, nb, lw, WC, S, FE, 1, acc);
         else pl_tile(ra, rb, x, nw, nb, lw, WC, S, FE, 0, acc);
-        const int32_t b0 = bias[oc] - ox * wsum[oc];
-        if (QF && oc4 && two) { /* 4-bit outputs: channels oc, oc + 1 share a byte (out_c even) */
-            const int32_t b1 = bias[oc + 1] - ox * wsum[oc + 1];
-            const int32_t y00 = pl_rq(p, oc, b0 + acc[0] - t0, lo, hi), y10 = pl_rq(p, oc + 1, b1 + acc[2] - t0, lo, hi);
-            uint8_t *o = (uint8_t *)out + ((pix0 * out_c + oc) >> 1);
-            o[0] = (uint8_t)(((uint32_t)y00 & 15u) | (((uint32_t)y10 & 15u) << 4));
-            if (two_pix) {
-                const int32_t y01 = pl_rq(p, oc, b0 + acc[1] - t1, lo, hi);
-                const int32_t y11 = pl_rq(p, oc + 1, b1 + acc[3] - t1, lo, hi);
-                o[out_c >> 1] = (uint8_t)(((uint32_t)y01 & 15u) | (((uint32_t)y11 & 15u) << 4));
-            }
-            continue;
-        }
-        pl_store(p, out, out_c, lo, hi, oc8, pix0, oc, b0 + acc[0] - t0, b0 + acc[1] - t1, two_pix, QF);
+        sa[oc] = acc[0];
+        sb[oc] = acc[1];
         if (two) {
-            const int32_t b1 = bias[oc + 1] - ox * wsum[oc + 1];
-            pl_store(p, out, out_c, lo, hi, oc8, pix0, oc + 1, b1 + acc[2] - t0, b1 + acc[3] - t1, two_pix, QF);
+            sa[oc + 1] = acc[2];
+            sb[oc + 1] = acc[3];
         }
     }
+    const int32_t ow_off = 1 << (WC - 1);
+    const int32_t t[2] = {ow_off * s0, ow_off * s1};
+    mico_conv_store_pixels(p, sums, tab, t, pix0, npix, fast, out);
 }
 
-/* One out-of-line copy per layout (and requantization kind): a separate register allocation keeps
- * the tile loop's variables in registers (inlined into the pixel loop they live on the stack). */
-typedef void (*pl_gemm_fn)(const mico_conv_params *p, const uint32_t *x, int32_t s0, int32_t s1, int32_t pix0,
-                           int32_t npix, int32_t nw, int32_t nb, int32_t lw, int32_t ox, void *out);
-#define PL_GEMM_FN(NAME, WC, S, FE, QF)                                                                      \
+/* One out-of-line copy per layout: a separate register allocation keeps the tile loop's
+ * variables in registers (inlined into the pixel loop they live on the stack). */
+#define PL_GEMM_FN(NAME, WC, S, FE)                                                                          \
     static __attribute__((noinline)) void NAME(const mico_conv_params *p, const uint32_t *x, int32_t s0,    \
                                                int32_t s1, int32_t pix0, int32_t npix, int32_t nw, int32_t nb, \
-                                               int32_t lw, int32_t ox, void *out) {                         \
-        pl_gemm(p, x, s0, s1, pix0, npix, nw, nb, lw, ox, WC, S, FE, QF, out);                              \
+                                               int32_t lw, int32_t *sums, const mico_chq *tab, int32_t fast,  \
+                                               void *out) {                                                 \
+        pl_gemm(p, x, s0, s1, pix0, npix, nw, nb, lw, sums, tab, fast, WC, S, FE, out);                   \
     }
-PL_GEMM_FN(pl_gemm_44, 4, 16, 0, 0)
-PL_GEMM_FN(pl_gemm_22, 2, 8, 0, 0)
-PL_GEMM_FN(pl_gemm_42, 4, 8, 1, 0)
-PL_GEMM_FN(pl_gemm_24, 2, 8, 1, 0)
-PL_GEMM_FN(pl_gemm_44q, 4, 16, 0, 1)
-PL_GEMM_FN(pl_gemm_22q, 2, 8, 0, 1)
-PL_GEMM_FN(pl_gemm_42q, 4, 8, 1, 1)
-PL_GEMM_FN(pl_gemm_24q, 2, 8, 1, 1)
+PL_GEMM_FN(pl_gemm_44, 4, 16, 0)
+PL_GEMM_FN(pl_gemm_22, 2, 8, 0)
+PL_GEMM_FN(pl_gemm_42, 4, 8, 1)
+PL_GEMM_FN(pl_gemm_24, 2, 8, 1)
 
 MICO_INLINE void pl_run(const mico_conv_params *p, const uint8_t *in, void *out, uint32_t *col, int32_t nw,
                         int32_t nb, int32_t lw, int32_t ox, const int32_t WC, const int32_t CA, const int32_t S, const int FE) {
     uint32_t *stream = (uint32_t *)(void *)((uint8_t *)col + mico_stream_offset(p));
+    /* channel offsets bias - o_x sum w (sum x w = sum x'w' - o_w sum x' - o_x sum w) */
+    mico_chq *tab = (mico_chq *)(void *)((uint8_t *)col + mico_sums_offset(p));
+    int32_t *sums = (int32_t *)(void *)(tab + p->out_c);
+    const int32_t fast = mico_conv_store_prepare(p, ox, tab);
     const int32_t npix = p->out_h * p->out_w;
-    int qf = p->out_cont != 32;
-    for (int32_t c = 0; qf && c < p->out_c; c++) qf = p->shift[c] > 32;
-    pl_gemm_fn gemm;
-    if (WC == 4 && S == 16) gemm = qf ? pl_gemm_44q : pl_gemm_44;
-    else if (WC == 2 && !FE) gemm = qf ? pl_gemm_22q : pl_gemm_22;
-    else if (WC == 4) gemm = qf ? pl_gemm_42q : pl_gemm_42;
-    else gemm = qf ? pl_gemm_24q : pl_gemm_24;
     for (int32_t pix = 0; pix < npix; pix += 2) {
         const int32_t n = pix + 1 < npix ? 2 : 1;
         const int32_t s0 = pl_im2col(p, in, pix, 0, col, nw, (uint32_t)ox, stream, WC, CA, S);
         const int32_t s1 = n == 2 ? pl_im2col(p, in, pix + 1, 1, col, nw, (uint32_t)ox, stream, WC, CA, S) : 0;
-        gemm(p, col, s0, s1, pix, n, nw, nb, lw, ox, out);
+        if (WC == 4 && S == 16) pl_gemm_44(p, col, s0, s1, pix, n, nw, nb, lw, sums, tab, fast, out);
+        else if (WC == 2 && !FE) pl_gemm_22(p, col, s0, s1, pix, n, nw, nb, lw, sums, tab, fast, out);
+        else if (WC == 4) pl_gemm_42(p, col, s0, s1, pix, n, nw, nb, lw, sums, tab, fast, out);
+        else pl_gemm_24(p, col, s0, s1, pix, n, nw, nb, lw, sums, tab, fast, out);
     }
 }
 

@@ -80,6 +80,7 @@ MICO_INLINE uint8_t *mg_bytes(uint8_t *d, const uint8_t *src, int32_t n) {
 /* n bytes of a repeated byte pattern, in whole words: may write up to 3 bytes past d + n, which
  * the rest of the stream overwrites or which lie in the stream's slack (mico_conv_get_buffer_size). */
 MICO_INLINE uint8_t *mg_set(uint8_t *d, uint32_t pat, int32_t n) {
+    __asm__("" : "+r"(pat)); /* a short loop, not a call to memset */
     for (int32_t i = 0; i < n; i += 4) mico_store32(d + i, pat);
     return d + n;
 }
@@ -120,7 +121,19 @@ void mico_gather_field(const mico_conv_params *p, const uint8_t *in, int32_t pix
     const uint32_t rsb = (uint32_t)(rs * ca);        /* bits per input row */
     uint32_t off = (uint32_t)((ih0 * rs + iw0 * c) * ca);
     mg_writer s = {dst, 0u, 0};
-    if (interior) {
+    if (interior && rb <= 25) {
+        /* short rows (small channel counts): one 32-bit read per row (it starts at most 7 bits
+         * into its first byte), except within 4 bytes of the tensor's end */
+        const uint32_t rmask = 0xFFFFFFFFu >> (32 - rb);
+        for (int32_t kh = 0; kh < kh_n; kh++, off += rsb) {
+            const uint8_t *b = in + (off >> 3);
+            if (b + 4 > end) {
+                mg_copy(&s, in, off, rb, end);
+                continue;
+            }
+            mg_put(&s, (mico_load32(b) >> (off & 7u)) & rmask, rb);
+        }
+    } else if (interior) {
         for (int32_t kh = 0; kh < kh_n; kh++, off += rsb) mg_copy(&s, in, off, rb, end);
     } else {
         for (int32_t kh = 0; kh < kh_n; kh++, off += rsb) {

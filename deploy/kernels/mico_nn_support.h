@@ -21,10 +21,25 @@
 void mico_gather_field(const mico_conv_params *p, const uint8_t *in, int32_t pix, uint32_t *dst, int32_t n_out,
                        uint32_t tail);
 
-/* Scratch offset (bytes, from the 4-byte aligned start) of the gathered stream of a groups == 1
- * convolution: after the largest column buffer, 2 pixels x K (rounded up to 32) int16. */
+/* Raw per-channel sums of 1 or 2 pixels -> requantized outputs (mico_conv_store_pixels.c):
+ * the per-channel table is filled once per call by mico_conv_store_prepare. */
+typedef struct {
+    int32_t b, m, rnd, sh; /* bias - o_x sum w; multiplier, rounding constant, shift - 32 (fast path) */
+} mico_chq;
+int32_t mico_conv_store_prepare(const mico_conv_params *p, int32_t ox, mico_chq *tab);
+void mico_conv_store_pixels(const mico_conv_params *p, const int32_t *acc, const mico_chq *tab, const int32_t *t,
+                            int32_t pix0, int32_t npix, int32_t fast, void *out);
+
+/* Scratch layout of the groups == 1 GEMM kernels (bytes from the 4-byte aligned start): the
+ * column buffer (at most 2 pixels x K rounded up to 32, int16), the gathered field of one pixel
+ * (at most K rounded up to 32 bytes, plus slack), then the out_c-entry mico_chq table and
+ * 2 x out_c int32 raw sums; mico_conv_get_buffer_size adds it up. */
 MICO_INLINE int32_t mico_stream_offset(const mico_conv_params *p) {
     return 4 * ((p->k_h * p->k_w * p->in_c + 31) / 32 * 32);
+}
+
+MICO_INLINE int32_t mico_sums_offset(const mico_conv_params *p) {
+    return 5 * ((p->k_h * p->k_w * p->in_c + 31) / 32 * 32) + 8;
 }
 
 /* Element i of a packed stream of `cont`-bit fields (2, 4, 8). */

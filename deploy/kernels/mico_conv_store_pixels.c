@@ -1,0 +1,119 @@
+/* Internal: requantize and store the outputs of one or two consecutive output pixels of a GEMM
+ * convolution from their raw per-channel sums.
+ *
+ * Output (pix0 + s, c) gets y = requant(acc[s * out_c + c] + tab[c].b - t[s]) (the contract's
+ * requantization, mico_requant). The GEMM kernels store a pixel pair's raw tile sums into acc
+ * and call this once per pair, so the tile loops keep only their accumulators live and the
+ * requantization runs as one tight loop over channels. mico_conv_store_prepare fills the
+ * per-channel table once per call (b = bias - o_x * sum w, and, on the fast path, the
+ * multiplier, rounding constant and shift) and says which path applies: an output container of
+ * 2, 4 or 8 bits is requantized and packed here (fast = 1 when every shift k > 32, 2 when some
+ * shift is <= 32 and mico_requant runs in full), anything else goes through mico_store_out
+ * (int32 / CHW outputs, fast = 0). With every k > 32, mico_requant's exact shortcut
+ * y = clamp((hi32(v m) + 2^(k-33)) >> (k-32)) is one SMMLA and one shift (Cortex-M7), sub-byte
+ * outputs are packed a whole byte at a time where a pixel's channels start on a byte boundary, and
+ * the clamp is one USAT when the bounds are the container's full unsigned range.
+ */
+#include "mico_nn_support.h"
+
+int32_t mico_conv_store_prepare(const mico_conv_params *p, int32_t ox, mico_chq *tab) {
+    int32_t fast = p->out_cont == 2 || p->out_cont == 4 || p->out_cont == 8;
+    for (int32_t c = 0; c < p->out_c; c++) {
+        tab[c].b = p->bias[c] - (ox ? ox * p->wsum[c] : 0);
+        if (p->out_cont == 32) continue;
+        const int32_t k = p->shift[c];
+        if (k <= 32 && fast) fast = 2;
+        tab[c].m = p->mult[c];
+        tab[c].rnd = k > 32 ? (int32_t)(1u << (k - 33)) : 0;
+        tab[c].sh = k - 32;
+    }
+    return fast;
+}
+
+/* hi32(v * m) + r (SMMLA: exact, truncating high word) */
+MICO_INLINE int32_t sp_mmla(int32_t v, int32_t m, int32_t r) {
+#if MICO_HAVE_DSP
+    int32_t y;
+    __asm__("smmla %0, %1, %2, %3" : "=r"(y) : "r"(v), "r"(m), "r"(r));
+    return y;
+#else
+    return (int32_t)(((int64_t)v * m) >> 32) + r;
+#endif
+}
+
+/* y = requant(v) for channel table entry q; FULL: clamp to [0, 2^CB - 1] (USAT); FULL == 2: some
+ * shift is <= 32, the whole contract (mico_requant, 64-bit) */
+MICO_INLINE int32_t sp_q(int32_t v, const mico_chq *q, int32_t lo, int32_t hi, const int32_t CB, const int FULL) {
+    if (FULL == 2) return mico_requant(v, q->m, q->sh + 32, lo, hi);
+    const int32_t y = sp_mmla(v, q->m, q->rnd) >> q->sh;
+    if (FULL == 1) {
+#if MICO_HAVE_DSP
+        int32_t r;
+        __asm__("usat %0, %1, %2" : "=r"(r) : "n"(CB), "r"(y));
+        return r;
+#else
+        return y < 0 ? 0 : y > (1 << CB) - 1 ? (1 << CB) - 1 : y;
+#endif
+    }
+    return y < lo ? lo : y > hi ? hi : y;
+}
+
+MICO_INLINE void sp_pixel(const mico_conv_params *p, const int32_t *a, const mico_chq *tab, int32_t ts, int32_t i0,
+                          int32_t lo, int32_t hi, void *out, const int32_t CB, const int FULL) {
+    const int32_t oc = p->out_c;
+    if (CB == 8) {
+        uint8_t *o = (uint8_t *)out + i0;
+        for (int32_t c = 0; c < oc; c++) o[c] = (uint8_t)sp_q(a[c] + tab[c].b - ts, &tab[c], lo, hi, CB, FULL);
+        return;
+    }
+    /* sub-byte: element by element up to a byte boundary, whole bytes, then the rest */
+    const int32_t per = 8 / CB;
+    const uint32_t fm = (1u << CB) - 1u;
+    int32_t c = 0;
+    for (; c < oc && ((i0 + c) & (per - 1)); c++)
+        mico_set((uint8_t *)out, i0 + c, CB, sp_q(a[c] + tab[c].b - ts, &tab[c], lo, hi, CB, FULL));
+    uint8_t *o = (uint8_t *)out + ((i0 + c) / per);
+    if (CB == 4) {
+        for (; c + 2 <= oc; c += 2)
+            *o++ = (uint8_t)(((uint32_t)sp_q(a[c] + tab[c].b - ts, &tab[c], lo, hi, CB, FULL) & fm) |
+                             (((uint32_t)sp_q(a[c + 1] + tab[c + 1].b - ts, &tab[c + 1], lo, hi, CB, FULL) & fm) << 4));
+    } else {
+        for (; c + 4 <= oc; c += 4) {
+            uint32_t b = (uint32_t)sp_q(a[c] + tab[c].b - ts, &tab[c], lo, hi, CB, FULL) & fm;
+            b |= ((uint32_t)sp_q(a[c + 1] + tab[c + 1].b - ts, &tab[c + 1], lo, hi, CB, FULL) & fm) << 2;
+            b |= ((uint32_t)sp_q(a[c + 2] + tab[c + 2].b - ts, &tab[c + 2], lo, hi, CB, FULL) & fm) << 4;
+            b |= ((uint32_t)sp_q(a[c + 3] + tab[c + 3].b - ts, &tab[c + 3], lo, hi, CB, FULL) & fm) << 6;
+            *o++ = (uint8_t)b;
+        }
+    }
+    for (; c < oc; c++) mico_set((uint8_t *)out, i0 + c, CB, sp_q(a[c] + tab[c].b - ts, &tab[c], lo, hi, CB, FULL));
+}
+
+void mico_conv_store_pixels(const mico_conv_params *p, const int32_t *acc, const mico_chq *tab, const int32_t *t,
+                            int32_t pix0, int32_t npix, int32_t fast, void *out) {
+    const int32_t oc = p->out_c;
+    if (!fast) {
+        for (int32_t s = 0; s < npix; s++)
+            for (int32_t c = 0; c < oc; c++) mico_store_out(p, out, pix0 + s, c, acc[s * oc + c] + tab[c].b - t[s]);
+        return;
+    }
+    const int32_t lo = p->out_lo, hi = p->out_hi, cb = p->out_cont;
+    const int full = fast == 2 ? 2 : lo == 0 && hi == (1 << cb) - 1;
+    for (int32_t s = 0; s < npix; s++) {
+        const int32_t *a = acc + s * oc;
+        const int32_t ts = t[s], i0 = (pix0 + s) * oc;
+        if (cb == 8) {
+            if (full == 1) sp_pixel(p, a, tab, ts, i0, lo, hi, out, 8, 1);
+            else if (full == 2) sp_pixel(p, a, tab, ts, i0, lo, hi, out, 8, 2);
+            else sp_pixel(p, a, tab, ts, i0, lo, hi, out, 8, 0);
+        } else if (cb == 4) {
+            if (full == 1) sp_pixel(p, a, tab, ts, i0, lo, hi, out, 4, 1);
+            else if (full == 2) sp_pixel(p, a, tab, ts, i0, lo, hi, out, 4, 2);
+            else sp_pixel(p, a, tab, ts, i0, lo, hi, out, 4, 0);
+        } else {
+            if (full == 1) sp_pixel(p, a, tab, ts, i0, lo, hi, out, 2, 1);
+            else if (full == 2) sp_pixel(p, a, tab, ts, i0, lo, hi, out, 2, 2);
+            else sp_pixel(p, a, tab, ts, i0, lo, hi, out, 2, 0);
+        }
+    }
+}
