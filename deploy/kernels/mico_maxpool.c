@@ -43,6 +43,63 @@ MICO_INLINE uint32_t mp_word(const mico_pool_params *p, const uint8_t *in, int32
     const uint32_t r = cont == 8 ? b0 : cont == 4 ? b0 | (b1 << 4) : b0 | (b1 << 2) | (b2 << 4) | (b3 << 6);
     return r ^ flip;
 }
+
+/* Sub-byte pixels that do not fill whole bytes (c * cont % 8 != 0, e.g. 6 channels of 2 bits):
+ * the same lane maxima on chunks of at most 24 bits read at any bit offset (one 32-bit load, or
+ * byte loads within 4 bytes of the input's end), written back field-exact. */
+MICO_INLINE uint32_t mp_bits(const uint8_t *in, const uint8_t *end, uint32_t off) {
+    const uint8_t *b = in + (off >> 3);
+    if (b + 4 <= end) return mico_load32(b) >> (off & 7u);
+    uint32_t v = 0;
+    for (int32_t i = (int32_t)(end - b) - 1; i >= 0; i--) v = (v << 8) | b[i];
+    return v >> (off & 7u);
+}
+
+MICO_INLINE void mp_put_bits(uint8_t *out, uint32_t off, uint32_t v, int32_t n) {
+    uint8_t *b = out + (off >> 3);
+    uint32_t sh = off & 7u;
+    while (n > 0) {
+        const int32_t take = (int32_t)(8u - sh) < n ? (int32_t)(8u - sh) : n;
+        const uint32_t mask = ((1u << take) - 1u) << sh;
+        *b = (uint8_t)((*b & ~mask) | ((v << sh) & mask));
+        v >>= take;
+        n -= take;
+        sh = 0;
+        b++;
+    }
+}
+
+static void mp_subbyte(const mico_pool_params *p, const uint8_t *in, uint8_t *out, uint32_t flip) {
+    const int32_t cont = p->in_cont, bits = p->c * cont;
+    const uint32_t m = cont == 4 ? 0x0F0F0F0Fu : 0x03030303u;
+    const uint8_t *end = in + (p->in_h * p->in_w * bits + 7) / 8;
+    for (int32_t oh = 0; oh < p->out_h; oh++)
+        for (int32_t ow = 0; ow < p->out_w; ow++) {
+            const uint32_t obase = (uint32_t)((oh * p->out_w + ow) * bits);
+            for (int32_t off = 0; off < bits; off += 24) {
+                const int32_t nb = bits - off < 24 ? bits - off : 24;
+                const uint32_t fm = (1u << nb) - 1u, fl = flip & fm;
+                uint32_t b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+                for (int32_t kh = 0; kh < p->k_h; kh++) {
+                    const int32_t ih = oh * p->stride_h - p->pad_h + kh;
+                    if (ih < 0 || ih >= p->in_h) continue;
+                    for (int32_t kw = 0; kw < p->k_w; kw++) {
+                        const int32_t iw = ow * p->stride_w - p->pad_w + kw;
+                        if (iw < 0 || iw >= p->in_w) continue;
+                        const uint32_t w = (mp_bits(in, end, (uint32_t)((ih * p->in_w + iw) * bits + off)) & fm) ^ fl;
+                        b0 = mp_max8(b0, w & m);
+                        b1 = mp_max8(b1, (w >> cont) & m);
+                        if (cont == 2) {
+                            b2 = mp_max8(b2, (w >> 4) & m);
+                            b3 = mp_max8(b3, (w >> 6) & m);
+                        }
+                    }
+                }
+                const uint32_t r = cont == 4 ? b0 | (b1 << 4) : b0 | (b1 << 2) | (b2 << 4) | (b3 << 6);
+                mp_put_bits(out, obase + (uint32_t)off, (r ^ fl) & fm, nb);
+            }
+        }
+}
 #endif
 
 mico_status mico_maxpool(const mico_pool_params *p, const uint8_t *in, uint8_t *out) {
@@ -66,6 +123,11 @@ mico_status mico_maxpool(const mico_pool_params *p, const uint8_t *in, uint8_t *
                     for (int32_t i = 0; off + i < pb; i++) dst[off + i] = (uint8_t)(r >> (8 * i));
                 }
             }
+        return MICO_OK;
+    }
+    if ((p->in_cont == 4 || p->in_cont == 2) && p->pad_h < p->k_h && p->pad_w < p->k_w &&
+        (p->out_h - 1) * p->stride_h - p->pad_h < p->in_h && (p->out_w - 1) * p->stride_w - p->pad_w < p->in_w) {
+        mp_subbyte(p, in, out, !p->in_signed ? 0u : p->in_cont == 4 ? 0x88888888u : 0xAAAAAAAAu);
         return MICO_OK;
     }
 #endif
