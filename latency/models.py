@@ -121,6 +121,14 @@ def _dw_rows(df: pd.DataFrame, outside: bool = False) -> np.ndarray:
     return out
 
 
+def _interior(n, k, s, p, size) -> np.ndarray:
+    """Output positions (per dimension) whose whole window lies inside the input."""
+    n, k, s, p, size = (np.asarray(v, dtype=float) for v in (n, k, s, p, size))
+    lo = np.ceil(p / s)
+    hi = np.minimum(n - 1, np.floor((size - k + p) / s))
+    return np.maximum(0.0, hi - lo + 1)
+
+
 def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex-m7") -> pd.DataFrame:
     """Structural features of how our kernels execute a configuration (see `_design`)."""
     if isinstance(configs, pd.DataFrame):
@@ -195,6 +203,20 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     # dual-MAC word-at-a-time im2col: whole input words per tap when in_c is a multiple of the block
     blk = np.maximum(32 / df["ac"].to_numpy(float), 32 / wc)
     df["words"] = (1 - df["fast8"]) * (cin % blk == 0)
+    # receptive fields gathered as one packed stream (mico_gather.c) when in_c does not fill whole
+    # words: dual-MAC outside its word paths, poly when in_c is not a multiple of a weight word's
+    # elements; per pixel a call, per kernel row a copy, per 32 stream bits a word, and the slower
+    # path of pixels whose window crosses the border
+    g_dm = (1 - df["fast8"].to_numpy(float)) * (1 - df["words"].to_numpy(float))
+    g_poly = (cin % (32 / wc) != 0).astype(float)
+    gather = np.where(df["var"].to_numpy() == 7, g_poly, g_dm)
+    inner = _interior(df["out_h"].to_numpy(), df["k_h"].to_numpy(), sh, ph, df["in_h"].to_numpy()) * _interior(
+        df["out_w"].to_numpy(), df["k_w"].to_numpy(), df["stride"].to_numpy(), df["pad"].to_numpy(),
+        df["in_w"].to_numpy())
+    df["g_pix"] = gather * P
+    df["g_rows"] = gather * P * kh
+    df["g_border"] = gather * (P - inner) * kh
+    df["g_words"] = gather * P * np.ceil(K * df["ac"].to_numpy(float) / 32)
     # depthwise k_w == 3, stride 1: channel-major ring rows, two output pixels per step (dw3_run)
     dw3 = dw & (df["k_w"] == 3).to_numpy() & (df["stride"] == 1).to_numpy() & (kh <= 16)
     df["dw3"] = dw3.astype(float)
@@ -290,6 +312,9 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
                     add(f"{vn}:w{w}a{a}:el_in_fast", m * (wc == w) * (ac == a) * df["el_in"] * fast)
         for o in O_CONTS:
             add(f"{vn}:o{o}:outs", m * (oc == o) * df["outs"])
+        if v == 2:
+            for g in ("g_pix", "g_rows", "g_border", "g_words"):
+                add(f"{vn}:{g}", m * df[g])
         if v == 3:
             add(f"{vn}:tiles", m * df["bl_tiles"])
             add(f"{vn}:flush", m * df["bl_flush"])
@@ -342,6 +367,8 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
             add(f"poly:w{w}a{a}:tail", mwa * df["tail"])
     for o in O_CONTS:
         add(f"poly:o{o}:outs", m * (oc == o) * df["outs"])
+    for g in ("g_pix", "g_rows", "g_border", "g_words"):
+        add(f"poly:{g}", m * df[g])
     m = (var == 5).astype(float)  # A53 NEON entry
     add("neon:const", m)
     add("neon:pix", m * df["pix"])

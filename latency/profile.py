@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deploy.lower import conv_scratch_bytes
 from latency.sim.core import PRICER_VERSION, SimError, build_elf, get_target, simulate, tool_version
 
 KERNEL_DIR = Path(__file__).resolve().parent.parent / "deploy" / "kernels"
@@ -122,13 +123,9 @@ class KernelConfig:
 
 
 def scratch_bytes(p: dict[str, int]) -> int:
-    """Generous scratch size (the kernel's own get_buffer_size is checked at run time)."""
-    k = p["k_h"] * p["k_w"] * p["in_c"]
-    a = 2 * 2 * ((k + 31) // 32 * 32) + 16
-    cp = (p["in_c"] + 1) & ~1
-    # depthwise: ring rows with 2 slack values + (k_w + 1) widened weights per row (mico_conv_get_buffer_size)
-    b = 2 * p["k_h"] * (p["in_w"] + 2 * p["pad_w"] + 2) * cp + 2 * p["k_h"] * (p["k_w"] + 1) * cp + 16
-    return max(a, b, 64) + 64
+    """Scratch size of the harness: deploy's (the kernel's own get_buffer_size is checked at run
+    time) with some slack."""
+    return max(conv_scratch_bytes(p), 64) + 64
 
 
 def config_from_layer(layer, w_bits: int, a_bits: int, o_cont: int = 8) -> KernelConfig:
