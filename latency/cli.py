@@ -16,7 +16,7 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="latency_cmd", required=True)
     a = sub.add_parser("profile", help="sample kernel configurations and simulate them")
     a.add_argument("--target", default="cortex-m7")
-    a.add_argument("--n", type=int, default=480)
+    a.add_argument("--n", type=int, default=960)
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--out", default=None)
     a.set_defaults(func=_profile)

@@ -121,6 +121,11 @@ def _dw_rows(df: pd.DataFrame, outside: bool = False) -> np.ndarray:
     return out
 
 
+# gather-path terms (mico_gather.c): per pixel, per border row, byte rows / words, short and long
+# sub-byte rows / stream words
+G_FEATURES = ("g_pix", "g_border", "g_rows_b", "g_words_b", "g_rows_s", "g_rows_l", "g_words_l")
+
+
 def _interior(n, k, s, p, size) -> np.ndarray:
     """Output positions (per dimension) whose whole window lies inside the input."""
     n, k, s, p, size = (np.asarray(v, dtype=float) for v in (n, k, s, p, size))
@@ -213,10 +218,16 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     inner = _interior(df["out_h"].to_numpy(), df["k_h"].to_numpy(), sh, ph, df["in_h"].to_numpy()) * _interior(
         df["out_w"].to_numpy(), df["k_w"].to_numpy(), df["stride"].to_numpy(), df["pad"].to_numpy(),
         df["in_w"].to_numpy())
+    acn = df["ac"].to_numpy(float)
+    b8 = (acn == 8).astype(float)  # 8-bit containers: whole bytes, word copies
+    short = (kw * cin * acn <= 25).astype(float)  # sub-byte rows read with one 32-bit load
     df["g_pix"] = gather * P
-    df["g_rows"] = gather * P * kh
     df["g_border"] = gather * (P - inner) * kh
-    df["g_words"] = gather * P * np.ceil(K * df["ac"].to_numpy(float) / 32)
+    df["g_rows_b"] = gather * b8 * P * kh
+    df["g_words_b"] = gather * b8 * P * kh * np.ceil(kw * cin / 4)
+    df["g_rows_s"] = gather * (1 - b8) * short * P * kh
+    df["g_rows_l"] = gather * (1 - b8) * (1 - short) * P * kh
+    df["g_words_l"] = gather * (1 - b8) * (1 - short) * P * kh * np.ceil(kw * cin * acn / 32)
     # depthwise k_w == 3, stride 1: channel-major ring rows, two output pixels per step (dw3_run)
     dw3 = dw & (df["k_w"] == 3).to_numpy() & (df["stride"] == 1).to_numpy() & (kh <= 16)
     df["dw3"] = dw3.astype(float)
@@ -313,7 +324,7 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         for o in O_CONTS:
             add(f"{vn}:o{o}:outs", m * (oc == o) * df["outs"])
         if v == 2:
-            for g in ("g_pix", "g_rows", "g_border", "g_words"):
+            for g in G_FEATURES:
                 add(f"{vn}:{g}", m * df[g])
         if v == 3:
             add(f"{vn}:tiles", m * df["bl_tiles"])
@@ -367,7 +378,7 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
             add(f"poly:w{w}a{a}:tail", mwa * df["tail"])
     for o in O_CONTS:
         add(f"poly:o{o}:outs", m * (oc == o) * df["outs"])
-    for g in ("g_pix", "g_rows", "g_border", "g_words"):
+    for g in G_FEATURES:
         add(f"poly:{g}", m * df[g])
     m = (var == 5).astype(float)  # A53 NEON entry
     add("neon:const", m)

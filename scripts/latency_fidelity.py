@@ -185,7 +185,7 @@ def _pol(r: dict) -> Policy:
 
 
 def _report(out: Path, tgt: str, fid, speed, tab, permodel) -> None:
-    cmds = [f".venv/bin/python -m latency.cli latency profile --target {tgt} --n 480",
+    cmds = [f".venv/bin/python -m latency.cli latency profile --target {tgt} --n {speed['dataset_rows']}",
             f".venv/bin/python scripts/latency_build_luts.py --target {tgt} --o-conts 8",
             f".venv/bin/python scripts/latency_wholemodel.py --target {tgt} --n 204 --jobs 2  # re-run once to fill failed builds",
             f".venv/bin/python scripts/latency_fidelity.py --target {tgt}"]
