@@ -29,21 +29,40 @@ def mut_level(X: np.ndarray, levels: np.ndarray, p: float, rng: np.random.Genera
 
 
 def mut_repair(X: np.ndarray, enc: Encoding, rng: np.random.Generator) -> np.ndarray:
-    """Repair: lower the bits of the genes that save most cost (randomised) until every row is feasible."""
+    """Repair: step genes toward the cheapest policy (`Encoding.cheapest`), those that save most
+    cost first (randomised), until every row is feasible.
+
+    Where costs fall with the bits this lowers the costliest bits; where a layer is cheaper at
+    higher bits (Cortex-M7 latency of small layers) its genes move up instead. Savings are priced
+    per layer with the additive table (`Encoding.unit_costs`); feasibility with the exact costs."""
     X = X.copy()
     if not len(enc.limits):
         return X
+    target = enc.cheapest()
+    unit = enc.unit_costs()
+    nf = enc.nf
+    layer = np.arange(nf)
     for _ in range(int(enc.levels.sum())):
         v = enc.violation(X)
         bad = np.flatnonzero(v > 0)
         if not len(bad):
             break
-        movable = X[bad] > 0
-        key = np.where(movable, np.log(enc.saving)[None, :], -np.inf)
-        key = key - np.log(-np.log(rng.uniform(1e-12, 1.0, size=key.shape)))  # Gumbel-top-k sampling
+        Xb = X[bad]
+        step = np.sign(target[None, :] - Xb)
+        movable = step != 0
+        if not movable.any():
+            break
+        wi, ai = Xb[:, :nf], Xb[:, nf:]
+        now = unit[layer[None, :], wi, ai]
+        gain_w = now - unit[layer[None, :], np.clip(wi + step[:, :nf], 0, len(enc.wch) - 1), ai]
+        gain_a = now - unit[layer[None, :], wi, np.clip(ai + step[:, nf:], 0, len(enc.ach) - 1)]
+        gain = np.hstack([gain_w, gain_a])
+        scale = max(float(np.abs(gain[movable]).max()), 1e-12)
+        key = np.where(movable, gain / scale, -np.inf)
+        key = key + rng.gumbel(0.0, 0.25, size=key.shape)  # randomised order among similar savings
         rank = np.argsort(np.argsort(-key, axis=1), axis=1)
-        n_lower = np.clip(1 + np.floor(4 * v[bad] / enc.saving.max()), 1, max(1, enc.dim // 4))
-        X[bad] -= (movable & (rank < n_lower[:, None])).astype(np.int64)
+        n_move = np.clip(1 + np.floor(4 * v[bad] / max(scale, 1e-12)), 1, max(1, enc.dim // 4))
+        X[bad] += (step * (movable & (rank < n_move[:, None]))).astype(np.int64)
     return X
 
 

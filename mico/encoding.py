@@ -85,6 +85,32 @@ class Encoding:
         span = np.maximum(4.0 ** -bmin - 4.0 ** -bmax, 1e-30)
         return (4.0 ** -b - 4.0 ** -bmax) / span
 
+    def cheapest(self) -> np.ndarray:
+        """The encoded policy that repairs aim for: per free layer the (w, a) choice with the least
+        sum over constraints of cost / budget scale (additive pricing, `layer_costs`), compared on
+        exact costs with the all-min policy and every uniform one (lower bits are not always
+        cheaper: on Cortex-M7 some layers run faster at 8 bits than at 2)."""
+        if "_cheapest" not in self.__dict__:
+            nw, na = len(self.wch), len(self.ach)
+            uni = np.array([[i] * self.nf + [j] * self.nf for i in range(nw) for j in range(na)], dtype=np.int64)
+            cands = [np.zeros((1, self.dim), dtype=np.int64), uni]
+            if len(self.limits):
+                table = self.unit_costs()
+                flat = table.reshape(self.nf, -1).argmin(axis=1)
+                cands.append(np.concatenate([flat // na, flat % na])[None, :])
+            C = np.vstack(cands)
+            self._cheapest = C[int(np.argmin(self.violation(C) + 1e-9 * (C.sum(axis=1) == 0)))] if len(
+                self.limits) else C[0]
+        return self._cheapest
+
+    def unit_costs(self) -> np.ndarray:
+        """``(free layers, w choices, a choices)``: sum over constraints of the additive layer cost
+        divided by the constraint's scale (`c_max`)."""
+        if "_unit" not in self.__dict__:
+            cost, _ = self.layer_costs()
+            self._unit = (cost / np.maximum(self.c_max, 1e-30)[:, None, None, None]).sum(axis=0)
+        return self._unit
+
     def layer_costs(self) -> tuple[np.ndarray, np.ndarray]:
         """Additive pricing: ``cost[k, l, wi, ai]`` of free layer l and ``rhs[k]`` = limit minus the rest.
 

@@ -70,3 +70,22 @@ def toy_problem(budget: int = 20, ratio: float = 0.4, n_layers: int = 4, record=
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+class SubByteSlowCost:
+    """A latency-like cost where layers 0 and 1 are *slower* below 8 bits (as on Cortex-M7 when
+    sub-byte unpacking costs more than it saves) and the other layers get cheaper with the bits."""
+
+    name, unit = "slow", "cycles"
+
+    def cost(self, space, policy):
+        from mico.costs import Cost
+
+        per = []
+        for i, (w, a) in enumerate(zip(policy.w_bits, policy.a_bits)):
+            mac = space.layers[i].macs
+            per.append(mac * ((1.0 if (w, a) == (8, 8) else 1.5) if i < 2 else w * a / 64))
+        return Cost(float(sum(per)), tuple(per), self.unit)
+
+    def totals(self, space, policies):
+        return np.array([self.cost(space, p).total for p in policies])

@@ -18,6 +18,8 @@ from mico.proxies import ToyProxy
 from mico.space import SearchSpace
 from mico.toy import enumerate_optimum, toy_problem
 
+from .conftest import SubByteSlowCost
+
 VARIANTS = [
     dict(mode=m, action_type=a, constraint=c, reward=r)
     for m, a, c, r in [
@@ -135,31 +137,12 @@ def test_action_wall_matches_haq_sweep():
     assert bops.cost(space, __import__("mico.space").space.Policy(tuple(w), tuple(a))).total <= limit
 
 
-class _SubByteSlowCost:
-    """A latency-like cost where layers 0 and 1 are *slower* below 8 bits (as on Cortex-M7 when
-    sub-byte unpacking costs more than it saves) and the other layers get cheaper with the bits."""
-
-    name, unit = "slow", "cycles"
-
-    def cost(self, space, policy):
-        from mico.costs import Cost
-
-        per = []
-        for i, (w, a) in enumerate(zip(policy.w_bits, policy.a_bits)):
-            mac = space.layers[i].macs
-            per.append(mac * ((1.0 if (w, a) == (8, 8) else 1.5) if i < 2 else w * a / 64))
-        return Cost(float(sum(per)), tuple(per), self.unit)
-
-    def totals(self, space, policies):
-        return np.array([self.cost(space, p).total for p in policies])
-
-
 def test_action_wall_and_completion_follow_really_cheaper_bits():
     """Where lower bits cost more, the wall moves toward the cheaper (higher) bits and ends feasible."""
     from mico.space import Policy
 
     space = toy_problem().space
-    slow = _SubByteSlowCost()
+    slow = SubByteSlowCost()
     best = [(8, 8), (8, 8)] + [(2, 2)] * 4
     cheapest = slow.cost(space, Policy(tuple(w for w, _ in best), tuple(a for _, a in best))).total
     all2 = slow.cost(space, Policy((2,) * 6, (2,) * 6)).total

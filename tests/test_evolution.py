@@ -60,3 +60,29 @@ def test_invalid_hyperparameters():
         GeneticSearch(population=4, elite=4)
     with pytest.raises(ValueError, match="population"):
         NSGA2Search(population=1)
+
+
+@pytest.mark.parametrize("cls", [GeneticSearch, NSGA2Search])
+def test_repair_follows_really_cheaper_bits_on_cortex_m7(cls):
+    """LeNet-5 under the Cortex-M7 latency model (the demo's budget: halfway between the cheapest
+    policy and W8A8): its first layer is faster at 8 bits than at 2, so the all-2-bit policy breaks
+    the budget. Repair moves genes toward the cheapest policy instead of lowering everything, so
+    every proposal is feasible and the run uses its whole budget (lowering every gene collapsed
+    all children onto the infeasible all-2-bit policy and the run stopped after one evaluation)."""
+    import torch
+
+    from mico.costs import cheapest_policy
+    from mico.models import build_model
+    from mico.problem import Problem
+    from mico.proxies import ToyProxy
+    from mico.registry import cost_model
+    from mico.trace import trace_space
+
+    space = trace_space(build_model("lenet5").eval(), torch.zeros(1, 1, 28, 28)).with_bits((2, 4, 8), (2, 4, 8))
+    lat = cost_model("latency-m7")
+    w8 = lat.cost(space, space.uniform(8, 8)).total
+    _, cmin = cheapest_policy(space, lat)
+    assert lat.cost(space, space.uniform(2, 2)).total > w8  # lower bits are not cheaper here
+    prob = Problem(space, ToyProxy(space), {"latency-m7": lat}, [Constraint("latency-m7", (cmin + w8) / 2)], 24)
+    run(cls(population=10), prob, seed=0)
+    assert len(prob.history) == 24 and all(e.feasible for e in prob.history)
