@@ -9,11 +9,22 @@ MICO_INLINE uint32_t mp_max8(uint32_t a, uint32_t b) {
     return r;
 }
 
-/* Maximum of the fields of n (<= 4) bytes of packed data over the valid taps: the fields are
+/* The bits at bit offset off of the input, shifted down to bit 0 (one 32-bit load, or byte loads
+ * within 4 bytes of the input's end). */
+MICO_INLINE uint32_t mp_bits(const uint8_t *in, const uint8_t *end, uint32_t off) {
+    const uint8_t *b = in + (off >> 3);
+    if (b + 4 <= end) return mico_load32(b) >> (off & 7u);
+    uint32_t v = 0;
+    for (int32_t i = (int32_t)(end - b) - 1; i >= 0; i--) v = (v << 8) | b[i];
+    return v >> (off & 7u);
+}
+
+/* Maximum of the fields of a chunk of each valid tap's pixel over the window: the fields are
  * made unsigned (sign bit flipped), split into byte lanes (one lane set per field position) and
- * compared four bytes at a time. */
-MICO_INLINE uint32_t mp_word(const mico_pool_params *p, const uint8_t *in, int32_t oh, int32_t ow, int32_t off,
-                             int32_t n, uint32_t flip, int32_t pb) {
+ * compared four bytes at a time. BITS = 0: the chunk is n (<= 4) bytes at byte `off` of pixels of
+ * pb bytes; BITS = 1: the chunk is the bits selected by fm at bit `off` of pixels of pb bits. */
+MICO_INLINE uint32_t mp_word(const mico_pool_params *p, const uint8_t *in, const uint8_t *end, int32_t oh, int32_t ow,
+                             int32_t off, int32_t n, uint32_t flip, int32_t pb, uint32_t fm, const int BITS) {
     const int32_t cont = p->in_cont;
     const uint32_t m = cont == 8 ? 0xFFFFFFFFu : cont == 4 ? 0x0F0F0F0Fu : 0x03030303u;
     uint32_t b0 = 0, b1 = 0, b2 = 0, b3 = 0; /* every field is >= 0 once unsigned */
@@ -23,13 +34,17 @@ MICO_INLINE uint32_t mp_word(const mico_pool_params *p, const uint8_t *in, int32
         for (int32_t kw = 0; kw < p->k_w; kw++) {
             const int32_t iw = ow * p->stride_w - p->pad_w + kw;
             if (iw < 0 || iw >= p->in_w) continue;
-            const uint8_t *src = in + (ih * p->in_w + iw) * pb + off;
             uint32_t w;
-            if (n == 4) {
-                w = mico_load32(src);
+            if (BITS) {
+                w = mp_bits(in, end, (uint32_t)((ih * p->in_w + iw) * pb + off)) & fm;
             } else {
-                w = 0;
-                for (int32_t i = 0; i < n; i++) w |= (uint32_t)src[i] << (8 * i);
+                const uint8_t *src = in + (ih * p->in_w + iw) * pb + off;
+                if (n == 4) {
+                    w = mico_load32(src);
+                } else {
+                    w = 0;
+                    for (int32_t i = 0; i < n; i++) w |= (uint32_t)src[i] << (8 * i);
+                }
             }
             w ^= flip;
             b0 = mp_max8(b0, w & m);
@@ -45,16 +60,8 @@ MICO_INLINE uint32_t mp_word(const mico_pool_params *p, const uint8_t *in, int32
 }
 
 /* Sub-byte pixels that do not fill whole bytes (c * cont % 8 != 0, e.g. 6 channels of 2 bits):
- * the same lane maxima on chunks of at most 24 bits read at any bit offset (one 32-bit load, or
- * byte loads within 4 bytes of the input's end), written back field-exact. */
-MICO_INLINE uint32_t mp_bits(const uint8_t *in, const uint8_t *end, uint32_t off) {
-    const uint8_t *b = in + (off >> 3);
-    if (b + 4 <= end) return mico_load32(b) >> (off & 7u);
-    uint32_t v = 0;
-    for (int32_t i = (int32_t)(end - b) - 1; i >= 0; i--) v = (v << 8) | b[i];
-    return v >> (off & 7u);
-}
-
+ * the same lane maxima on chunks of at most 24 bits read at any bit offset, written back
+ * field-exact. */
 MICO_INLINE void mp_put_bits(uint8_t *out, uint32_t off, uint32_t v, int32_t n) {
     uint8_t *b = out + (off >> 3);
     uint32_t sh = off & 7u;
@@ -70,33 +77,16 @@ MICO_INLINE void mp_put_bits(uint8_t *out, uint32_t off, uint32_t v, int32_t n) 
 }
 
 static void mp_subbyte(const mico_pool_params *p, const uint8_t *in, uint8_t *out, uint32_t flip) {
-    const int32_t cont = p->in_cont, bits = p->c * cont;
-    const uint32_t m = cont == 4 ? 0x0F0F0F0Fu : 0x03030303u;
+    const int32_t bits = p->c * p->in_cont;
     const uint8_t *end = in + (p->in_h * p->in_w * bits + 7) / 8;
     for (int32_t oh = 0; oh < p->out_h; oh++)
         for (int32_t ow = 0; ow < p->out_w; ow++) {
             const uint32_t obase = (uint32_t)((oh * p->out_w + ow) * bits);
             for (int32_t off = 0; off < bits; off += 24) {
                 const int32_t nb = bits - off < 24 ? bits - off : 24;
-                const uint32_t fm = (1u << nb) - 1u, fl = flip & fm;
-                uint32_t b0 = 0, b1 = 0, b2 = 0, b3 = 0;
-                for (int32_t kh = 0; kh < p->k_h; kh++) {
-                    const int32_t ih = oh * p->stride_h - p->pad_h + kh;
-                    if (ih < 0 || ih >= p->in_h) continue;
-                    for (int32_t kw = 0; kw < p->k_w; kw++) {
-                        const int32_t iw = ow * p->stride_w - p->pad_w + kw;
-                        if (iw < 0 || iw >= p->in_w) continue;
-                        const uint32_t w = (mp_bits(in, end, (uint32_t)((ih * p->in_w + iw) * bits + off)) & fm) ^ fl;
-                        b0 = mp_max8(b0, w & m);
-                        b1 = mp_max8(b1, (w >> cont) & m);
-                        if (cont == 2) {
-                            b2 = mp_max8(b2, (w >> 4) & m);
-                            b3 = mp_max8(b3, (w >> 6) & m);
-                        }
-                    }
-                }
-                const uint32_t r = cont == 4 ? b0 | (b1 << 4) : b0 | (b1 << 2) | (b2 << 4) | (b3 << 6);
-                mp_put_bits(out, obase + (uint32_t)off, (r ^ fl) & fm, nb);
+                const uint32_t fm = (1u << nb) - 1u;
+                const uint32_t r = mp_word(p, in, end, oh, ow, off, 0, flip & fm, bits, fm, 1);
+                mp_put_bits(out, obase + (uint32_t)off, r & fm, nb);
             }
         }
 }
@@ -117,9 +107,9 @@ mico_status mico_maxpool(const mico_pool_params *p, const uint8_t *in, uint8_t *
             for (int32_t ow = 0; ow < p->out_w; ow++) {
                 uint8_t *dst = out + (oh * p->out_w + ow) * pb;
                 int32_t off = 0;
-                for (; off + 4 <= pb; off += 4) mico_store32(dst + off, mp_word(p, in, oh, ow, off, 4, flip, pb));
+                for (; off + 4 <= pb; off += 4) mico_store32(dst + off, mp_word(p, in, in, oh, ow, off, 4, flip, pb, 0u, 0));
                 if (off < pb) {
-                    const uint32_t r = mp_word(p, in, oh, ow, off, pb - off, flip, pb);
+                    const uint32_t r = mp_word(p, in, in, oh, ow, off, pb - off, flip, pb, 0u, 0);
                     for (int32_t i = 0; off + i < pb; i++) dst[off + i] = (uint8_t)(r >> (8 * i));
                 }
             }
