@@ -288,8 +288,8 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
 def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """One block of columns per kernel variant (dispatcher choice), each term a loop of the kernel:
     dual-MAC: 2x2 / 4x1 tiles x weight words per container, im2col per pixel / tap / element
-    (inside vs. padding, per container pair, int8 fast path), zero tail, requant per output
-    container; byte-lane: 4-product steps, flushes, tiles, im2col; depthwise: weight widening,
+    (inside vs. padding, per container pair, int8 fast path), the gathered-field path (per pixel,
+    border row, byte / short / long row, stream word), zero tail, requant per output container; byte-lane: 4-product steps, flushes, tiles, im2col; depthwise: weight widening,
     input-row conversion, channel-pair MACs (3-wide unrolled or general), requant; + constants."""
     cols, names = [], []
     var = df["var"].to_numpy()
