@@ -80,8 +80,10 @@ def main() -> None:
     ap.add_argument("--policy", action="append", default=None)
     ap.add_argument("--target", default="cortex-m7")
     ap.add_argument("--blocks", type=int, default=0, help="also list the N hottest translation blocks")
+    ap.add_argument("--out", default=None, help="also append the tables (markdown) to this file")
     args = ap.parse_args()
     ctx = load_context(args.model, progress=False)
+    md: list[str] = []
     n = len(ctx.space.sample(__import__("numpy").random.default_rng(0)))
     for s in args.policy or ["W8A8"]:
         pol = parse_policy(s, n)
@@ -93,11 +95,25 @@ def main() -> None:
                 Path("/tmp/profile_m7.elf").write_bytes(r.paths["elf"].read_bytes())
         tot = sum(prof.values())
         print(f"\n## {args.model} {s}: {r.instructions} instructions (profile {tot}), bit-exact {r.n_exact}/1")
+        md += [f"### {args.model} {s} on {args.target}: {r.instructions:,} instructions per inference", "",
+               "| function | instructions | share |", "|---|---|---|"]
         for name, c in prof.most_common():
             if c >= tot * 0.002:
                 print(f"{name:32s} {c:10d} {100 * c / tot:6.1f} %")
+                md.append(f"| `{name}` | {c:,} | {100 * c / tot:.1f} % |")
+        md.append("")
         for tot_b, va, n_i, execs, name in sorted(top, reverse=True)[: args.blocks]:
             print(f"  block 0x{va:08x} {name:24s} {n_i:3d} insns x {execs:8d} = {tot_b}")
+
+
+    if args.out:
+        out = Path(args.out)
+        head = [] if out.exists() else ["<!-- command: python scripts/profile_m7.py --model M --policy P ... --out "
+                                        f"{args.out} (once per model) -->", "",
+                                        "# Where one inference's instructions go (QEMU plugin block profile, per "
+                                        "function; inlined helpers count in their caller)", ""]
+        with out.open("a") as f:
+            f.write("\n".join(head + md) + "\n")
 
 
 if __name__ == "__main__":
