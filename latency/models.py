@@ -557,9 +557,12 @@ class _TableModel:
         obj._tables = {}
         kh = obj.__dict__.get("kernel_hash")
         if check_kernels and kh and kh != kernel_hash():
+            tgt = obj.__dict__.get("target", "<target>")
             raise KernelVersionMismatch(
-                f"{path} was fitted on kernel library {kh}, deploy/kernels is now {kernel_hash()}; refit with "
-                "`mico latency fit`"
+                f"{path} was fitted on kernel library {kh}, deploy/kernels is now {kernel_hash()}: the latency "
+                f"model no longer describes the kernels. Re-profile and refit with the four commands at the top of "
+                f"results/latency/{tgt}/fidelity.md (profile, LUTs, whole models, fit + report; a few minutes per "
+                "target)"
             )
         return obj
 

@@ -74,6 +74,18 @@ def test_dataset_from_other_kernel_version(tmp_path):
     assert len(load_dataset(p, check_kernels=False)) == 1
 
 
+def test_model_from_other_kernel_version_says_how_to_refit(tmp_path):
+    """A fitted model whose kernel library changed is refused with the refit commands' location."""
+    from latency.models import AnalyticLatency
+
+    m = AnalyticLatency("cortex-m7", load=False)
+    m.kernel_hash = "0000deadbeef0000"
+    p = m.save(tmp_path / "old.pkl")
+    with pytest.raises(KernelVersionMismatch, match=r"0000deadbeef0000.*results/latency/cortex-m7/fidelity\.md"):
+        AnalyticLatency.load(p)
+    assert AnalyticLatency.load(p, check_kernels=False).kernel_hash == "0000deadbeef0000"
+
+
 def test_board_csv_ok_and_corrupt(tmp_path):
     ok = tmp_path / "ok.csv"
     ok.write_text("target,kind,in_c,out_c,in_h,in_w,k_h,k_w,stride,pad,w_bits,a_bits,cycles\n"
