@@ -31,10 +31,6 @@ class Encoding:
         self._w, self._a = np.array(top.w_bits), np.array(top.a_bits)
         self.limits = np.array([c.limit for c in problem.constraints])
         self.c_max = np.maximum(self.costs(self.top()[None, :])[0], self.limits) if len(self.limits) else self.limits
-        lowered = np.repeat(self.top()[None, :], self.dim, axis=0)
-        lowered[np.arange(self.dim), np.arange(self.dim)] -= 1
-        saving = (self.costs(self.top()[None, :]) - self.costs(np.maximum(lowered, 0))) / np.maximum(self.c_max, 1e-30)
-        self.saving = np.maximum(saving.sum(axis=1), 1e-9) if len(self.limits) else np.ones(self.dim)
 
     def top(self) -> np.ndarray:
         return self.levels - 1
@@ -92,8 +88,8 @@ class Encoding:
         cheaper: on Cortex-M7 some layers run faster at 8 bits than at 2)."""
         if "_cheapest" not in self.__dict__:
             nw, na = len(self.wch), len(self.ach)
-            uni = np.array([[i] * self.nf + [j] * self.nf for i in range(nw) for j in range(na)], dtype=np.int64)
-            cands = [np.zeros((1, self.dim), dtype=np.int64), uni]
+            # the uniform policies (the first is the all-min one) and the per-layer argmin
+            cands = [np.array([[i] * self.nf + [j] * self.nf for i in range(nw) for j in range(na)], dtype=np.int64)]
             if len(self.limits):
                 table = self.unit_costs()
                 flat = table.reshape(self.nf, -1).argmin(axis=1)

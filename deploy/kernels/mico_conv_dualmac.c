@@ -14,17 +14,6 @@
 #include "mico_conv_check.h"
 #include "mico_nn_support.h"
 
-/* int16 index of element k of pixel s (0 or 1) in the interleaved column buffer. */
-MICO_INLINE int32_t dm_pos(int32_t k, int32_t s, const int32_t WC) {
-    if (WC == 8) {
-        const int32_t r = k & 3;
-        return (k >> 2) * 8 + s * 4 + (r & 1) * 2 + (r >> 1);
-    }
-    const int32_t e = 32 / WC, h = 16 / WC;
-    const int32_t kk = k % e;
-    return ((k / e) * h + kk % h) * 4 + s * 2 + kk / h;
-}
-
 /* Lanes (element r, element r + n/2) of a packed input word u holding n = 32/IC elements, as
  * two 16-bit values (r < n/2). For signed sub-byte inputs u has its fields' sign bits flipped
  * (x + 2^(IC-1), unsigned) and the offset is taken off per lane (SSUB16). */
@@ -157,8 +146,7 @@ MICO_INLINE int32_t dm_im2col_t(const mico_conv_params *p, const uint8_t *in, in
             sum = sg ? dm_tap(src, colw, k, c, s, WC, IC, 1, sum) : dm_tap(src, colw, k, c, s, WC, IC, 0, sum);
         }
     }
-    for (; k < kp; k++) col[dm_pos(k, s, WC)] = 0;
-    return sum;
+    return sum; /* K is a multiple of the weight word here: kp == K, no zero tail */
 }
 
 static int32_t dm_im2col(const mico_conv_params *p, const uint8_t *in, int32_t pix, int32_t s, int16_t *col,

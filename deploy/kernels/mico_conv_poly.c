@@ -64,6 +64,17 @@ static int32_t pl_steps(int32_t F, int32_t S, uint32_t P) {
     return (int32_t)n;
 }
 
+/* Group words in the column's reversed field order: ROR #16 for two 16-bit fields, REV for four
+ * bytes. */
+MICO_INLINE uint32_t pl_field_word(uint32_t f, const int32_t CA) { return CA == 4 ? pl_ror16(f) : pl_rev(f); }
+
+/* Sum of the CONT-bit fields (2 or 4) of v. */
+MICO_INLINE uint32_t pl_fsum(uint32_t v, const int32_t CONT) {
+    if (CONT == 2) v = (v & 0x33333333u) + ((v >> 2) & 0x33333333u);
+    v = (v & 0x0F0F0F0Fu) + ((v >> 4) & 0x0F0F0F0Fu);
+    return (v * 0x01010101u) >> 24;
+}
+
 /* The x words of n elements (a whole number of weight words, n / E of them) from the packed input
  * at src into pixel slot dst (col word (t G + g) 2 of weight word t, group g); returns sum x'. */
 MICO_INLINE int32_t pl_words(const uint8_t *src, uint32_t *dst, int32_t n, int32_t sg, const int32_t WC,
@@ -72,23 +83,15 @@ MICO_INLINE int32_t pl_words(const uint8_t *src, uint32_t *dst, int32_t n, int32
     const uint32_t fl4 = sg ? 0x88888888u : 0u, fl2 = sg ? 0xAAAAAAAAu : 0u;
     int32_t sum = 0;
     for (int32_t ci = 0; ci < n; ci += E, dst += 2 * G, src += E * CA / 8) {
-        if (WC == 4 && CA == 4) { /* 8 nibbles: x_g = ror16((v >> 4g) & 0x000F000F) */
-            const uint32_t v = mico_load32(src) ^ fl4;
-            dst[0] = pl_ror16(v & 0x000F000Fu);
-            dst[2] = pl_ror16((v >> 4) & 0x000F000Fu);
-            dst[4] = pl_ror16((v >> 8) & 0x000F000Fu);
-            dst[6] = pl_ror16((v >> 12) & 0x000F000Fu);
-            const uint32_t t = (v & 0x0F0F0F0Fu) + ((v >> 4) & 0x0F0F0F0Fu);
-            sum += (int32_t)((t * 0x01010101u) >> 24);
-        } else if (WC == 2 && CA == 2) { /* 16 crumbs: x_g = rev((v >> 2g) & 0x03030303) */
-            const uint32_t v = mico_load32(src) ^ fl2;
-            dst[0] = pl_rev(v & 0x03030303u);
-            dst[2] = pl_rev((v >> 2) & 0x03030303u);
-            dst[4] = pl_rev((v >> 4) & 0x03030303u);
-            dst[6] = pl_rev((v >> 6) & 0x03030303u);
-            const uint32_t t = (v & 0x33333333u) + ((v >> 2) & 0x33333333u);
-            const uint32_t t2 = (t & 0x0F0F0F0Fu) + ((t >> 4) & 0x0F0F0F0Fu);
-            sum += (int32_t)((t2 * 0x01010101u) >> 24);
+        if (WC == CA) { /* W4A4: 8 nibbles, x_g = ror16((v >> 4g) & 0x000F000F); W2A2: 16 crumbs,
+                         * x_g = rev((v >> 2g) & 0x03030303) */
+            const uint32_t M = CA == 4 ? 0x000F000Fu : 0x03030303u;
+            const uint32_t v = mico_load32(src) ^ (CA == 4 ? fl4 : fl2);
+            dst[0] = pl_field_word(v & M, CA);
+            dst[2] = pl_field_word((v >> CA) & M, CA);
+            dst[4] = pl_field_word((v >> (2 * CA)) & M, CA);
+            dst[6] = pl_field_word((v >> (3 * CA)) & M, CA);
+            sum += (int32_t)pl_fsum(v, CA);
         } else if (WC == 4 && CA == 2) { /* 8 crumbs (16 bits): nibble f -> byte f */
             const uint32_t h = ((uint32_t)src[0] | ((uint32_t)src[1] << 8)) ^ (fl2 & 0xFFFFu);
             uint32_t t = (h | (h << 8)) & 0x00FF00FFu;
