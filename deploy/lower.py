@@ -121,9 +121,10 @@ def pack_input(lowered: LoweredModel, xq: np.ndarray) -> bytes:
 
 def conv_scratch_bytes(p: dict[str, int]) -> int:
     """Scratch bytes of a conv op: the same formula as ``mico_conv_get_buffer_size`` in C."""
-    if p["groups"] == 1:  # im2col of two pixels as int16, one gathered field, requant table + raw sums
-        k = p["k_h"] * p["k_w"] * p["in_c"]
-        return 5 * ((k + 31) // 32 * 32) + 24 * p["out_c"] + 16
+    if p["groups"] == 1:  # im2col of two pixels as int16, one gathered field, requant table + raw sums,
+        k = p["k_h"] * p["k_w"] * p["in_c"]  # then a ring of k_h converted input rows
+        ring = 8 * p["k_h"] + p["k_h"] * p["in_w"] * (2 * p["in_c"] + 4)
+        return 5 * ((k + 31) // 32 * 32) + 24 * p["out_c"] + 16 + ring
     if p["groups"] == p["in_c"] == p["out_c"]:  # depthwise: k_h int16 input rows + int16 weights
         cp = (p["in_c"] + 1) & ~1
         return 2 * p["k_h"] * (p["in_w"] + 2 * p["pad_w"] + 2) * cp + 2 * p["k_h"] * (p["k_w"] + 1) * cp + 16

@@ -9,7 +9,10 @@
  * pixels' activations as int16, interleaved word by word in exactly the lane order of the
  * weights, so the inner loop is one multi-word load, the weight loads / widenings and SMLADs.
  * The offsets are undone once per output: sum x w = alpha * sum x w' - o_w * sum x.
- * Scratch: 2 pixels x K (rounded up to 32) int16 values (mico_conv_get_buffer_size).
+ * Channel counts that fill whole words convert each input row once into a ring of k_h rows
+ * (mico_ring_row) and copy the converted words into the columns of the pixels that read them.
+ * Scratch: 2 pixels x K (rounded up to 32) int16 values, the gathered field, the requantization
+ * table and raw sums, the row ring (mico_conv_get_buffer_size).
  */
 #include "mico_conv_check.h"
 #include "mico_nn_support.h"
@@ -28,7 +31,7 @@ MICO_INLINE uint32_t dm_lanes(uint32_t u, int32_t r, const int32_t IC, const int
 
 /* One 16-bit pair (group gi, pair j) of a block of input words u; see dm_tap. */
 MICO_INLINE int32_t dm_pair(const uint32_t *u, uint32_t *dst, const int32_t gi, const int32_t j, const int32_t WC,
-                            const int32_t IC, const int SG, int32_t sum) {
+                            const int32_t IC, const int SG, int32_t sum, const int RG) {
     const int32_t n = 32 / IC, E = 32 / WC, h = E / 2, hn = n / 2;
     const int32_t e1 = gi * E + j, e2 = e1 + h;
     const int32_t r1 = e1 % n, r2 = e2 % n;
@@ -42,7 +45,7 @@ MICO_INLINE int32_t dm_pair(const uint32_t *u, uint32_t *dst, const int32_t gi, 
         else if (r1 >= hn && r2 >= hn) pair = mico_pack_hi(A, Bw);
         else pair = (r1 < hn ? (A & 0xFFFFu) : (A >> 16)) | (r2 < hn ? (Bw << 16) : (Bw & 0xFFFF0000u));
     }
-    dst[WC == 8 ? gi * 4 + j : (gi * h + j) * 2] = pair;
+    dst[RG ? gi * h + j : WC == 8 ? gi * 4 + j : (gi * h + j) * 2] = pair;
     return WC < 8 ? mico_smlad(pair, 0x00010001u, sum) : sum;
 }
 
@@ -51,12 +54,13 @@ MICO_INLINE int32_t dm_pair(const uint32_t *u, uint32_t *dst, const int32_t gi, 
  * and at most one half-word pack, instead of per-element extraction. Returns sum + the tap's
  * activations when the weights are sub-byte (WC < 8). */
 MICO_INLINE int32_t dm_tap(const uint8_t *src, uint32_t *colw, int32_t k, int32_t c, int32_t s, const int32_t WC,
-                           const int32_t IC, const int SG, int32_t sum) {
+                           const int32_t IC, const int SG, int32_t sum, const int RG) {
     const int32_t n = 32 / IC, E = 32 / WC, h = E / 2, B = n > E ? n : E, nu = B / n;
     const uint32_t flip = (SG && IC == 4) ? 0x88888888u : (SG && IC == 2) ? 0xAAAAAAAAu : 0u;
-    /* a group of E elements fills E words (both pixels); k is a multiple of E here */
-    uint32_t *dst = colw + k + (WC == 8 ? 2 * s : s);
-    for (int32_t e = 0; e < c; e += B, src += 4 * nu, dst += B) {
+    /* a group of E elements fills E words (both pixels); k is a multiple of E here. RG: into a
+     * converted pixel of the row ring instead, its pairs in order (B / 2 words a block) */
+    uint32_t *dst = RG ? colw : colw + k + (WC == 8 ? 2 * s : s);
+    for (int32_t e = 0; e < c; e += B, src += 4 * nu, dst += RG ? B / 2 : B) {
         uint32_t u[8];
         /* fully unrolled by hand (the compile-time guards fold away): UBSan builds reject
          * unroll pragmas */
@@ -65,7 +69,7 @@ MICO_INLINE int32_t dm_tap(const uint8_t *src, uint32_t *colw, int32_t k, int32_
         DM_LOAD(0) DM_LOAD(1) DM_LOAD(2) DM_LOAD(3) DM_LOAD(4) DM_LOAD(5) DM_LOAD(6) DM_LOAD(7)
 #undef DM_LOAD
 #define DM_PAIR(T) \
-        if ((T) < B / 2) sum = dm_pair(u, dst, (T) / h, (T) % h, WC, IC, SG, sum);
+        if ((T) < B / 2) sum = dm_pair(u, dst, (T) / h, (T) % h, WC, IC, SG, sum, RG);
         DM_PAIR(0) DM_PAIR(1) DM_PAIR(2) DM_PAIR(3) DM_PAIR(4) DM_PAIR(5) DM_PAIR(6) DM_PAIR(7)
         DM_PAIR(8) DM_PAIR(9) DM_PAIR(10) DM_PAIR(11) DM_PAIR(12) DM_PAIR(13) DM_PAIR(14) DM_PAIR(15)
 #undef DM_PAIR
@@ -84,16 +88,17 @@ MICO_INLINE void dm_tap_zero(uint32_t *colw, int32_t k, int32_t c, int32_t s, co
 }
 
 /* 8-bit activations x 8-bit weights: n words of 4 bytes from src into the lane order of SXTB16'd
- * weights, (x0, x2) and (x1, x3), at dst, dst + 1 (then the other pixel's two words). */
-MICO_INLINE void dm_words88(const uint8_t *src, uint32_t *dst, int32_t n, int32_t sg) {
+ * weights, (x0, x2) and (x1, x3), at dst, dst + 1 (then, DS 4, the other pixel's two words; DS 2
+ * in the row ring). */
+MICO_INLINE void dm_words88(const uint8_t *src, uint32_t *dst, int32_t n, int32_t sg, const int32_t DS) {
     if (sg) {
-        for (int32_t i = 0; i < n; i++, src += 4, dst += 4) {
+        for (int32_t i = 0; i < n; i++, src += 4, dst += DS) {
             const uint32_t w = mico_load32(src);
             dst[0] = mico_sxtb16(w);
             dst[1] = mico_sxtb16_ror8(w);
         }
     } else {
-        for (int32_t i = 0; i < n; i++, src += 4, dst += 4) {
+        for (int32_t i = 0; i < n; i++, src += 4, dst += DS) {
             const uint32_t w = mico_load32(src);
             dst[0] = w & 0x00FF00FFu;
             dst[1] = (w >> 8) & 0x00FF00FFu;
@@ -106,7 +111,7 @@ MICO_INLINE void dm_words88(const uint8_t *src, uint32_t *dst, int32_t n, int32_
  * first gathers the pixel's field into one contiguous stream (mico_gather_field) and converts
  * that as a single tap. */
 MICO_INLINE int32_t dm_im2col_t(const mico_conv_params *p, const uint8_t *in, int32_t pix, int32_t s, int16_t *col,
-                                int32_t kp, uint32_t *stream, const int32_t WC, const int32_t IC) {
+                                int32_t kp, uint32_t *stream, int32_t *ring, const int32_t WC, const int32_t IC) {
     const int32_t c = p->in_c, sg = p->in_signed;
     const int32_t oh = pix / p->out_w, ow = pix % p->out_w;
     const int fast8 = IC == 8 && WC == 8 && (c & 3) == 0;
@@ -118,24 +123,60 @@ MICO_INLINE int32_t dm_im2col_t(const mico_conv_params *p, const uint8_t *in, in
         mico_gather_field(p, in, pix, stream, ns, 0u);
         const uint8_t *src = (const uint8_t *)stream;
         if (IC == 8 && WC == 8) {
-            dm_words88(src, colw + 2 * s, ns >> 2, sg);
+            dm_words88(src, colw + 2 * s, ns >> 2, sg, 4);
             return 0;
         }
-        return sg ? dm_tap(src, colw, 0, ns, s, WC, IC, 1, 0) : dm_tap(src, colw, 0, ns, s, WC, IC, 0, 0);
+        return sg ? dm_tap(src, colw, 0, ns, s, WC, IC, 1, 0, 0) : dm_tap(src, colw, 0, ns, s, WC, IC, 0, 0, 0);
     }
+    const int32_t tw = c / 2; /* words of one pixel's tap: one per 16-bit pair */
     int32_t sum = 0, k = 0;
     for (int32_t kh = 0; kh < p->k_h; kh++) {
         const int32_t ih = oh * p->stride_h - p->pad_h + kh;
+        const int32_t iw0 = ow * p->stride_w - p->pad_w;
+        const uint32_t *row = 0, *psum = 0;
+        if (ring && ih >= 0 && ih < p->in_h) {
+            int fill;
+            uint32_t *r = mico_ring_row(p, ring, ih, tw, &fill);
+            uint32_t *ps = r + p->in_w * tw;
+            if (fill) { /* convert the row once; prefix sums of its activations after its words */
+                const uint8_t *src = in + ih * p->in_w * c * IC / 8;
+                int32_t acc = 0;
+                ps[0] = 0;
+                for (int32_t iw = 0; iw < p->in_w; iw++, src += c * IC / 8) {
+                    if (fast8) dm_words88(src, r + iw * tw, c >> 2, sg, 2);
+                    else acc = sg ? dm_tap(src, r + iw * tw, 0, c, 0, WC, IC, 1, acc, 1)
+                                  : dm_tap(src, r + iw * tw, 0, c, 0, WC, IC, 0, acc, 1);
+                    ps[iw + 1] = (uint32_t)acc;
+                }
+            }
+            row = r;
+            psum = ps;
+            if (p->stride_w == 1 && iw0 >= 0 && iw0 + p->k_w <= p->in_w) { /* the whole window row: one run */
+                uint32_t *dst = colw + k + (WC == 8 ? 2 * s : s);
+                if (WC == 8) mico_copy_pairs_stride4(dst, row + iw0 * tw, p->k_w * tw);
+                else mico_copy_stride2(dst, row + iw0 * tw, p->k_w * tw);
+                sum += (int32_t)(psum[iw0 + p->k_w] - psum[iw0]);
+                k += p->k_w * c;
+                continue;
+            }
+        }
         for (int32_t kw = 0; kw < p->k_w; kw++, k += c) {
-            const int32_t iw = ow * p->stride_w - p->pad_w + kw;
+            const int32_t iw = iw0 + kw;
             const int outside = ih < 0 || ih >= p->in_h || iw < 0 || iw >= p->in_w;
+            if (row && !outside) {
+                uint32_t *dst = colw + k + (WC == 8 ? 2 * s : s);
+                if (WC == 8) mico_copy_pairs_stride4(dst, row + iw * tw, tw);
+                else mico_copy_stride2(dst, row + iw * tw, tw);
+                sum += (int32_t)(psum[iw + 1] - psum[iw]);
+                continue;
+            }
             if (fast8) {
                 uint32_t *dst = (uint32_t *)(void *)(col + (k >> 2) * 8 + s * 4);
                 if (outside) {
                     for (int32_t ci = 0; ci < c; ci += 4, dst += 4) dst[0] = dst[1] = 0;
                     continue;
                 }
-                dm_words88(in + (ih * p->in_w + iw) * c, dst, c >> 2, sg);
+                dm_words88(in + (ih * p->in_w + iw) * c, dst, c >> 2, sg, 4);
                 continue;
             }
             if (outside) {
@@ -143,16 +184,16 @@ MICO_INLINE int32_t dm_im2col_t(const mico_conv_params *p, const uint8_t *in, in
                 continue;
             }
             const uint8_t *src = in + (ih * p->in_w + iw) * c * IC / 8;
-            sum = sg ? dm_tap(src, colw, k, c, s, WC, IC, 1, sum) : dm_tap(src, colw, k, c, s, WC, IC, 0, sum);
+            sum = sg ? dm_tap(src, colw, k, c, s, WC, IC, 1, sum, 0) : dm_tap(src, colw, k, c, s, WC, IC, 0, sum, 0);
         }
     }
     return sum; /* K is a multiple of the weight word here: kp == K, no zero tail */
 }
 
 static int32_t dm_im2col(const mico_conv_params *p, const uint8_t *in, int32_t pix, int32_t s, int16_t *col,
-                         int32_t kp, uint32_t *stream) {
+                         int32_t kp, uint32_t *stream, int32_t *ring) {
 #define DM_CASE(W_, I_) \
-    if (p->w_cont == (W_) && p->in_cont == (I_)) return dm_im2col_t(p, in, pix, s, col, kp, stream, W_, I_);
+    if (p->w_cont == (W_) && p->in_cont == (I_)) return dm_im2col_t(p, in, pix, s, col, kp, stream, ring, W_, I_);
     DM_CASE(8, 8) DM_CASE(8, 4) DM_CASE(8, 2)
     DM_CASE(4, 8) DM_CASE(4, 4) DM_CASE(4, 2)
     DM_CASE(2, 8) DM_CASE(2, 4) DM_CASE(2, 2)
@@ -304,11 +345,15 @@ mico_status mico_conv_dualmac(const mico_conv_params *p, const uint8_t *in, void
     mico_chq *tab = (mico_chq *)(void *)((uint8_t *)col + mico_sums_offset(p));
     int32_t *sums = (int32_t *)(void *)(tab + p->out_c);
     const int32_t fast = mico_conv_store_prepare(p, 0, tab);
+    /* whole-word im2col (see dm_im2col_t) converts each input row once into the row ring */
+    const int32_t blk = 32 / p->in_cont > per_word ? 32 / p->in_cont : per_word;
+    const int whole = (p->w_cont == 8 && p->in_cont == 8) ? (p->in_c & 3) == 0 : p->in_c % blk == 0;
+    int32_t *ring = whole && mico_ring_pays(p) ? mico_ring_reset(p, col) : 0;
     const int32_t npix = p->out_h * p->out_w;
     for (int32_t pix = 0; pix < npix; pix += 2) {
         const int32_t n = pix + 1 < npix ? 2 : 1;
-        const int32_t s0 = dm_im2col(p, in, pix, 0, col, kp, stream);
-        const int32_t s1 = n == 2 ? dm_im2col(p, in, pix + 1, 1, col, kp, stream) : 0;
+        const int32_t s0 = dm_im2col(p, in, pix, 0, col, kp, stream, ring);
+        const int32_t s1 = n == 2 ? dm_im2col(p, in, pix + 1, 1, col, kp, stream, ring) : 0;
         switch (p->w_cont) {
             case 8: dm_gemm(p, x, s0, s1, pix, n, nw, sums, tab, fast, 8, out); break;
             case 4: dm_gemm(p, x, s0, s1, pix, n, nw, sums, tab, fast, 4, out); break;

@@ -12,8 +12,10 @@ int32_t mico_conv_get_buffer_size(const mico_conv_params *p) {
          * words per weight word: 4 for W4A4 / W2A2 / W2A4, 2 for W4A2), at most 4 kp bytes; then
          * the gathered field of one pixel (mico_gather.c, at most kp bytes and 8 of slack), the
          * per-channel requantization table (16 bytes a channel) and 2 x out_c int32 raw sums
-         * (mico_conv_store_pixels.c), plus up to 3 bytes of alignment */
-        return 5 * kp + 24 * p->out_c + 16;
+         * (mico_conv_store_pixels.c), plus up to 3 bytes of alignment; then the ring of k_h
+         * converted input rows (mico_ring_row: k_h tags; a row: in_w pixels of at most in_c / 2
+         * words and in_w + 1 prefix sums) */
+        return 5 * kp + 24 * p->out_c + 16 + 8 * p->k_h + p->k_h * p->in_w * (2 * p->in_c + 4);
     }
     if (p->groups == p->in_c && p->out_c == p->in_c) {
         const int32_t cp = (p->in_c + 1) & ~1;

@@ -28,7 +28,8 @@
  * double-word load feeds 4 multiplies. The K tail (K not a multiple of E) holds x' = 0 (adds
  * nothing, not counted in sum x'); pixels outside the image are x = 0, i.e. x' = o_x.
  * Scratch: 2 pixels x ceil(K/E) words x G words = at most 4 K (rounded up to 32) bytes, then the
- * gathered field of one pixel (channel counts that do not fill whole weight words), within
+ * gathered field of one pixel (channel counts that do not fill whole weight words) and, for
+ * channel counts that do, the ring of converted input rows (G c / E words a pixel), within
  * mico_conv_get_buffer_size.
  */
 #include "mico_conv_check.h"
@@ -76,35 +77,36 @@ MICO_INLINE uint32_t pl_fsum(uint32_t v, const int32_t CONT) {
 }
 
 /* The x words of n elements (a whole number of weight words, n / E of them) from the packed input
- * at src into pixel slot dst (col word (t G + g) 2 of weight word t, group g); returns sum x'. */
+ * at src to dst: word (t G + g) DS of weight word t, group g (DS 2: a pixel slot of the column,
+ * DS 1: a converted pixel of the row ring); returns sum x'. */
 MICO_INLINE int32_t pl_words(const uint8_t *src, uint32_t *dst, int32_t n, int32_t sg, const int32_t WC,
-                             const int32_t CA) {
+                             const int32_t CA, const int32_t DS) {
     const int32_t E = 32 / WC, G = WC == 4 && CA == 2 ? 2 : 4;
     const uint32_t fl4 = sg ? 0x88888888u : 0u, fl2 = sg ? 0xAAAAAAAAu : 0u;
     int32_t sum = 0;
-    for (int32_t ci = 0; ci < n; ci += E, dst += 2 * G, src += E * CA / 8) {
+    for (int32_t ci = 0; ci < n; ci += E, dst += DS * G, src += E * CA / 8) {
         if (WC == CA) { /* W4A4: 8 nibbles, x_g = ror16((v >> 4g) & 0x000F000F); W2A2: 16 crumbs,
                          * x_g = rev((v >> 2g) & 0x03030303) */
             const uint32_t M = CA == 4 ? 0x000F000Fu : 0x03030303u;
             const uint32_t v = mico_load32(src) ^ (CA == 4 ? fl4 : fl2);
             dst[0] = pl_field_word(v & M, CA);
-            dst[2] = pl_field_word((v >> CA) & M, CA);
-            dst[4] = pl_field_word((v >> (2 * CA)) & M, CA);
-            dst[6] = pl_field_word((v >> (3 * CA)) & M, CA);
+            dst[DS] = pl_field_word((v >> CA) & M, CA);
+            dst[2 * DS] = pl_field_word((v >> (2 * CA)) & M, CA);
+            dst[3 * DS] = pl_field_word((v >> (3 * CA)) & M, CA);
             sum += (int32_t)pl_fsum(v, CA);
         } else if (WC == 4 && CA == 2) { /* 8 crumbs (16 bits): nibble f -> byte f */
             const uint32_t h = ((uint32_t)src[0] | ((uint32_t)src[1] << 8)) ^ (fl2 & 0xFFFFu);
             uint32_t t = (h | (h << 8)) & 0x00FF00FFu;
             t = (t | (t << 4)) & 0x0F0F0F0Fu;
             dst[0] = pl_rev(t & 0x03030303u);
-            dst[2] = pl_rev((t >> 2) & 0x03030303u);
+            dst[DS] = pl_rev((t >> 2) & 0x03030303u);
             const uint32_t q = (t & 0x03030303u) + ((t >> 2) & 0x03030303u);
             sum += (int32_t)((q * 0x01010101u) >> 24);
         } else { /* W2 x A4: 16 nibbles in two words; x_g bytes (3..0) = a_g, a_g+4, a_g+8, a_g+12 */
             const uint32_t v0 = mico_load32(src) ^ fl4, v1 = mico_load32(src + 4) ^ fl4;
             for (int32_t g = 0; g < 4; g++) {
                 const uint32_t A = (v0 >> (4 * g)) & 0x000F000Fu, B = (v1 >> (4 * g)) & 0x000F000Fu;
-                dst[2 * g] = (A << 24) | (A & 0x000F0000u) | ((B & 0xFu) << 8) | (B >> 16);
+                dst[DS * g] = (A << 24) | (A & 0x000F0000u) | ((B & 0xFu) << 8) | (B >> 16);
             }
             const uint32_t t = (v0 & 0x0F0F0F0Fu) + ((v0 >> 4) & 0x0F0F0F0Fu) + (v1 & 0x0F0F0F0Fu) +
                                ((v1 >> 4) & 0x0F0F0F0Fu);
@@ -116,34 +118,62 @@ MICO_INLINE int32_t pl_words(const uint8_t *src, uint32_t *dst, int32_t n, int32
 
 /* Build the x words of pixel slot s: col word (t G + g) 2 + s is group g of weight word t.
  * Returns sum x' over the K real elements. Channel counts that fill whole weight words go tap by
- * tap straight from the input; any other count first gathers the pixel's field into one
- * contiguous stream whose tail (to nw E elements) holds x' = 0. */
+ * tap: with a row ring (mico_ring_row) each input row is converted once and its pixels' words
+ * are copied, else each tap is converted straight from the input; any other count first gathers
+ * the pixel's field into one contiguous stream whose tail (to nw E elements) holds x' = 0. */
 MICO_INLINE int32_t pl_im2col(const mico_conv_params *p, const uint8_t *in, int32_t pix, int32_t s, uint32_t *col,
-                              int32_t nw, uint32_t ox, uint32_t *stream, const int32_t WC, const int32_t CA,
-                              const int32_t S) {
+                              int32_t nw, uint32_t ox, uint32_t *stream, int32_t *ring, const int32_t WC,
+                              const int32_t CA, const int32_t S) {
     const int32_t F = 32 / S, E = 32 / WC, G = E / F;
     const int32_t c = p->in_c, sg = p->in_signed;
     if (c % E != 0) {
         mico_gather_field(p, in, pix, stream, nw * E, sg ? 1u << (CA - 1) : 0u);
-        return pl_words((const uint8_t *)stream, col + s, nw * E, sg, WC, CA);
+        return pl_words((const uint8_t *)stream, col + s, nw * E, sg, WC, CA, 2);
     }
     const int32_t oh = pix / p->out_w, ow = pix % p->out_w;
     /* x' pattern of an outside pixel: o_x in every field */
     const uint32_t opat = ox * (S == 16 ? 0x00010001u : 0x01010101u);
+    const int32_t tw = G * (c / E); /* column words of one tap (one pixel) */
     int32_t sum = 0;
     uint32_t *dst = col + s;
     for (int32_t kh = 0; kh < p->k_h; kh++) {
         const int32_t ih = oh * p->stride_h - p->pad_h + kh;
-        for (int32_t kw = 0; kw < p->k_w; kw++, dst += 2 * G * (c / E)) {
-            const int32_t iw = ow * p->stride_w - p->pad_w + kw;
-            if (ih < 0 || ih >= p->in_h || iw < 0 || iw >= p->in_w) {
-                uint32_t *d = dst;
-                for (int32_t ci = 0; ci < c; ci += E, d += 2 * G)
-                    for (int32_t g = 0; g < G; g++) d[2 * g] = opat;
-                sum += (int32_t)ox * c;
+        const int rowin = ih >= 0 && ih < p->in_h;
+        const int32_t iw0 = ow * p->stride_w - p->pad_w;
+        const uint32_t *row = 0, *psum = 0;
+        if (ring && rowin) {
+            int fill;
+            uint32_t *r = mico_ring_row(p, ring, ih, tw, &fill);
+            uint32_t *ps = r + p->in_w * tw;
+            if (fill) { /* convert the row once; prefix sums of x' after its words */
+                const uint8_t *src = in + ih * p->in_w * c * CA / 8;
+                uint32_t acc = 0;
+                ps[0] = 0;
+                for (int32_t iw = 0; iw < p->in_w; iw++, src += c * CA / 8) {
+                    acc += (uint32_t)pl_words(src, r + iw * tw, c, sg, WC, CA, 1);
+                    ps[iw + 1] = acc;
+                }
+            }
+            row = r;
+            psum = ps;
+            if (p->stride_w == 1 && iw0 >= 0 && iw0 + p->k_w <= p->in_w) { /* the whole window row: one run */
+                mico_copy_stride2(dst, row + iw0 * tw, p->k_w * tw);
+                sum += (int32_t)(psum[iw0 + p->k_w] - psum[iw0]);
+                dst += 2 * p->k_w * tw;
                 continue;
             }
-            sum += pl_words(in + (ih * p->in_w + iw) * c * CA / 8, dst, c, sg, WC, CA);
+        }
+        for (int32_t kw = 0; kw < p->k_w; kw++, dst += 2 * tw) {
+            const int32_t iw = iw0 + kw;
+            if (!rowin || iw < 0 || iw >= p->in_w) {
+                for (int32_t i = 0; i < tw; i += 2) dst[2 * i] = dst[2 * i + 2] = opat;
+                sum += (int32_t)ox * c;
+            } else if (row) {
+                mico_copy_stride2(dst, row + iw * tw, tw);
+                sum += (int32_t)(psum[iw + 1] - psum[iw]);
+            } else {
+                sum += pl_words(in + (ih * p->in_w + iw) * c * CA / 8, dst, c, sg, WC, CA, 2);
+            }
         }
     }
     return sum;
@@ -472,11 +502,12 @@ MICO_INLINE void pl_run(const mico_conv_params *p, const uint8_t *in, void *out,
     mico_chq *tab = (mico_chq *)(void *)((uint8_t *)col + mico_sums_offset(p));
     int32_t *sums = (int32_t *)(void *)(tab + p->out_c);
     const int32_t fast = mico_conv_store_prepare(p, ox, tab);
+    int32_t *ring = p->in_c % (32 / WC) == 0 && mico_ring_pays(p) ? mico_ring_reset(p, col) : 0;
     const int32_t npix = p->out_h * p->out_w;
     for (int32_t pix = 0; pix < npix; pix += 2) {
         const int32_t n = pix + 1 < npix ? 2 : 1;
-        const int32_t s0 = pl_im2col(p, in, pix, 0, col, nw, (uint32_t)ox, stream, WC, CA, S);
-        const int32_t s1 = n == 2 ? pl_im2col(p, in, pix + 1, 1, col, nw, (uint32_t)ox, stream, WC, CA, S) : 0;
+        const int32_t s0 = pl_im2col(p, in, pix, 0, col, nw, (uint32_t)ox, stream, ring, WC, CA, S);
+        const int32_t s1 = n == 2 ? pl_im2col(p, in, pix + 1, 1, col, nw, (uint32_t)ox, stream, ring, WC, CA, S) : 0;
         if (WC == 4 && S == 16) pl_gemm_44(p, col, s0, s1, pix, n, nw, nb, lw, sums, tab, fast, out);
         else if (WC == 2 && !FE) pl_gemm_22(p, col, s0, s1, pix, n, nw, nb, lw, sums, tab, fast, out);
         else if (WC == 4) pl_gemm_42(p, col, s0, s1, pix, n, nw, nb, lw, sums, tab, fast, out);

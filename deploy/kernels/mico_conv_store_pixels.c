@@ -8,7 +8,8 @@
  * per-channel table once per call (b = bias - o_x * sum w, and, on the fast path, the
  * multiplier, rounding constant and shift) and says which path applies: an output container of
  * 2, 4 or 8 bits is requantized and packed here (fast = 1 when every shift k > 32, 2 when some
- * shift is <= 32 and mico_requant runs in full), anything else goes through mico_store_out
+ * shift is <= 32: those channels take mico_requant_le32 with the table's 2^(k-1), and every
+ * channel clamps to [lo, hi]), anything else goes through mico_store_out
  * (int32 / CHW outputs, fast = 0). With every k > 32, mico_requant's exact shortcut
  * y = clamp((hi32(v m) + 2^(k-33)) >> (k-32)) is one SMMLA and one shift (Cortex-M7), sub-byte
  * outputs are packed a whole byte at a time where a pixel's channels start on a byte boundary, and
@@ -24,7 +25,7 @@ int32_t mico_conv_store_prepare(const mico_conv_params *p, int32_t ox, mico_chq 
         const int32_t k = p->shift[c];
         if (k <= 32 && fast) fast = 2;
         tab[c].m = p->mult[c];
-        tab[c].rnd = k > 32 ? (int32_t)(1u << (k - 33)) : 0;
+        tab[c].rnd = (int32_t)(k > 32 ? 1u << (k - 33) : 1u << (k - 1));
         tab[c].sh = k - 32;
     }
     return fast;
@@ -42,9 +43,10 @@ MICO_INLINE int32_t sp_mmla(int32_t v, int32_t m, int32_t r) {
 }
 
 /* y = requant(v) for channel table entry q; FULL: clamp to [0, 2^CB - 1] (USAT); FULL == 2: some
- * shift is <= 32, the whole contract (mico_requant, 64-bit) */
+ * shift is <= 32 (those channels: the two-word path). Only FULL == 1 guarantees y within
+ * the container's unsigned range (sp_f masks the others before packing). */
 MICO_INLINE int32_t sp_q(int32_t v, const mico_chq *q, int32_t lo, int32_t hi, const int32_t CB, const int FULL) {
-    if (FULL == 2) return mico_requant(v, q->m, q->sh + 32, lo, hi);
+    if (FULL == 2 && q->sh <= 0) return mico_requant_le32(v, q->m, q->sh + 32, (uint32_t)q->rnd, lo, hi);
     const int32_t y = sp_mmla(v, q->m, q->rnd) >> q->sh;
     if (FULL == 1) {
 #if MICO_HAVE_DSP
@@ -58,6 +60,11 @@ MICO_INLINE int32_t sp_q(int32_t v, const mico_chq *q, int32_t lo, int32_t hi, c
     return y < lo ? lo : y > hi ? hi : y;
 }
 
+/* The CB-bit field of y for packing: y already in [0, 2^CB - 1] when FULL == 1. */
+MICO_INLINE uint32_t sp_f(int32_t y, const int32_t CB, const int FULL) {
+    return FULL == 1 ? (uint32_t)y : (uint32_t)y & ((1u << CB) - 1u);
+}
+
 MICO_INLINE void sp_pixel(const mico_conv_params *p, const int32_t *a, const mico_chq *tab, int32_t ts, int32_t i0,
                           int32_t lo, int32_t hi, void *out, const int32_t CB, const int FULL) {
     const int32_t oc = p->out_c;
@@ -68,21 +75,20 @@ MICO_INLINE void sp_pixel(const mico_conv_params *p, const int32_t *a, const mic
     }
     /* sub-byte: element by element up to a byte boundary, whole bytes, then the rest */
     const int32_t per = 8 / CB;
-    const uint32_t fm = (1u << CB) - 1u;
     int32_t c = 0;
     for (; c < oc && ((i0 + c) & (per - 1)); c++)
         mico_set((uint8_t *)out, i0 + c, CB, sp_q(a[c] + tab[c].b - ts, &tab[c], lo, hi, CB, FULL));
     uint8_t *o = (uint8_t *)out + ((i0 + c) / per);
     if (CB == 4) {
         for (; c + 2 <= oc; c += 2)
-            *o++ = (uint8_t)(((uint32_t)sp_q(a[c] + tab[c].b - ts, &tab[c], lo, hi, CB, FULL) & fm) |
-                             (((uint32_t)sp_q(a[c + 1] + tab[c + 1].b - ts, &tab[c + 1], lo, hi, CB, FULL) & fm) << 4));
+            *o++ = (uint8_t)(sp_f(sp_q(a[c] + tab[c].b - ts, &tab[c], lo, hi, CB, FULL), CB, FULL) |
+                             (sp_f(sp_q(a[c + 1] + tab[c + 1].b - ts, &tab[c + 1], lo, hi, CB, FULL), CB, FULL) << 4));
     } else {
         for (; c + 4 <= oc; c += 4) {
-            uint32_t b = (uint32_t)sp_q(a[c] + tab[c].b - ts, &tab[c], lo, hi, CB, FULL) & fm;
-            b |= ((uint32_t)sp_q(a[c + 1] + tab[c + 1].b - ts, &tab[c + 1], lo, hi, CB, FULL) & fm) << 2;
-            b |= ((uint32_t)sp_q(a[c + 2] + tab[c + 2].b - ts, &tab[c + 2], lo, hi, CB, FULL) & fm) << 4;
-            b |= ((uint32_t)sp_q(a[c + 3] + tab[c + 3].b - ts, &tab[c + 3], lo, hi, CB, FULL) & fm) << 6;
+            uint32_t b = sp_f(sp_q(a[c] + tab[c].b - ts, &tab[c], lo, hi, CB, FULL), CB, FULL);
+            b |= sp_f(sp_q(a[c + 1] + tab[c + 1].b - ts, &tab[c + 1], lo, hi, CB, FULL), CB, FULL) << 2;
+            b |= sp_f(sp_q(a[c + 2] + tab[c + 2].b - ts, &tab[c + 2], lo, hi, CB, FULL), CB, FULL) << 4;
+            b |= sp_f(sp_q(a[c + 3] + tab[c + 3].b - ts, &tab[c + 3], lo, hi, CB, FULL), CB, FULL) << 6;
             *o++ = (uint8_t)b;
         }
     }

@@ -24,7 +24,7 @@ void mico_gather_field(const mico_conv_params *p, const uint8_t *in, int32_t pix
 /* Raw per-channel sums of 1 or 2 pixels -> requantized outputs (mico_conv_store_pixels.c):
  * the per-channel table is filled once per call by mico_conv_store_prepare. */
 typedef struct {
-    int32_t b, m, rnd, sh; /* bias - o_x sum w; multiplier, rounding constant, shift - 32 (fast path) */
+    int32_t b, m, rnd, sh; /* bias - o_x sum w; multiplier, rounding constant (2^(k-33) for k > 32, else 2^(k-1)), k - 32 */
 } mico_chq;
 int32_t mico_conv_store_prepare(const mico_conv_params *p, int32_t ox, mico_chq *tab);
 void mico_conv_store_pixels(const mico_conv_params *p, const int32_t *acc, const mico_chq *tab, const int32_t *t,
@@ -40,6 +40,95 @@ MICO_INLINE int32_t mico_stream_offset(const mico_conv_params *p) {
 
 MICO_INLINE int32_t mico_sums_offset(const mico_conv_params *p) {
     return 5 * ((p->k_h * p->k_w * p->in_c + 31) / 32 * 32) + 8;
+}
+
+/* Then a ring of k_h converted input rows: k_h row tags (the input row a slot holds, -1 for none),
+ * then k_h slots of in_w pixels x tw words (tw <= in_c / 2: a kernel's column words of one tap)
+ * followed by in_w + 1 prefix sums of the pixels' activations. A kernel whose im2col converts
+ * whole words converts each input row once into the slot ih % k_h and copies the converted words
+ * into the columns of every pixel that reads them (one run per kernel row where the pixel's
+ * window lies inside the row), instead of converting them once per tap. It pays when a pixel is
+ * read more than once on average (k_h k_w > stride_h stride_w); the k_h rows of one output
+ * pixel fall into distinct slots. */
+MICO_INLINE int32_t mico_ring_offset(const mico_conv_params *p) { return mico_sums_offset(p) + 24 * p->out_c; }
+
+MICO_INLINE int mico_ring_pays(const mico_conv_params *p) { return p->k_h * p->k_w > p->stride_h * p->stride_w; }
+
+MICO_INLINE int32_t *mico_ring_reset(const mico_conv_params *p, void *col) {
+    int32_t *ring = (int32_t *)(void *)((uint8_t *)col + mico_ring_offset(p));
+    for (int32_t i = 0; i < p->k_h; i++) ring[i] = -1;
+    return ring;
+}
+
+/* The slot of input row ih (tw words a pixel, then the in_w + 1 prefix sums); *fill = 1 when the
+ * caller must convert the row into it first. */
+MICO_INLINE uint32_t *mico_ring_row(const mico_conv_params *p, int32_t *ring, int32_t ih, int32_t tw, int *fill) {
+    const int32_t slot = ih % p->k_h;
+    *fill = ring[slot] != ih;
+    ring[slot] = ih;
+    return (uint32_t *)(void *)(ring + p->k_h) + slot * (p->in_w * (tw + 1) + 1);
+}
+
+/* dst[2 i] = src[i] for i < n (n even): converted words into one pixel slot of a two-pixel
+ * column. */
+MICO_INLINE void mico_copy_stride2(uint32_t *dst, const uint32_t *src, int32_t n) {
+#if defined(__thumb2__)
+    if (n & 2) {
+        const uint32_t a = src[0], b = src[1];
+        dst[0] = a;
+        dst[2] = b;
+        src += 2;
+        dst += 4;
+    }
+    n &= ~3;
+    if (n > 0) {
+        uint32_t a, b, c, d;
+        __asm__ volatile("1:\n\tldrd %[a], %[b], [%[s]], #8\n\tldrd %[c], %[d], [%[s]], #8\n\t"
+                         "str %[a], [%[o]], #8\n\tstr %[b], [%[o]], #8\n\tstr %[c], [%[o]], #8\n\t"
+                         "str %[d], [%[o]], #8\n\tsubs %[n], #4\n\tbne 1b\n\t"
+                         : [s] "+r"(src), [o] "+r"(dst), [n] "+r"(n), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c),
+                           [d] "=&r"(d)
+                         :
+                         : "cc", "memory");
+    }
+#else
+    for (int32_t i = 0; i < n; i += 2) {
+        const uint32_t a = src[i], b = src[i + 1];
+        dst[2 * i] = a;
+        dst[2 * i + 2] = b;
+    }
+#endif
+}
+
+/* dst[4 i + j] = src[2 i + j] (j < 2, n even): converted word pairs into one pixel slot of a
+ * two-pixel column whose pixels alternate every two words. */
+MICO_INLINE void mico_copy_pairs_stride4(uint32_t *dst, const uint32_t *src, int32_t n) {
+#if defined(__thumb2__)
+    if (n & 2) {
+        const uint32_t a = src[0], b = src[1];
+        dst[0] = a;
+        dst[1] = b;
+        src += 2;
+        dst += 4;
+    }
+    n &= ~3;
+    if (n > 0) {
+        uint32_t a, b, c, d;
+        __asm__ volatile("1:\n\tldrd %[a], %[b], [%[s]], #8\n\tldrd %[c], %[d], [%[s]], #8\n\t"
+                         "strd %[a], %[b], [%[o]], #16\n\tstrd %[c], %[d], [%[o]], #16\n\t"
+                         "subs %[n], #4\n\tbne 1b\n\t"
+                         : [s] "+r"(src), [o] "+r"(dst), [n] "+r"(n), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c),
+                           [d] "=&r"(d)
+                         :
+                         : "cc", "memory");
+    }
+#else
+    for (int32_t i = 0; i < n; i += 2) {
+        const uint32_t a = src[i], b = src[i + 1];
+        dst[2 * i] = a;
+        dst[2 * i + 1] = b;
+    }
+#endif
 }
 
 /* Element i of a packed stream of `cont`-bit fields (2, 4, 8). */
@@ -72,23 +161,31 @@ MICO_INLINE void mico_set(uint8_t *buf, int32_t i, int32_t cont, int32_t v) {
     *b = (uint8_t)((*b & ~mask) | (((uint32_t)v << sh) & mask));
 }
 
+/* The contract's requantization for a shift k <= 32, r = 2^(k-1) (as an unsigned word): with
+ * H = acc m + r = h 2^32 + l (l unsigned), H >> k = h 2^(32-k) + (l >> k), which fits in 32 bits
+ * exactly when h >> (k-1) is 0 or -1; otherwise it lies beyond any int32 bound. Two word shifts
+ * instead of a 64-bit shift (Cortex-M has no 64-bit shifter). */
+MICO_INLINE int32_t mico_requant_le32(int32_t acc, int32_t m, int32_t k, uint32_t r, int32_t lo, int32_t hi) {
+    const int64_t H = (int64_t)acc * m + r;
+    const int32_t h = (int32_t)(H >> 32);
+    const uint32_t l = (uint32_t)H;
+    const int32_t top = h >> (k - 1);
+    if (top != 0 && top != -1) return top < 0 ? lo : hi;
+    const int32_t v = (int32_t)(((uint32_t)h << (32 - k)) | ((l >> (k - 1)) >> 1));
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
 /* The contract's requantization: clamp((acc * m + 2^(k-1)) >> k, lo, hi), 64-bit product. */
 MICO_INLINE int32_t mico_requant(int32_t acc, int32_t m, int32_t k, int32_t lo, int32_t hi) {
-    const int64_t prod = (int64_t)acc * m;
     if (k > 32) {
         /* exact shortcut: the rounding constant only touches the high word, and the low word is
          * shifted out entirely: floor((h 2^32 + l + 2^(k-1)) / 2^k) = (h + 2^(k-33)) >> (k-32) */
-        const int32_t h = (int32_t)(prod >> 32);
+        const int32_t h = (int32_t)(((int64_t)acc * m) >> 32);
         const int32_t v = (h + (int32_t)(1u << (k - 33))) >> (k - 32);
         return v < lo ? lo : v > hi ? hi : v;
     }
-    const int64_t v = (prod + ((int64_t)1 << (k - 1))) >> k;
-    if (v < lo) return lo;
-    if (v > hi) return hi;
-    return (int32_t)v;
+    return mico_requant_le32(acc, m, k, 1u << (k - 1), lo, hi);
 }
-
-
 
 /* Store a conv result: int32 accumulators or requantized packed values. */
 MICO_INLINE void mico_store_out(const mico_conv_params *p, void *out, int32_t pix, int32_t oc, int32_t acc) {

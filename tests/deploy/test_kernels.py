@@ -174,6 +174,43 @@ def test_poly_requant_shortcut(data, seed):
         np.testing.assert_array_equal(unpack(out, expected.size, cont, out_signed), expected, err_msg=v)
 
 
+@pytest.mark.parametrize("w_bits,in_bits", [(8, 8), (4, 4), (2, 2), (8, 4)])
+def test_requant_every_shift_and_large_accumulators(w_bits, in_bits):
+    """The contract's requantization for every shift k in 1..62 (k <= 32 takes the two-word path
+    of mico_requant, k > 32 the SMMLA shortcut) with accumulators near the int32 range, through
+    the GEMM kernels' shared store pass (sub-byte outputs packed) and the portable kernel."""
+    rng = np.random.default_rng(w_bits * 10 + in_bits)
+    cout = 124
+    case = dict(cin=16, cout=cout, h=3, w=4, k=(1, 1), stride=(1, 1), pad=(0, 0), groups=1, w_bits=w_bits,
+                in_bits=in_bits, in_signed=False, out_bits=None)
+    op, xb, _ = random_conv(rng, **case)
+    m = rng.integers(1 << 30, 1 << 31, size=cout)
+    k = np.repeat(np.arange(1, 63), 2)  # every shift twice
+    # biases: half the channels anywhere in (-2^30, 2^30), half centred on an output in -8..260
+    centre = np.round(rng.uniform(-8, 260, size=cout) * np.exp2(k) / m)
+    big = rng.integers(-(1 << 30), 1 << 30, size=cout)
+    op.bias = np.where(np.arange(cout) % 2 == 0, big, np.clip(centre, -(1 << 30), 1 << 30)).astype(np.int32)
+    status, out = ckernels.run_conv(op, xb, "portable")
+    assert status == 0
+    acc = np.frombuffer(out, np.int32).reshape(-1, cout).astype(np.int64)
+    inside = 0
+    for out_bits, out_signed in ((2, False), (4, True), (8, False), (8, True), (3, False)):
+        lo, hi = act_range(out_bits, out_signed)
+        expected = requantize(torch.from_numpy(acc), torch.from_numpy(m).reshape(1, -1),
+                              torch.from_numpy(k).reshape(1, -1), lo, hi).reshape(-1).numpy()
+        inside += int(((expected > lo) & (expected < hi)).sum())
+        cont = act_container(out_bits)
+        op.params.update(out_cont=cont, out_signed=int(out_signed), out_lo=lo, out_hi=hi)
+        op.mult, op.shift = m.astype(np.int32), k.astype(np.int8)
+        for v in ("auto", "portable", "dualmac"):
+            for sanitize in (False, True):
+                status, out = ckernels.run_conv(op, xb, v, ckernels.library(sanitize))
+                assert status == 0
+                np.testing.assert_array_equal(unpack(out, expected.size, cont, out_signed), expected,
+                                              err_msg=f"{v} out_bits={out_bits}")
+    assert inside > 100  # not only saturated outputs
+
+
 def test_poly_two_bit_weights_in_two_bit_container():
     """w_cont 2 with w_bits 1 and 2 values (weights in {-1, 0, 1})."""
     for w_bits in (1, 2):
