@@ -12,7 +12,8 @@ Models:
   variant the dispatcher picks (deploy's own ``mico_conv_select`` via the host library; A53:
   depthwise or the NEON entry), its tiles (2x2 / 4x1 output tiles x weight words per container,
   remainder tiles), byte-lane steps and flushes, im2col per pixel / tap / element (inside vs.
-  padding, per container pair, fast paths), zero tails, requantization per output container,
+  padding, per container pair, fast paths; with the row ring: rows converted once, words copied
+  per tap, one run per kernel row), zero tails, requantization per output container,
   depthwise row conversion and channel-pair MACs; the M7 ``packed`` kernel (1/2-bit weights x
   2-bit activations, in_c % 16 == 0): 2-pixel / 1-pixel tiles x weight words (one word = 4 or 8
   MLA steps + the top-byte extraction), word-at-a-time im2col (16 activations per input word,
@@ -124,6 +125,8 @@ def _dw_rows(df: pd.DataFrame, outside: bool = False) -> np.ndarray:
 # gather-path terms (mico_gather.c): per pixel, per border row, byte rows / words, short and long
 # sub-byte rows / stream words
 G_FEATURES = ("g_pix", "g_border", "g_rows_b", "g_words_b", "g_rows_s", "g_rows_l", "g_words_l")
+# row-ring terms (mico_ring_row, see _frame): copied words, kernel-row runs, converted rows
+R_FEATURES = ("r_words", "r_runs", "r_rows")
 
 
 def _interior(n, k, s, p, size) -> np.ndarray:
@@ -228,6 +231,22 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     df["g_rows_s"] = gather * (1 - b8) * short * P * kh
     df["g_rows_l"] = gather * (1 - b8) * (1 - short) * P * kh
     df["g_words_l"] = gather * (1 - b8) * (1 - short) * P * kh * np.ceil(kw * cin * acn / 32)
+    # row ring (mico_ring_row): whole-word im2col (dual-MAC fast8 / words, poly words) with
+    # k_h k_w > stride_h stride_w converts each input row once (el_cv replaces the per-tap
+    # elements in the conversion terms) and copies the converted words per tap (r_words: dual-MAC
+    # 2 elements a word, poly G / E words an element), one run per kernel row (r_runs), each row
+    # converted once (r_rows)
+    sw = df["stride"].to_numpy(float)
+    pays = (kh * kw > sh * sw).astype(float)
+    g_e = np.where((wc == 4) & (acn == 4), 0.5, 0.25)  # poly: G / E column words per element
+    ring = pays * np.where(df["var"].to_numpy() == 7, 1.0 - g_poly,
+                           np.where(df["var"].to_numpy() == 2, 1.0 - g_dm, 0.0))
+    in_h, in_w = df["in_h"].to_numpy(float), df["in_w"].to_numpy(float)
+    df["ring"] = ring
+    df["el_cv"] = df["el_in"].to_numpy(float) * (1 - ring) + ring * in_h * in_w * cin
+    df["r_words"] = ring * df["el_in"].to_numpy(float) * np.where(df["var"].to_numpy() == 7, g_e, 0.5)
+    df["r_runs"] = ring * P * kh
+    df["r_rows"] = ring * in_h
     # depthwise k_w == 3, stride 1: channel-major ring rows, two output pixels per step (dw3_run)
     dw3 = dw & (df["k_w"] == 3).to_numpy() & (df["stride"] == 1).to_numpy() & (kh <= 16)
     df["dw3"] = dw3.astype(float)
@@ -289,7 +308,9 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """One block of columns per kernel variant (dispatcher choice), each term a loop of the kernel:
     dual-MAC: 2x2 / 4x1 tiles x weight words per container, im2col per pixel / tap / element
     (inside vs. padding, per container pair, int8 fast path), the gathered-field path (per pixel,
-    border row, byte / short / long row, stream word), zero tail, requant per output container; byte-lane: 4-product steps, flushes, tiles, im2col; depthwise: weight widening,
+    border row, byte / short / long row, stream word), the row ring (copied words, kernel-row runs,
+    converted rows), zero tail, requant per output container; byte-lane: 4-product steps, flushes,
+    tiles, im2col; depthwise: weight widening,
     input-row conversion, channel-pair MACs (3-wide unrolled or general), requant; + constants."""
     cols, names = [], []
     var = df["var"].to_numpy()
@@ -320,12 +341,14 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
                     fast = df["fast8"] if (w == 8 and a == 8) else df["words"]
                 add(f"{vn}:w{w}a{a}:el_in", m * (wc == w) * (ac == a) * df["el_in"] * (1 - fast))
                 if not np.isscalar(fast):
-                    add(f"{vn}:w{w}a{a}:el_in_fast", m * (wc == w) * (ac == a) * df["el_in"] * fast)
+                    add(f"{vn}:w{w}a{a}:el_in_fast", m * (wc == w) * (ac == a) * df["el_cv"] * fast)
         for o in O_CONTS:
             add(f"{vn}:o{o}:outs", m * (oc == o) * df["outs"])
         if v == 2:
             for g in G_FEATURES:
                 add(f"{vn}:{g}", m * df[g])
+            for r in R_FEATURES:
+                add(f"{vn}:{r}", m * df[r])
         if v == 3:
             add(f"{vn}:tiles", m * df["bl_tiles"])
             add(f"{vn}:flush", m * df["bl_flush"])
@@ -372,13 +395,13 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
             mwa = m * (wc == w) * (ac == a)
             add(f"poly:w{w}a{a}:wp2", mwa * df["pk_w2"])
             add(f"poly:w{w}a{a}:wp1", mwa * df["pk_w1"])
-            add(f"poly:w{w}a{a}:el_in_words", mwa * words * df["el_in"])
+            add(f"poly:w{w}a{a}:el_in_words", mwa * words * df["el_cv"])
             add(f"poly:w{w}a{a}:el_in", mwa * (1 - words) * df["el_in"])
             add(f"poly:w{w}a{a}:el_out", mwa * df["el_out"])
             add(f"poly:w{w}a{a}:tail", mwa * df["tail"])
     for o in O_CONTS:
         add(f"poly:o{o}:outs", m * (oc == o) * df["outs"])
-    for g in G_FEATURES:
+    for g in (*G_FEATURES, *R_FEATURES):
         add(f"poly:{g}", m * df[g])
     m = (var == 5).astype(float)  # A53 NEON entry
     add("neon:const", m)
@@ -458,7 +481,7 @@ def _learn_features(df: pd.DataFrame, prior: np.ndarray) -> np.ndarray:
         lg("macs"), lg("in_c"), lg("out_c"), lg("pix"), df["k_w"], df["stride"], df["w_bits"], df["a_bits"], df["wc"],
         df["ac"], np.log2(df["o_cont"]), np.log2(prior), lg("im2col"), df["in_c"] % 4, df["out_c"] % 4,
         df["pix"] % 2, lg("nw"), lg("taps_out"), lg("bl_flush"), lg("tail"), df["fast8"], df["bl_fast"],
-        lg("pk_w2"), lg("nz_blk"), lg("nz_col"), df["in_c"] % 16, df["words"], df["dw3"],
+        lg("pk_w2"), lg("nz_blk"), lg("nz_col"), df["in_c"] % 16, df["words"], df["dw3"], df["ring"],
     ])
     return np.column_stack([oh, num])
 

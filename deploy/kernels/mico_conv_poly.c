@@ -215,33 +215,36 @@ MICO_INLINE void pl_a22(const uint32_t *wa, const uint32_t *wb, const uint32_t *
     p[3] = p11;
 }
 
+/* one weight word of both channels (pl_b22) */
+#define PL_B_BODY \
+    "ldr %[u], [%[wa]], #4\n\teor %[u], %[u], #0xAAAAAAAA\n\t" \
+    "ldrd %[x0], %[x1], [%[x]]\n\tand %[y], %[M], %[u]\n\t" \
+    "mul %[q0], %[x0], %[y]\n\tmul %[q1], %[x1], %[y]\n\t" \
+    "ldrd %[x0], %[x1], [%[x], #8]\n\tand %[y], %[M], %[u], lsr #2\n\t" \
+    "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t" \
+    "ldrd %[x0], %[x1], [%[x], #16]\n\tand %[y], %[M], %[u], lsr #4\n\t" \
+    "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t" \
+    "ldrd %[x0], %[x1], [%[x], #24]\n\tand %[y], %[M], %[u], lsr #6\n\t" \
+    "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t" \
+    "pkhtb %[y], %[q1], %[q0], asr #16\n\tuxtab16 %[a0], %[a0], %[y], ror #8\n\t" \
+    "ldr %[u], [%[wb]], #4\n\teor %[u], %[u], #0xAAAAAAAA\n\t" \
+    "ldrd %[x0], %[x1], [%[x]], #8\n\tand %[y], %[M], %[u]\n\t" \
+    "mul %[q0], %[x0], %[y]\n\tmul %[q1], %[x1], %[y]\n\t" \
+    "ldrd %[x0], %[x1], [%[x]], #8\n\tand %[y], %[M], %[u], lsr #2\n\t" \
+    "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t" \
+    "ldrd %[x0], %[x1], [%[x]], #8\n\tand %[y], %[M], %[u], lsr #4\n\t" \
+    "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t" \
+    "ldrd %[x0], %[x1], [%[x]], #8\n\tand %[y], %[M], %[u], lsr #6\n\t" \
+    "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t" \
+    "pkhtb %[y], %[q1], %[q0], asr #16\n\tuxtab16 %[a1], %[a1], %[y], ror #8\n\t"
+
 /* W2 x A2 (S 8), 2 channels x 2 pixels: per weight word the dot bytes of both pixels go into
  * the two 16-bit lanes of a0 (channel a) / a1 (channel b) with PKHTB + UXTAB16; the column
  * words are read once per channel (fewer live registers than keeping both weight words). */
 MICO_INLINE void pl_b22(const uint32_t *wa, const uint32_t *wb, const uint32_t *x, const uint32_t *xe, uint32_t M,
                         uint32_t *a0p, uint32_t *a1p) {
     uint32_t a0 = *a0p, a1 = *a1p, q0, q1, u, y, x0, x1;
-    __asm__ volatile("1:\n\t"
-                     "ldr %[u], [%[wa]], #4\n\teor %[u], %[u], #0xAAAAAAAA\n\t"
-                     "ldrd %[x0], %[x1], [%[x]]\n\tand %[y], %[M], %[u]\n\t"
-                     "mul %[q0], %[x0], %[y]\n\tmul %[q1], %[x1], %[y]\n\t"
-                     "ldrd %[x0], %[x1], [%[x], #8]\n\tand %[y], %[M], %[u], lsr #2\n\t"
-                     "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t"
-                     "ldrd %[x0], %[x1], [%[x], #16]\n\tand %[y], %[M], %[u], lsr #4\n\t"
-                     "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t"
-                     "ldrd %[x0], %[x1], [%[x], #24]\n\tand %[y], %[M], %[u], lsr #6\n\t"
-                     "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t"
-                     "pkhtb %[y], %[q1], %[q0], asr #16\n\tuxtab16 %[a0], %[a0], %[y], ror #8\n\t"
-                     "ldr %[u], [%[wb]], #4\n\teor %[u], %[u], #0xAAAAAAAA\n\t"
-                     "ldrd %[x0], %[x1], [%[x]], #8\n\tand %[y], %[M], %[u]\n\t"
-                     "mul %[q0], %[x0], %[y]\n\tmul %[q1], %[x1], %[y]\n\t"
-                     "ldrd %[x0], %[x1], [%[x]], #8\n\tand %[y], %[M], %[u], lsr #2\n\t"
-                     "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t"
-                     "ldrd %[x0], %[x1], [%[x]], #8\n\tand %[y], %[M], %[u], lsr #4\n\t"
-                     "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t"
-                     "ldrd %[x0], %[x1], [%[x]], #8\n\tand %[y], %[M], %[u], lsr #6\n\t"
-                     "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t"
-                     "pkhtb %[y], %[q1], %[q0], asr #16\n\tuxtab16 %[a1], %[a1], %[y], ror #8\n\t"
+    __asm__ volatile("1:\n\t" PL_B_BODY
                      "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t"
                      : [a0] "+r"(a0), [a1] "+r"(a1), [wa] "+r"(wa), [wb] "+r"(wb), [x] "+r"(x), [q0] "=&r"(q0),
                        [q1] "=&r"(q1), [u] "=&r"(u), [y] "=&r"(y), [x0] "=&r"(x0), [x1] "=&r"(x1)
@@ -454,6 +457,101 @@ MICO_INLINE void pl_tile(const uint32_t *wa, const uint32_t *wb, const uint32_t 
     acc[3] = (int32_t)a11;
 }
 
+#if PL_ASM
+/* Every full channel pair of a two-pixel tile whose K fits one extraction block (W4A4) or one
+ * 16-bit lane chunk (the others): the tile loop per pair with only the row pointer, the sums
+ * pointers and the pair count live besides it (the general path keeps its whole block / chunk
+ * schedule live, and its spills cost about as much as two weight words). */
+MICO_INLINE void pl_pairs(const uint8_t *w, int32_t rs, const uint32_t *x, int32_t nw, int32_t npairs, int32_t *sa,
+                          int32_t *sb, const int32_t WC, const int32_t S, const int FE) {
+    const int32_t F = 32 / S, G = 32 / WC / F, D = (F - 1) * S;
+    uint32_t M = WC == 4 ? (S == 16 ? 0x000F000Fu : 0x0F0F0F0Fu) : 0x03030303u;
+    __asm__("" : "+r"(M));
+    const uint32_t *xe = x + 2 * G * nw;
+    for (; npairs > 0; npairs--, w += 2 * rs, sa += 2, sb += 2) {
+        const uint32_t *ra = (const uint32_t *)(const void *)w, *rb = (const uint32_t *)(const void *)(w + rs);
+        if (!FE && S == 16) {
+            uint32_t pp[4] = {0, 0, 0, 0};
+            pl_a22(ra, rb, x, xe, nw, M, pp);
+            sa[0] = (int32_t)(pp[0] >> D);
+            sb[0] = (int32_t)(pp[1] >> D);
+            sa[1] = (int32_t)(pp[2] >> D);
+            sb[1] = (int32_t)(pp[3] >> D);
+        } else {
+            uint32_t l0 = 0, l1 = 0;
+            if (FE) pl_c22(ra, rb, x, xe, M, &l0, &l1, WC);
+            else pl_b22(ra, rb, x, xe, M, &l0, &l1);
+            sa[0] = (int32_t)(l0 & 0xFFFFu);
+            sb[0] = (int32_t)(l0 >> 16);
+            sa[1] = (int32_t)(l1 & 0xFFFFu);
+            sb[1] = (int32_t)(l1 >> 16);
+        }
+    }
+}
+
+/* one out-of-line copy per layout (its own register allocation) */
+#define PL_PAIRS_FN(NAME, WC, S, FE)                                                                         \
+    static __attribute__((noinline)) void NAME(const uint8_t *w, int32_t rs, const uint32_t *x, int32_t nw,  \
+                                               int32_t npairs, int32_t *sa, int32_t *sb) {                  \
+        pl_pairs(w, rs, x, nw, npairs, sa, sb, WC, S, FE);                                                 \
+    }
+
+/* W4 x A4: the whole pair loop as one assembly block. The loop state (row pointer, pair count,
+ * sums pointers, ...) lives in memory operands, so the tile loop keeps all 13 registers it needs
+ * and a pair costs about 30 instructions outside its weight words (about 50 when compiled). */
+static __attribute__((noinline)) void pl_pairs_44(const uint8_t *w, int32_t rs, const uint32_t *xb, int32_t nw,
+                                                   int32_t n, int32_t *sa, int32_t *sb) {
+    const int32_t rs2 = 2 * rs, odd = nw & 1;
+    const uint32_t *xe = xb + 8 * nw;
+    uint32_t M = 0x000F000Fu;
+    uint32_t p00, p01, p10, p11, ua, ub, y, x0, x1;
+    const uint32_t *wa, *wb, *x;
+    __asm__ volatile("0:\n\t"
+                     "ldr %[wa], %[w]\n\tldr %[y], %[rs]\n\tadd %[wb], %[wa], %[y]\n\t"
+                     "ldr %[y], %[rs2]\n\tadd %[y], %[wa], %[y]\n\tstr %[y], %[w]\n\t"
+                     "ldr %[x], %[xb]\n\tmovs %[p00], #0\n\tmovs %[p01], #0\n\tmovs %[p10], #0\n\t"
+                     "movs %[p11], #0\n\tldr %[y], %[odd]\n\tcmp %[y], #0\n\tbeq 2f\n\t" PL_A_WORD
+                     "2:\n\tldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbeq 3f\n\t"
+                     "1:\n\t" PL_A_WORD PL_A_WORD "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t"
+                     "3:\n\tlsrs %[p00], %[p00], #16\n\tlsrs %[p01], %[p01], #16\n\t"
+                     "lsrs %[p10], %[p10], #16\n\tlsrs %[p11], %[p11], #16\n\t"
+                     "ldr %[y], %[sa]\n\tstr %[p00], [%[y]], #4\n\tstr %[p10], [%[y]], #4\n\tstr %[y], %[sa]\n\t"
+                     "ldr %[y], %[sb]\n\tstr %[p01], [%[y]], #4\n\tstr %[p11], [%[y]], #4\n\tstr %[y], %[sb]\n\t"
+                     "ldr %[y], %[n]\n\tsubs %[y], %[y], #1\n\tstr %[y], %[n]\n\tbne 0b\n\t"
+                     : [p00] "=&r"(p00), [p01] "=&r"(p01), [p10] "=&r"(p10), [p11] "=&r"(p11), [wa] "=&r"(wa),
+                       [wb] "=&r"(wb), [x] "=&r"(x), [ua] "=&r"(ua), [ub] "=&r"(ub), [y] "=&r"(y), [x0] "=&r"(x0),
+                       [x1] "=&r"(x1), [w] "+m"(w), [n] "+m"(n), [sa] "+m"(sa), [sb] "+m"(sb)
+                     : [M] "r"(M), [rs] "m"(rs), [rs2] "m"(rs2), [xb] "m"(xb), [xe] "m"(xe), [odd] "m"(odd)
+                     : "cc", "memory");
+}
+
+/* W2 x A2: the whole pair loop as one assembly block (as pl_pairs_44). */
+static __attribute__((noinline)) void pl_pairs_22(const uint8_t *w, int32_t rs, const uint32_t *xb, int32_t nw,
+                                                   int32_t n, int32_t *sa, int32_t *sb) {
+    const int32_t rs2 = 2 * rs;
+    const uint32_t *xe = xb + 8 * nw;
+    uint32_t M = 0x03030303u;
+    uint32_t a0, a1, q0, q1, u, y, x0, x1;
+    const uint32_t *wa, *wb, *x;
+    __asm__ volatile("0:\n\t"
+                     "ldr %[wa], %[w]\n\tldr %[y], %[rs]\n\tadd %[wb], %[wa], %[y]\n\t"
+                     "ldr %[y], %[rs2]\n\tadd %[y], %[wa], %[y]\n\tstr %[y], %[w]\n\t"
+                     "ldr %[x], %[xb]\n\tmovs %[a0], #0\n\tmovs %[a1], #0\n\t"
+                     "1:\n\t" PL_B_BODY "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t"
+                     "uxth %[y], %[a0]\n\tlsrs %[a0], %[a0], #16\n\tuxth %[q0], %[a1]\n\tlsrs %[a1], %[a1], #16\n\t"
+                     "ldr %[u], %[sa]\n\tstr %[y], [%[u]], #4\n\tstr %[q0], [%[u]], #4\n\tstr %[u], %[sa]\n\t"
+                     "ldr %[u], %[sb]\n\tstr %[a0], [%[u]], #4\n\tstr %[a1], [%[u]], #4\n\tstr %[u], %[sb]\n\t"
+                     "ldr %[y], %[n]\n\tsubs %[y], %[y], #1\n\tstr %[y], %[n]\n\tbne 0b\n\t"
+                     : [a0] "=&r"(a0), [a1] "=&r"(a1), [wa] "=&r"(wa), [wb] "=&r"(wb), [x] "=&r"(x), [q0] "=&r"(q0),
+                       [q1] "=&r"(q1), [u] "=&r"(u), [y] "=&r"(y), [x0] "=&r"(x0), [x1] "=&r"(x1), [w] "+m"(w),
+                       [n] "+m"(n), [sa] "+m"(sa), [sb] "+m"(sb)
+                     : [M] "r"(M), [rs] "m"(rs), [rs2] "m"(rs2), [xb] "m"(xb), [xe] "m"(xe)
+                     : "cc", "memory");
+}
+PL_PAIRS_FN(pl_pairs_42, 4, 8, 1)
+PL_PAIRS_FN(pl_pairs_24, 2, 8, 1)
+#endif
+
 /* The channel pairs of 1 or 2 output pixels: raw tile sums into sums[s * out_c + c], then one
  * requantization pass over the pixels' channels (mico_conv_store_pixels). */
 MICO_INLINE void pl_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s0, int32_t s1, int32_t pix0,
@@ -462,7 +560,17 @@ MICO_INLINE void pl_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s
     const int32_t rs = p->w_row_bytes, out_c = p->out_c;
     const uint8_t *wts = p->weights;
     int32_t *sa = sums, *sb = sums + out_c;
-    for (int32_t oc = 0; oc < out_c; oc += 2) {
+    int32_t oc = 0;
+#if PL_ASM
+    if (npix > 1 && nw > 0 && (!FE && S == 16 ? nw <= nb : nw <= lw)) {
+        if (WC == 4 && S == 16) pl_pairs_44(wts, rs, x, nw, out_c / 2, sa, sb);
+        else if (WC == 2 && !FE) pl_pairs_22(wts, rs, x, nw, out_c / 2, sa, sb);
+        else if (WC == 4) pl_pairs_42(wts, rs, x, nw, out_c / 2, sa, sb);
+        else pl_pairs_24(wts, rs, x, nw, out_c / 2, sa, sb);
+        oc = out_c & ~1;
+    }
+#endif
+    for (; oc < out_c; oc += 2) {
         const int two = oc + 1 < out_c;
         const uint32_t *ra = (const uint32_t *)(const void *)(wts + oc * rs);
         const uint32_t *rb = two ? (const uint32_t *)(const void *)(wts + (oc + 1) * rs) : ra;
