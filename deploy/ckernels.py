@@ -37,9 +37,11 @@ class ReluParams(ct.Structure):
     _fields_ = [(n, ct.c_int32) for n in ("n", "cont", "is_signed")]
 
 
-@lru_cache(maxsize=4)
-def library(sanitize: bool = False) -> ct.CDLL:
-    lib = ct.CDLL(str(host_kernel_library(sanitize=sanitize)))
+@lru_cache(maxsize=6)
+def library(sanitize: bool = False, extra_flags: tuple[str, ...] = ()) -> ct.CDLL:
+    """The host build of the kernels (``extra_flags``: e.g. ``-DMICO_REQUANT_WORDS`` for the
+    32-bit targets' two-word requantization path)."""
+    lib = ct.CDLL(str(host_kernel_library(sanitize=sanitize, extra_flags=extra_flags)))
     lib.mico_conv_variant_run.restype = ct.c_int
     lib.mico_conv_get_buffer_size.restype = ct.c_int32
     lib.mico_conv_select.restype = ct.c_int

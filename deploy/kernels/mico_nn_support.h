@@ -167,6 +167,12 @@ MICO_INLINE void mico_set(uint8_t *buf, int32_t i, int32_t cont, int32_t v) {
  * instead of a 64-bit shift (Cortex-M has no 64-bit shifter). */
 MICO_INLINE int32_t mico_requant_le32(int32_t acc, int32_t m, int32_t k, uint32_t r, int32_t lo, int32_t hi) {
     const int64_t H = (int64_t)acc * m + r;
+#if UINTPTR_MAX > 0xFFFFFFFFu && !defined(MICO_REQUANT_WORDS)
+    /* 64-bit machines (Cortex-A53, host) shift the 64-bit word in one instruction (the host tests
+     * build with MICO_REQUANT_WORDS too, to check the 32-bit path) */
+    const int64_t w = H >> k;
+    return w < lo ? lo : w > hi ? hi : (int32_t)w;
+#endif
     const int32_t h = (int32_t)(H >> 32);
     const uint32_t l = (uint32_t)H;
     const int32_t top = h >> (k - 1);

@@ -176,9 +176,10 @@ def test_poly_requant_shortcut(data, seed):
 
 @pytest.mark.parametrize("w_bits,in_bits", [(8, 8), (4, 4), (2, 2), (8, 4)])
 def test_requant_every_shift_and_large_accumulators(w_bits, in_bits):
-    """The contract's requantization for every shift k in 1..62 (k <= 32 takes the two-word path
-    of mico_requant, k > 32 the SMMLA shortcut) with accumulators near the int32 range, through
-    the GEMM kernels' shared store pass (sub-byte outputs packed) and the portable kernel."""
+    """The contract's requantization for every shift k in 1..62 (k <= 32: the 64-bit shift, and the
+    two-word path of the 32-bit targets built here with MICO_REQUANT_WORDS; k > 32 the SMMLA
+    shortcut) with accumulators near the int32 range, through the GEMM kernels' shared store pass
+    (sub-byte outputs packed) and the portable kernel."""
     rng = np.random.default_rng(w_bits * 10 + in_bits)
     cout = 124
     case = dict(cin=16, cout=cout, h=3, w=4, k=(1, 1), stride=(1, 1), pad=(0, 0), groups=1, w_bits=w_bits,
@@ -203,8 +204,8 @@ def test_requant_every_shift_and_large_accumulators(w_bits, in_bits):
         op.params.update(out_cont=cont, out_signed=int(out_signed), out_lo=lo, out_hi=hi)
         op.mult, op.shift = m.astype(np.int32), k.astype(np.int8)
         for v in ("auto", "portable", "dualmac"):
-            for sanitize in (False, True):
-                status, out = ckernels.run_conv(op, xb, v, ckernels.library(sanitize))
+            for lib in (ckernels.library(), ckernels.library(True), ckernels.library(True, ("-DMICO_REQUANT_WORDS",))):
+                status, out = ckernels.run_conv(op, xb, v, lib)
                 assert status == 0
                 np.testing.assert_array_equal(unpack(out, expected.size, cont, out_signed), expected,
                                               err_msg=f"{v} out_bits={out_bits}")
