@@ -64,11 +64,12 @@ def test_invalid_hyperparameters():
 
 @pytest.mark.parametrize("cls", [GeneticSearch, NSGA2Search])
 def test_repair_follows_really_cheaper_bits_on_cortex_m7(cls):
-    """LeNet-5 under the Cortex-M7 latency model (the demo's budget: halfway between the cheapest
-    policy and W8A8): its first layer is faster at 8 bits than at 2, so the all-2-bit policy breaks
-    the budget. Repair moves genes toward the cheapest policy instead of lowering everything, so
-    every proposal is feasible and the run uses its whole budget (lowering every gene collapsed
-    all children onto the infeasible all-2-bit policy and the run stopped after one evaluation)."""
+    """LeNet-5 under the Cortex-M7 latency model: its first layer is faster at 8 bits than at 2, so
+    the all-2-bit policy is not the cheapest one, and a budget halfway between the cheapest policy
+    and the all-2-bit one (or W8A8 if that is lower) rules it out. Repair moves genes toward the
+    cheapest policy instead of lowering everything, so every proposal is feasible and the run uses
+    its whole budget (lowering every gene collapsed all children onto the infeasible all-2-bit
+    policy and the run stopped after one evaluation)."""
     import torch
 
     from mico.costs import cheapest_policy
@@ -82,7 +83,9 @@ def test_repair_follows_really_cheaper_bits_on_cortex_m7(cls):
     lat = cost_model("latency-m7")
     w8 = lat.cost(space, space.uniform(8, 8)).total
     _, cmin = cheapest_policy(space, lat)
-    assert lat.cost(space, space.uniform(2, 2)).total > w8  # lower bits are not cheaper here
-    prob = Problem(space, ToyProxy(space), {"latency-m7": lat}, [Constraint("latency-m7", (cmin + w8) / 2)], 24)
+    c2 = lat.cost(space, space.uniform(2, 2)).total
+    assert c2 > cmin  # the lowest bits everywhere are not the cheapest policy here
+    limit = (cmin + min(c2, w8)) / 2
+    prob = Problem(space, ToyProxy(space), {"latency-m7": lat}, [Constraint("latency-m7", limit)], 24)
     run(cls(population=10), prob, seed=0)
     assert len(prob.history) == 24 and all(e.feasible for e in prob.history)
