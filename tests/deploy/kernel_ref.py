@@ -13,8 +13,11 @@ from mico.quant import act_range, requant_params, requantize, weight_qmax
 
 def random_conv(rng: np.random.Generator, *, cin: int, cout: int, h: int, w: int, k: tuple[int, int],
                 stride: tuple[int, int], pad: tuple[int, int], groups: int, w_bits: int, in_bits: int,
-                in_signed: bool, out_bits: int | None, out_signed: bool = False):
-    """A random conv op (COp), its NCHW integer input, and the expected output values."""
+                in_signed: bool, out_bits: int | None, out_signed: bool = False, mult_scale_log2: int = 7):
+    """A random conv op (COp), its NCHW integer input, and the expected output values. Requantization
+    multipliers are uniform in [1e-4, 0.05) times 2^j, j uniform in 0..mult_scale_log2: shifts from
+    about 28 (the default; k <= 32 takes the two-word path of mico_requant) to 44; 0 gives the
+    shifts > 32 of typical layers."""
     qmax = weight_qmax(w_bits)
     cg = cin // groups
     if w_bits == 1:
@@ -42,8 +45,7 @@ def random_conv(rng: np.random.Generator, *, cin: int, cout: int, h: int, w: int
         expected = acc[0].permute(1, 2, 0).reshape(-1).numpy()
     else:
         olo, ohi = act_range(out_bits, out_signed)
-        # shifts k from about 28 (k <= 32: the two-word path of mico_requant) to 44
-        mult = rng.uniform(1e-4, 0.05, size=cout) * (1 << rng.integers(0, 8, size=cout))
+        mult = rng.uniform(1e-4, 0.05, size=cout) * (1 << rng.integers(0, mult_scale_log2 + 1, size=cout))
         m, s = requant_params(mult)
         y = requantize(acc, torch.from_numpy(m).reshape(1, -1, 1, 1), torch.from_numpy(s).reshape(1, -1, 1, 1),
                        olo, ohi)
