@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import torch
 from mico import registry
 from mico.experiment import ExperimentConfig, build_problem
 from mico.proxies import QATConfig, load_context
+from mico.record import RunConfigMismatch
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +97,7 @@ def main(args: Any = None) -> int:
         ran = []
         for name in searchers:  # one at a time: a searcher that cannot work on this problem is reported, not fatal
             try:
-                compare(exp, [name], cfg.seeds, out / "compare", progress=True)
+                compare_afresh(compare, exp, name, cfg.seeds, out / "compare", progress=True)
                 ran.append(name)
             except ValueError as e:
                 log.warning("searcher %s cannot run on this problem: %s", name, e)
@@ -147,6 +149,20 @@ def main(args: Any = None) -> int:
     (out / "report.md").write_text(text)
     print(text)
     return 0
+
+
+def compare_afresh(compare: Callable[..., Any], exp: Any, name: str, seeds: int, root: Path, **kw: Any) -> Any:
+    """``compare(exp, [name], seeds, root)``; if ``root`` holds runs of other settings (e.g. a demo
+    of an earlier version, before the latency model was refitted), they are moved aside to
+    ``root.stale-<time>`` (nothing is deleted) and the comparison starts afresh in ``root``."""
+    try:
+        return compare(exp, [name], seeds, root, **kw)
+    except RunConfigMismatch as e:
+        stale = root.with_name(f"{root.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
+        root.rename(stale)
+        log.warning("%s holds runs of other settings (%s differ); moved them to %s, starting afresh",
+                    root, ", ".join(e.diff), stale)
+        return compare(exp, [name], seeds, root, **kw)
 
 
 def _best_from_runs(root: Path) -> dict[str, Any] | None:

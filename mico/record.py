@@ -53,6 +53,15 @@ def _line_checksum(d: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
+class RunConfigMismatch(ValueError):
+    """A run directory holds a run with other settings (its config.json differs)."""
+
+    def __init__(self, run_dir: Path, diff: list[str]):
+        self.run_dir, self.diff = run_dir, diff
+        super().__init__(f"{run_dir} holds a run with another configuration (differs in {diff}); "
+                         "resume with the same settings or use a new run directory")
+
+
 class RunRecord:
     """The files of one run directory."""
 
@@ -76,10 +85,7 @@ class RunRecord:
             new_cmp = {k: v for k, v in json.loads(json.dumps(config, default=str)).items() if k != "created"}
             if old_cmp != new_cmp:
                 diff = sorted(k for k in set(old_cmp) | set(new_cmp) if old_cmp.get(k) != new_cmp.get(k))
-                raise ValueError(
-                    f"{self.dir} holds a run with another configuration (differs in {diff}); "
-                    "resume with the same settings or use a new run directory"
-                )
+                raise RunConfigMismatch(self.dir, diff)
             return
         path.write_text(json.dumps({**full, "created": time.time()}, indent=1, default=str))
 

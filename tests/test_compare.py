@@ -81,3 +81,27 @@ def test_register_adds_compare_command():
     register(parser.add_subparsers())
     args = parser.parse_args(["compare", "--searchers", "mico,random", "--seeds", "2", "--evals", "10"])
     assert args.func is cmd_compare and args.seeds == 2 and args.evals == 10
+
+
+def test_demo_sets_aside_runs_of_other_settings(registered, tmp_path):
+    """A demo folder from an earlier version (here: another budget, as after a latency refit) is
+    moved aside whole, not deleted, and the comparison runs afresh; a rerun with the same settings
+    then resumes instead of moving anything."""
+    from mico.demo import compare_afresh
+    from mico.record import RunConfigMismatch
+
+    root = tmp_path / "compare"
+
+    def tight(run_dir):
+        return toy_problem(budget=8, ratio=0.3, n_layers=4, record=RunRecord(run_dir))
+
+    compare(CFG, ["random"], 1, root, problem_factory=factory, progress=False)
+    old = (run_dir_for(root, "toy", "random", 0) / "trials.jsonl").read_text()
+    with pytest.raises(RunConfigMismatch, match="another configuration"):
+        compare(CFG, ["random"], 1, root, problem_factory=tight, progress=False)
+    compare_afresh(compare, CFG, "random", 1, root, problem_factory=tight, progress=False)
+    stale = [p for p in tmp_path.iterdir() if p.name.startswith("compare.stale-")]
+    assert len(stale) == 1 and (run_dir_for(stale[0], "toy", "random", 0) / "trials.jsonl").read_text() == old
+    assert (run_dir_for(root, "toy", "random", 0) / "summary.json").exists()
+    compare_afresh(compare, CFG, "random", 1, root, problem_factory=tight, progress=False)
+    assert len([p for p in tmp_path.iterdir() if p.name.startswith("compare.stale-")]) == 1
