@@ -153,8 +153,7 @@ MICO_INLINE int32_t dm_im2col_t(const mico_conv_params *p, const uint8_t *in, in
             psum = ps;
             if (p->stride_w == 1 && iw0 >= 0 && iw0 + p->k_w <= p->in_w) { /* the whole window row: one run */
                 uint32_t *dst = colw + k + (WC == 8 ? 2 * s : s);
-                if (WC == 8) mico_copy_pairs_stride4(dst, row + iw0 * tw, p->k_w * tw);
-                else mico_copy_stride2(dst, row + iw0 * tw, p->k_w * tw);
+                mico_copy_slot(dst, row + iw0 * tw, p->k_w * tw, WC == 8);
                 sum += (int32_t)(psum[iw0 + p->k_w] - psum[iw0]);
                 k += p->k_w * c;
                 continue;
@@ -165,8 +164,7 @@ MICO_INLINE int32_t dm_im2col_t(const mico_conv_params *p, const uint8_t *in, in
             const int outside = ih < 0 || ih >= p->in_h || iw < 0 || iw >= p->in_w;
             if (row && !outside) {
                 uint32_t *dst = colw + k + (WC == 8 ? 2 * s : s);
-                if (WC == 8) mico_copy_pairs_stride4(dst, row + iw * tw, tw);
-                else mico_copy_stride2(dst, row + iw * tw, tw);
+                mico_copy_slot(dst, row + iw * tw, tw, WC == 8);
                 sum += (int32_t)(psum[iw + 1] - psum[iw]);
                 continue;
             }

@@ -157,7 +157,7 @@ MICO_INLINE int32_t pl_im2col(const mico_conv_params *p, const uint8_t *in, int3
             row = r;
             psum = ps;
             if (p->stride_w == 1 && iw0 >= 0 && iw0 + p->k_w <= p->in_w) { /* the whole window row: one run */
-                mico_copy_stride2(dst, row + iw0 * tw, p->k_w * tw);
+                mico_copy_slot(dst, row + iw0 * tw, p->k_w * tw, 0);
                 sum += (int32_t)(psum[iw0 + p->k_w] - psum[iw0]);
                 dst += 2 * p->k_w * tw;
                 continue;
@@ -169,7 +169,7 @@ MICO_INLINE int32_t pl_im2col(const mico_conv_params *p, const uint8_t *in, int3
                 for (int32_t i = 0; i < tw; i += 2) dst[2 * i] = dst[2 * i + 2] = opat;
                 sum += (int32_t)ox * c;
             } else if (row) {
-                mico_copy_stride2(dst, row + iw * tw, tw);
+                mico_copy_slot(dst, row + iw * tw, tw, 0);
                 sum += (int32_t)(psum[iw + 1] - psum[iw]);
             } else {
                 sum += pl_words(in + (ih * p->in_w + iw) * c * CA / 8, dst, c, sg, WC, CA, 2);

@@ -69,64 +69,40 @@ MICO_INLINE uint32_t *mico_ring_row(const mico_conv_params *p, int32_t *ring, in
     return (uint32_t *)(void *)(ring + p->k_h) + slot * (p->in_w * (tw + 1) + 1);
 }
 
-/* dst[2 i] = src[i] for i < n (n even): converted words into one pixel slot of a two-pixel
- * column. */
-MICO_INLINE void mico_copy_stride2(uint32_t *dst, const uint32_t *src, int32_t n) {
+/* Converted words (n, even) from the row ring into one pixel slot of a two-pixel column:
+ * PAIRS 0: dst[2 i] = src[i] (the pixels alternate every word, poly and sub-byte dual-MAC);
+ * PAIRS 1: dst[4 i + j] = src[2 i + j], j < 2 (they alternate every two words, 8-bit weights). */
+MICO_INLINE void mico_copy_slot(uint32_t *dst, const uint32_t *src, int32_t n, const int PAIRS) {
 #if defined(__thumb2__)
     if (n & 2) {
         const uint32_t a = src[0], b = src[1];
         dst[0] = a;
-        dst[2] = b;
+        dst[PAIRS ? 1 : 2] = b;
         src += 2;
         dst += 4;
     }
     n &= ~3;
     if (n > 0) {
         uint32_t a, b, c, d;
-        __asm__ volatile("1:\n\tldrd %[a], %[b], [%[s]], #8\n\tldrd %[c], %[d], [%[s]], #8\n\t"
-                         "str %[a], [%[o]], #8\n\tstr %[b], [%[o]], #8\n\tstr %[c], [%[o]], #8\n\t"
-                         "str %[d], [%[o]], #8\n\tsubs %[n], #4\n\tbne 1b\n\t"
-                         : [s] "+r"(src), [o] "+r"(dst), [n] "+r"(n), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c),
-                           [d] "=&r"(d)
-                         :
-                         : "cc", "memory");
+#define MICO_COPY_OPS                                                                                        \
+    : [s] "+r"(src), [o] "+r"(dst), [n] "+r"(n), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c), [d] "=&r"(d) \
+    :                                                                                                    \
+    : "cc", "memory"
+        if (PAIRS)
+            __asm__ volatile("1:\n\tldrd %[a], %[b], [%[s]], #8\n\tldrd %[c], %[d], [%[s]], #8\n\t"
+                             "strd %[a], %[b], [%[o]], #16\n\tstrd %[c], %[d], [%[o]], #16\n\t"
+                             "subs %[n], #4\n\tbne 1b\n\t" MICO_COPY_OPS);
+        else
+            __asm__ volatile("1:\n\tldrd %[a], %[b], [%[s]], #8\n\tldrd %[c], %[d], [%[s]], #8\n\t"
+                             "str %[a], [%[o]], #8\n\tstr %[b], [%[o]], #8\n\tstr %[c], [%[o]], #8\n\t"
+                             "str %[d], [%[o]], #8\n\tsubs %[n], #4\n\tbne 1b\n\t" MICO_COPY_OPS);
+#undef MICO_COPY_OPS
     }
 #else
     for (int32_t i = 0; i < n; i += 2) {
         const uint32_t a = src[i], b = src[i + 1];
         dst[2 * i] = a;
-        dst[2 * i + 2] = b;
-    }
-#endif
-}
-
-/* dst[4 i + j] = src[2 i + j] (j < 2, n even): converted word pairs into one pixel slot of a
- * two-pixel column whose pixels alternate every two words. */
-MICO_INLINE void mico_copy_pairs_stride4(uint32_t *dst, const uint32_t *src, int32_t n) {
-#if defined(__thumb2__)
-    if (n & 2) {
-        const uint32_t a = src[0], b = src[1];
-        dst[0] = a;
-        dst[1] = b;
-        src += 2;
-        dst += 4;
-    }
-    n &= ~3;
-    if (n > 0) {
-        uint32_t a, b, c, d;
-        __asm__ volatile("1:\n\tldrd %[a], %[b], [%[s]], #8\n\tldrd %[c], %[d], [%[s]], #8\n\t"
-                         "strd %[a], %[b], [%[o]], #16\n\tstrd %[c], %[d], [%[o]], #16\n\t"
-                         "subs %[n], #4\n\tbne 1b\n\t"
-                         : [s] "+r"(src), [o] "+r"(dst), [n] "+r"(n), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c),
-                           [d] "=&r"(d)
-                         :
-                         : "cc", "memory");
-    }
-#else
-    for (int32_t i = 0; i < n; i += 2) {
-        const uint32_t a = src[i], b = src[i + 1];
-        dst[2 * i] = a;
-        dst[2 * i + 1] = b;
+        dst[PAIRS ? 2 * i + 1 : 2 * i + 2] = b;
     }
 #endif
 }
