@@ -463,38 +463,33 @@ MICO_INLINE void pl_tile(const uint32_t *wa, const uint32_t *wb, const uint32_t 
  * pointers and the pair count live besides it (the general path keeps its whole block / chunk
  * schedule live, and its spills cost about as much as two weight words). */
 MICO_INLINE void pl_pairs(const uint8_t *w, int32_t rs, const uint32_t *x, int32_t nw, int32_t npairs, int32_t *sa,
-                          int32_t *sb, const int32_t WC, const int32_t S, const int FE) {
-    const int32_t F = 32 / S, G = 32 / WC / F, D = (F - 1) * S;
-    uint32_t M = WC == 4 ? (S == 16 ? 0x000F000Fu : 0x0F0F0F0Fu) : 0x03030303u;
+                          int32_t *sb, const int32_t WC) {
+    /* W4A2 / W2A4 (S 8, every product extracted): the compiled pl_c22 per pair */
+    uint32_t M = WC == 4 ? 0x0F0F0F0Fu : 0x03030303u;
     __asm__("" : "+r"(M));
-    const uint32_t *xe = x + 2 * G * nw;
+    const uint32_t *xe = x + 2 * (WC == 4 ? 2 : 4) * nw;
     for (; npairs > 0; npairs--, w += 2 * rs, sa += 2, sb += 2) {
-        const uint32_t *ra = (const uint32_t *)(const void *)w, *rb = (const uint32_t *)(const void *)(w + rs);
-        if (!FE && S == 16) {
-            uint32_t pp[4] = {0, 0, 0, 0};
-            pl_a22(ra, rb, x, xe, nw, M, pp);
-            sa[0] = (int32_t)(pp[0] >> D);
-            sb[0] = (int32_t)(pp[1] >> D);
-            sa[1] = (int32_t)(pp[2] >> D);
-            sb[1] = (int32_t)(pp[3] >> D);
-        } else {
-            uint32_t l0 = 0, l1 = 0;
-            if (FE) pl_c22(ra, rb, x, xe, M, &l0, &l1, WC);
-            else pl_b22(ra, rb, x, xe, M, &l0, &l1);
-            sa[0] = (int32_t)(l0 & 0xFFFFu);
-            sb[0] = (int32_t)(l0 >> 16);
-            sa[1] = (int32_t)(l1 & 0xFFFFu);
-            sb[1] = (int32_t)(l1 >> 16);
-        }
+        uint32_t l0 = 0, l1 = 0;
+        pl_c22((const uint32_t *)(const void *)w, (const uint32_t *)(const void *)(w + rs), x, xe, M, &l0, &l1, WC);
+        sa[0] = (int32_t)(l0 & 0xFFFFu);
+        sb[0] = (int32_t)(l0 >> 16);
+        sa[1] = (int32_t)(l1 & 0xFFFFu);
+        sb[1] = (int32_t)(l1 >> 16);
     }
 }
 
 /* one out-of-line copy per layout (its own register allocation) */
-#define PL_PAIRS_FN(NAME, WC, S, FE)                                                                         \
+#define PL_PAIRS_FN(NAME, WC)                                                                                \
     static __attribute__((noinline)) void NAME(const uint8_t *w, int32_t rs, const uint32_t *x, int32_t nw,  \
                                                int32_t npairs, int32_t *sa, int32_t *sb) {                  \
-        pl_pairs(w, rs, x, nw, npairs, sa, sb, WC, S, FE);                                                 \
+        pl_pairs(w, rs, x, nw, npairs, sa, sb, WC);                                                        \
     }
+
+/* the pair loops' row pointers (wa, wb = wa + rs; w += 2 rs) and their pair count (n -= 1) */
+#define PL_PAIR_ROWS \
+    "ldr %[wa], %[w]\n\tldr %[y], %[rs]\n\tadd %[wb], %[wa], %[y]\n\t" \
+    "ldr %[y], %[rs2]\n\tadd %[y], %[wa], %[y]\n\tstr %[y], %[w]\n\t"
+#define PL_PAIR_NEXT "ldr %[y], %[n]\n\tsubs %[y], %[y], #1\n\tstr %[y], %[n]\n\tbne 0b\n\t"
 
 /* W4 x A4: the whole pair loop as one assembly block. The loop state (row pointer, pair count,
  * sums pointers, ...) lives in memory operands, so the tile loop keeps all 13 registers it needs
@@ -507,8 +502,7 @@ static __attribute__((noinline)) void pl_pairs_44(const uint8_t *w, int32_t rs, 
     uint32_t p00, p01, p10, p11, ua, ub, y, x0, x1;
     const uint32_t *wa, *wb, *x;
     __asm__ volatile("0:\n\t"
-                     "ldr %[wa], %[w]\n\tldr %[y], %[rs]\n\tadd %[wb], %[wa], %[y]\n\t"
-                     "ldr %[y], %[rs2]\n\tadd %[y], %[wa], %[y]\n\tstr %[y], %[w]\n\t"
+                     PL_PAIR_ROWS
                      "ldr %[x], %[xb]\n\tmovs %[p00], #0\n\tmovs %[p01], #0\n\tmovs %[p10], #0\n\t"
                      "movs %[p11], #0\n\tldr %[y], %[odd]\n\tcmp %[y], #0\n\tbeq 2f\n\t" PL_A_WORD
                      "2:\n\tldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbeq 3f\n\t"
@@ -517,7 +511,7 @@ static __attribute__((noinline)) void pl_pairs_44(const uint8_t *w, int32_t rs, 
                      "lsrs %[p10], %[p10], #16\n\tlsrs %[p11], %[p11], #16\n\t"
                      "ldr %[y], %[sa]\n\tstr %[p00], [%[y]], #4\n\tstr %[p10], [%[y]], #4\n\tstr %[y], %[sa]\n\t"
                      "ldr %[y], %[sb]\n\tstr %[p01], [%[y]], #4\n\tstr %[p11], [%[y]], #4\n\tstr %[y], %[sb]\n\t"
-                     "ldr %[y], %[n]\n\tsubs %[y], %[y], #1\n\tstr %[y], %[n]\n\tbne 0b\n\t"
+                     PL_PAIR_NEXT
                      : [p00] "=&r"(p00), [p01] "=&r"(p01), [p10] "=&r"(p10), [p11] "=&r"(p11), [wa] "=&r"(wa),
                        [wb] "=&r"(wb), [x] "=&r"(x), [ua] "=&r"(ua), [ub] "=&r"(ub), [y] "=&r"(y), [x0] "=&r"(x0),
                        [x1] "=&r"(x1), [w] "+m"(w), [n] "+m"(n), [sa] "+m"(sa), [sb] "+m"(sb)
@@ -534,22 +528,21 @@ static __attribute__((noinline)) void pl_pairs_22(const uint8_t *w, int32_t rs, 
     uint32_t a0, a1, q0, q1, u, y, x0, x1;
     const uint32_t *wa, *wb, *x;
     __asm__ volatile("0:\n\t"
-                     "ldr %[wa], %[w]\n\tldr %[y], %[rs]\n\tadd %[wb], %[wa], %[y]\n\t"
-                     "ldr %[y], %[rs2]\n\tadd %[y], %[wa], %[y]\n\tstr %[y], %[w]\n\t"
+                     PL_PAIR_ROWS
                      "ldr %[x], %[xb]\n\tmovs %[a0], #0\n\tmovs %[a1], #0\n\t"
                      "1:\n\t" PL_B_BODY "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t"
                      "uxth %[y], %[a0]\n\tlsrs %[a0], %[a0], #16\n\tuxth %[q0], %[a1]\n\tlsrs %[a1], %[a1], #16\n\t"
                      "ldr %[u], %[sa]\n\tstr %[y], [%[u]], #4\n\tstr %[q0], [%[u]], #4\n\tstr %[u], %[sa]\n\t"
                      "ldr %[u], %[sb]\n\tstr %[a0], [%[u]], #4\n\tstr %[a1], [%[u]], #4\n\tstr %[u], %[sb]\n\t"
-                     "ldr %[y], %[n]\n\tsubs %[y], %[y], #1\n\tstr %[y], %[n]\n\tbne 0b\n\t"
+                     PL_PAIR_NEXT
                      : [a0] "=&r"(a0), [a1] "=&r"(a1), [wa] "=&r"(wa), [wb] "=&r"(wb), [x] "=&r"(x), [q0] "=&r"(q0),
                        [q1] "=&r"(q1), [u] "=&r"(u), [y] "=&r"(y), [x0] "=&r"(x0), [x1] "=&r"(x1), [w] "+m"(w),
                        [n] "+m"(n), [sa] "+m"(sa), [sb] "+m"(sb)
                      : [M] "r"(M), [rs] "m"(rs), [rs2] "m"(rs2), [xb] "m"(xb), [xe] "m"(xe)
                      : "cc", "memory");
 }
-PL_PAIRS_FN(pl_pairs_42, 4, 8, 1)
-PL_PAIRS_FN(pl_pairs_24, 2, 8, 1)
+PL_PAIRS_FN(pl_pairs_42, 4)
+PL_PAIRS_FN(pl_pairs_24, 2)
 #endif
 
 /* The channel pairs of 1 or 2 output pixels: raw tile sums into sums[s * out_c + c], then one
