@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,90 @@ def test_m7_plugin_and_pricing(tmp_path):
     assert r.region_instructions[1] > 128 * 4 and r.unpriced_insns == 0
     again = simulate(elf, "cortex-m7")
     assert again.cached and again.region_cycles == r.region_cycles  # deterministic, cached
+
+
+# One inner loop placed at three offsets from a guest page boundary: inside one page, split
+# exactly at the boundary, and split by a 32-bit instruction that crosses it. QEMU translates the
+# split loops into two or three blocks; the real core does not care, so neither may the cycles.
+PAGE_LOOP = {
+    "cortex-m7": (1024, (0, 1024 - 26, 1024 - 24), r"""
+    .syntax unified
+    .text
+    .balign 1024
+    .space PAD
+    .global mloop
+    .thumb_func
+    .type mloop, %function
+mloop:
+    push {r4-r7, lr}
+    movs r2, #0
+    movs r3, #0
+1:  ldr.w r4, [r0], #4
+    ldr.w r5, [r0], #4
+    sxtb16 r6, r4
+    sxtb16 r7, r5
+    smlad r2, r6, r7, r2
+    sxtb16 r4, r4, ror #8
+    sxtb16 r5, r5, ror #8
+    smlad r3, r4, r5, r3
+    sub.w r0, r0, #8
+    subs r1, r1, #1
+    bne 1b
+    add r0, r2, r3
+    pop {r4-r7, pc}
+""", "mov r11, r11"),
+    "cortex-a53": (4096, (0, 4096 - 16), r"""
+    .text
+    .balign 4096
+    .space PAD
+    .global mloop
+    .type mloop, %function
+mloop:
+    mov w2, #0
+    mov w3, #0
+1:  ldr w4, [x0]
+    ldr w5, [x0, #4]
+    madd w2, w4, w5, w2
+    eor w3, w3, w4
+    add w3, w3, w5
+    subs w1, w1, #1
+    b.ne 1b
+    add w0, w2, w3
+    ret
+""", "orr x28, x28, x28"),
+}
+
+
+@pytest.mark.parametrize("target", ["cortex-m7", "cortex-a53"])
+def test_cycles_do_not_depend_on_page_placement(tmp_path, target):
+    from deploy.toolchain import require
+
+    page, pads, loop, marker = PAGE_LOOP[target]
+    try:
+        require(get_target(target).cc)
+    except Exception as e:  # noqa: BLE001 - the toolchain's own message says what to install
+        pytest.skip(str(e))
+    main = tmp_path / "main.c"
+    main.write_text(f"""#include <stdio.h>
+#include <stdint.h>
+extern int32_t mloop(const int32_t *p, int n);
+static int32_t buf[2] = {{0x01020304, 0x05060708}};
+int main(void) {{ __asm__ volatile("{marker}" ::: "memory"); int32_t v = mloop(buf, 2000);
+    __asm__ volatile("{marker}" ::: "memory"); printf("v=%ld\\n", (long)v); return 0; }}
+""")
+    cycles, starts = [], []
+    for pad in pads:
+        asm = tmp_path / f"loop{pad}.s"
+        asm.write_text(loop.replace("PAD", str(pad)))
+        elf = build_elf([main, asm], target, tmp_path / f"loop{pad}.elf")
+        r = simulate(elf, target, use_cache=False)
+        assert r.unpriced_insns == 0 and len(r.region_cycles) == 1
+        cycles.append(r.cycles)
+        nm = "arm-none-eabi-nm" if target == "cortex-m7" else "aarch64-linux-gnu-nm"
+        sym = subprocess.run([nm, str(elf)], capture_output=True, text=True).stdout
+        starts.append(int(next(ln.split()[0] for ln in sym.splitlines() if ln.endswith(" mloop")), 16))
+    assert starts[0] % page == 0 and all(s % page == pads[i] for i, s in enumerate(starts))  # placed as meant
+    assert max(cycles) / min(cycles) < 1.01, dict(zip(pads, cycles))
 
 
 @needs_m7
