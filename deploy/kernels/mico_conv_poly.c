@@ -555,7 +555,8 @@ MICO_INLINE void pl_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s
     int32_t *sa = sums, *sb = sums + out_c;
     int32_t oc = 0;
 #if PL_ASM
-    if (npix > 1 && nw > 0 && (!FE && S == 16 ? nw <= nb : nw <= lw)) {
+    /* out_c >= 2: the assembly pair loops run at least one pair (a single channel would wrap their count) */
+    if (npix > 1 && nw > 0 && out_c >= 2 && (!FE && S == 16 ? nw <= nb : nw <= lw)) {
         if (WC == 4 && S == 16) pl_pairs_44(wts, rs, x, nw, out_c / 2, sa, sb);
         else if (WC == 2 && !FE) pl_pairs_22(wts, rs, x, nw, out_c / 2, sa, sb);
         else if (WC == 4) pl_pairs_42(wts, rs, x, nw, out_c / 2, sa, sb);

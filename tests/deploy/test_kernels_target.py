@@ -47,3 +47,20 @@ def test_conv_on_target_matches_portable(target, variant, tmp_path, monkeypatch)
         assert cases
     monkeypatch.setenv("MICO_BENCH_VARIANT", variant)
     build_bench(cases, target, tmp_path)  # raises if any call fails or differs from portable
+
+
+@pytest.mark.parametrize("target", ["cortex-m7", "cortex-a53"])
+def test_single_output_channel_on_target(target, tmp_path, monkeypatch):
+    """One output channel through poly's two-pixel path (found by the latency profiler: the M7
+    assembly pair loop ran with zero pairs, wrapped its count and ended in a bus fault)."""
+    if not all(shutil.which(t) for t in TOOLS[target]):
+        pytest.skip(f"needs {' and '.join(TOOLS[target])}")
+    rng = np.random.default_rng(3)
+    cases = []
+    for cin in (12, 16):
+        for wb, ab in ((4, 4), (2, 2), (4, 2), (2, 4)):
+            op, xb, _ = random_conv(rng, cin=cin, cout=1, h=6, w=6, k=(3, 3), stride=(1, 1), pad=(1, 1), groups=1,
+                                    w_bits=wb, in_bits=ab, in_signed=False, out_bits=8)
+            cases.append((op, xb))
+    monkeypatch.setenv("MICO_BENCH_VARIANT", "MICO_CONV_POLY")
+    build_bench(cases, target, tmp_path)  # raises if any call fails or differs from portable
