@@ -177,20 +177,30 @@ def provenance(target: str) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------------- sampling
 def sample_configs(n: int, seed: int = 0, kinds: Sequence[str] = KINDS, max_macs: int = 2_000_000,
-                   max_bytes: int = 300_000, packed_frac: float = 0.125) -> list[KernelConfig]:
+                   max_bytes: int = 300_000, packed_frac: float = 0.125,
+                   gather_frac: float = 0.125) -> list[KernelConfig]:
     """``n`` configurations from a scrambled Sobol design over shape and bit dimensions.
 
-    A stratum of ``packed_frac * n`` configurations (own Sobol stream, seed + 1) is drawn inside the
-    region of the sub-byte fast paths (1/2-bit weights x 1/2-bit activations, channel counts that
-    are multiples of 16, no depthwise): the uniform design puts only ~2.5 % of its points there,
-    too few to fit the M7 ``packed`` kernel's (and the A53 NEON sub-byte paths') own terms."""
+    Two strata have their own Sobol streams, because the uniform design puts too few points there
+    to fit their own terms:
+
+    - ``packed_frac * n`` (seed + 1) inside the region of the sub-byte fast paths (1/2-bit weights
+      x 1/2-bit activations, channel counts that are multiples of 16, no depthwise): the M7
+      ``packed`` kernel and the A53 NEON sub-byte paths; the uniform design puts ~2.5 % there.
+    - ``gather_frac * n`` (seed + 2) in the first layers of small CNNs: few input channels that do
+      not fill whole words at sub-byte activations (e.g. LeNet-5's 6 channels at 2 bits, 12 bits
+      a pixel), where every pixel's field is gathered bit by bit. With only the uniform design
+      (20 such conv2d points) the learned model under-priced LeNet-5's second layer at W2A2 by 9 %.
+    """
     n_packed = int(round(n * packed_frac))
-    main = _sobol_configs(n - n_packed, seed, kinds, max_macs, max_bytes,
+    n_gather = int(round(n * gather_frac))
+    main = _sobol_configs(n - n_packed - n_gather, seed, kinds, max_macs, max_bytes,
                           (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128), tuple(BITS), tuple(BITS))
-    if n_packed <= 0:
-        return main
     pk = [k for k in kinds if k != "depthwise"] or list(kinds)
-    return main + _sobol_configs(n_packed, seed + 1, pk, max_macs, max_bytes, (16, 32, 48, 64, 96, 128), (1, 2), (1, 2))
+    gk = [k for k in kinds if k in ("conv2d", "conv1d")] or list(kinds)
+    return (main + _sobol_configs(n_packed, seed + 1, pk, max_macs, max_bytes, (16, 32, 48, 64, 96, 128), (1, 2), (1, 2))
+            + _sobol_configs(n_gather, seed + 2, gk, max_macs, max_bytes, (1, 2, 3, 5, 6, 10, 12), tuple(BITS),
+                             (1, 2, 3, 4, 5, 6)))
 
 
 def _sobol_configs(n: int, seed: int, kinds: Sequence[str], max_macs: int, max_bytes: int, chans: Sequence[int],
