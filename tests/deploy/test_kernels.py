@@ -225,10 +225,14 @@ def test_poly_two_bit_weights_in_two_bit_container():
 
 
 @pytest.mark.parametrize("k", [(3, 3), (2, 3), (5, 3), (3, 1)])
-@pytest.mark.parametrize("w_bits,in_bits,in_signed", [(8, 8, False), (8, 8, True), (4, 4, True), (1, 2, False)])
+@pytest.mark.parametrize("w_bits,in_bits,in_signed", [(8, 8, False), (8, 8, True), (4, 4, True), (4, 4, False),
+                                                      (1, 2, False), (2, 2, True), (8, 3, True)])
 def test_depthwise_paths(k, w_bits, in_bits, in_signed):
-    """Depthwise: the 3-wide specialisation (k_w == 3, stride_w == 1) and the general path."""
-    for stride in ((1, 1), (2, 1), (1, 2)):
-        case = dict(cin=6, cout=6, h=7, w=8, k=k, stride=stride, pad=(k[0] // 2, k[1] // 2), groups=6,
-                    w_bits=w_bits, in_bits=in_bits, in_signed=in_signed, out_bits=8, out_signed=False)
-        assert "dw" in _check(case, 3)
+    """Depthwise: the 3-wide specialisation (k_w == 3, stride_w == 1) and the general path, with
+    channel counts whose pixels start on a byte in every container (8) and ones that do not at
+    2 or 4 bits (5, 6: the per-element input widening)."""
+    for cin in (5, 6, 8):
+        for stride in ((1, 1), (2, 1), (1, 2)):
+            case = dict(cin=cin, cout=cin, h=7, w=8, k=k, stride=stride, pad=(k[0] // 2, k[1] // 2), groups=cin,
+                        w_bits=w_bits, in_bits=in_bits, in_signed=in_signed, out_bits=8, out_signed=False)
+            assert "dw" in _check(case, 3)
