@@ -124,7 +124,11 @@ def conv_scratch_bytes(p: dict[str, int]) -> int:
     if p["groups"] == 1:  # im2col of two pixels as int16, one gathered field, requant table + raw sums,
         k = p["k_h"] * p["k_w"] * p["in_c"]  # then a ring of k_h converted input rows
         ring = 8 * p["k_h"] + p["k_h"] * p["in_w"] * (2 * p["in_c"] + 4)
-        return 5 * ((k + 31) // 32 * 32) + 24 * p["out_c"] + 16 + ring
+        # first layers (1-3 input channels, mico_conv_rows.c): weights widened to int16 pairs, and
+        # the raw sums of 4 pixels instead of 2
+        rows_w = (4 * p["out_c"] * p["k_h"] * ((p["k_w"] * p["in_c"] + 1) // 2) + 8 * p["out_c"]
+                  if p["in_c"] <= 3 else 0)
+        return 5 * ((k + 31) // 32 * 32) + 24 * p["out_c"] + 16 + ring + rows_w
     if p["groups"] == p["in_c"] == p["out_c"]:  # depthwise: k_h int16 input rows + int16 weights
         cp = (p["in_c"] + 1) & ~1
         return 2 * p["k_h"] * (p["in_w"] + 2 * p["pad_w"] + 2) * cp + 2 * p["k_h"] * (p["k_w"] + 1) * cp + 16

@@ -4,6 +4,7 @@
 int32_t mico_conv_bytelane_steps(const mico_conv_params *p);
 int32_t mico_conv_packed_ok(const mico_conv_params *p);
 int32_t mico_conv_poly_ok(const mico_conv_params *p);
+int32_t mico_conv_rows_ok(const mico_conv_params *p);
 
 mico_conv_variant mico_conv_select(const mico_conv_params *p) {
 #if defined(MICO_FORCE_PORTABLE)
@@ -19,6 +20,9 @@ mico_conv_variant mico_conv_select(const mico_conv_params *p) {
      * 2/4-bit weight containers x 2/4-bit activation containers: the polynomial-packing kernel
      * beats packed, dual-MAC and byte-lane on every benchmark and LeNet-5 layer, at any channel
      * count */
+    /* 1-3 input channels (first layers): no per-pixel field at all (LeNet-5 conv1 W8A8: 2.3x
+     * fewer instructions than dual-MAC, results/kernel_bench.md), at any bit pair */
+    if (mico_conv_rows_ok(p)) return MICO_CONV_ROWS;
     if (mico_conv_poly_ok(p)) return MICO_CONV_POLY;
     /* 1-bit weights x 2-bit activations with whole-word im2col (in_c % 16 == 0): packed
      * 4-product MLA; with other channel counts its per-element im2col costs more than it saves */
@@ -48,6 +52,7 @@ mico_status mico_conv_variant_run(mico_conv_variant v, const mico_conv_params *p
         case MICO_CONV_PACKED: return mico_conv_packed(p, in, out, scratch, scratch_bytes);
         case MICO_CONV_POLY: return mico_conv_poly(p, in, out, scratch, scratch_bytes);
         case MICO_CONV_NEON: return mico_conv_neon(p, in, out, scratch, scratch_bytes);
+        case MICO_CONV_ROWS: return mico_conv_rows(p, in, out, scratch, scratch_bytes);
         default: return MICO_ERR_ARG;
     }
 }

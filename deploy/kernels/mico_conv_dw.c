@@ -21,44 +21,6 @@ MICO_INLINE int32_t dw_mac_hi(int32_t acc, uint32_t x, uint32_t w) {
     return acc + (int32_t)(int16_t)(x >> 16) * (int32_t)(int16_t)(w >> 16);
 }
 
-/* Widen n_px input pixels of c channels, starting at element e0 of `in`, to int16: channel ch of
- * pixel i goes to d[ch * ch_stride + i * px_stride]. Sub-byte containers whose pixels start on a
- * byte (4-bit with even c, 2-bit with c a multiple of 4; activations use 2/4/8-bit containers) are read
- * a byte at a time and split with shifts (little-endian within a byte, as deploy packs them); the
- * rest falls back to mico_get per element. */
-MICO_INLINE void dw_widen_t(const uint8_t *s, int32_t n_px, int32_t c, int16_t *d, int32_t ch_stride,
-                            int32_t px_stride, const int32_t CA, const int32_t SG) {
-    const int32_t per = 8 / CA, sh = 32 - CA; /* sign extension: field to the top, arithmetic shift back */
-    for (int32_t i = 0; i < n_px; i++, d += px_stride) {
-        int16_t *q = d;
-        for (int32_t ch = 0; ch < c; ch += per, s++) {
-            uint32_t b = *s;
-            for (int32_t j = 0; j < per; j++, b >>= CA, q += ch_stride)
-                *q = (int16_t)(SG ? (int32_t)(b << sh) >> sh : (int32_t)(b & ((1u << CA) - 1u)));
-        }
-    }
-}
-
-static void dw_widen(const mico_conv_params *p, const uint8_t *in, int32_t e0, int32_t n_px, int16_t *d,
-                     int32_t ch_stride, int32_t px_stride) {
-    const int32_t c = p->in_c, ca = p->in_cont, per = 8 / ca, sg = p->in_signed;
-    if (c % per == 0 && e0 % per == 0) {
-        const uint8_t *s = in + e0 / per;
-#define DW_WIDEN(CA)                                                                    \
-        if (ca == (CA)) {                                                               \
-            if (sg) dw_widen_t(s, n_px, c, d, ch_stride, px_stride, CA, 1);             \
-            else dw_widen_t(s, n_px, c, d, ch_stride, px_stride, CA, 0);                \
-            return;                                                                     \
-        }
-        DW_WIDEN(8)
-        DW_WIDEN(4)
-        DW_WIDEN(2)
-#undef DW_WIDEN
-    }
-    for (int32_t i = 0; i < n_px; i++, d += px_stride)
-        for (int32_t ch = 0; ch < c; ch++) d[ch * ch_stride] = (int16_t)mico_get(in, e0 + i * c + ch, ca, sg);
-}
-
 static mico_status dw3_run(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch) {
     const int32_t c = p->in_c, kh_n = p->k_h;
     const int32_t w2 = p->in_w + 2 * p->pad_w + 2; /* one channel's row, 2 slack values */
@@ -95,7 +57,7 @@ static mico_status dw3_run(const mico_conv_params *p, const uint8_t *in, void *o
                 for (int32_t i = 0; i < p->pad_w; i++) d[i] = 0;
                 for (int32_t i = p->pad_w + p->in_w; i < w2; i++) d[i] = 0;
             }
-            dw_widen(p, in, ih * p->in_w * c, p->in_w, r + p->pad_w, w2, 1);
+            mico_widen(p, in, ih * p->in_w * c, p->in_w, r + p->pad_w, w2, 1);
         }
         const int32_t pix0 = oh * p->out_w;
         for (int32_t ch = 0; ch < c; ch++) {
@@ -170,7 +132,7 @@ mico_status mico_conv_dw(const mico_conv_params *p, const uint8_t *in, void *out
             memset(r, 0, (size_t)p->pad_w * cp * 2);
             memset(r + (p->pad_w + p->in_w) * cp, 0, (size_t)p->pad_w * cp * 2);
             int16_t *d = r + p->pad_w * cp;
-            dw_widen(p, in, ih * p->in_w * c, p->in_w, d, 1, cp);
+            mico_widen(p, in, ih * p->in_w * c, p->in_w, d, 1, cp);
             if (cp != c)
                 for (int32_t iw = 0; iw < p->in_w; iw++) d[iw * cp + c] = 0;
         }

@@ -14,8 +14,11 @@ int32_t mico_conv_get_buffer_size(const mico_conv_params *p) {
          * per-channel requantization table (16 bytes a channel) and 2 x out_c int32 raw sums
          * (mico_conv_store_pixels.c), plus up to 3 bytes of alignment; then the ring of k_h
          * converted input rows (mico_ring_row: k_h tags; a row: in_w pixels of at most in_c / 2
-         * words and in_w + 1 prefix sums) */
-        return 5 * kp + 24 * p->out_c + 16 + 8 * p->k_h + p->k_h * p->in_w * (2 * p->in_c + 4);
+         * words and in_w + 1 prefix sums); first layers (1-3 input channels, mico_conv_rows.c)
+         * also keep their weights widened to int16 pairs (out_c k_h ceil(k_w in_c / 2) words) and
+         * the raw sums of 4 pixels instead of 2 */
+        const int32_t rows_w = p->in_c <= 3 ? 4 * p->out_c * p->k_h * ((p->k_w * p->in_c + 1) / 2) + 8 * p->out_c : 0;
+        return 5 * kp + 24 * p->out_c + 16 + 8 * p->k_h + p->k_h * p->in_w * (2 * p->in_c + 4) + rows_w;
     }
     if (p->groups == p->in_c && p->out_c == p->in_c) {
         const int32_t cp = (p->in_c + 1) & ~1;

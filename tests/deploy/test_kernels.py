@@ -11,7 +11,7 @@ from deploy import ckernels
 from deploy.pack import act_container, unpack
 from mico.quant import act_range, requant_params, requantize
 
-VARIANTS = ["portable", "dualmac", "bytelane", "dw", "neon", "packed", "poly", "auto"]
+VARIANTS = ["portable", "dualmac", "bytelane", "dw", "neon", "packed", "poly", "rows", "auto"]
 
 
 @st.composite
@@ -142,7 +142,8 @@ def test_poly_matches_reference(data, seed):
         got = np.frombuffer(out, np.int32) if cont == 32 else unpack(out, expected.size, cont,
                                                                       bool(op.params["out_signed"]))
         np.testing.assert_array_equal(got, expected, err_msg=str(op.params))
-    assert ckernels.selected_variant(op) == "poly"
+    # first layers (1-3 input channels, several output pixels) take the row-ring kernel
+    assert ckernels.selected_variant(op) == "poly" or (ckernels.selected_variant(op) == "rows" and cin <= 3)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -236,3 +237,27 @@ def test_depthwise_paths(k, w_bits, in_bits, in_signed):
             case = dict(cin=cin, cout=cin, h=7, w=8, k=k, stride=stride, pad=(k[0] // 2, k[1] // 2), groups=cin,
                         w_bits=w_bits, in_bits=in_bits, in_signed=in_signed, out_bits=8, out_signed=False)
             assert "dw" in _check(case, 3)
+
+
+@pytest.mark.parametrize("cin", [1, 2, 3])
+@pytest.mark.parametrize("w_bits,in_bits,in_signed", [(8, 8, False), (8, 8, True), (4, 4, False), (2, 2, True),
+                                                      (1, 2, False), (3, 5, True), (8, 2, False)])
+def test_rows_first_layers(cin, w_bits, in_bits, in_signed):
+    """The row-ring kernel of first layers (1-3 input channels): LeNet-5's 5x5 with padding 2, 3x3,
+    7x7 (more weight pairs than the unrolled cases), non-square kernels, strides 1 and 2, odd output
+    widths, row lengths that do not fill whole bytes, every output container; host and UBSan."""
+    rng = np.random.default_rng(cin * 100 + w_bits * 10 + in_bits)
+    for k, stride, pad, (h, w) in [((5, 5), (1, 1), (2, 2), (12, 12)), ((3, 3), (1, 1), (1, 1), (9, 7)),
+                                   ((7, 7), (2, 2), (3, 3), (11, 13)), ((3, 5), (2, 1), (0, 2), (8, 9)),
+                                   ((1, 3), (1, 2), (0, 1), (5, 11))]:
+        for out_bits in (None, 2, 4, 8):
+            case = dict(cin=cin, cout=int(rng.integers(1, 9)), h=h, w=w, k=k, stride=stride, pad=pad, groups=1,
+                        w_bits=w_bits, in_bits=in_bits, in_signed=in_signed, out_bits=out_bits, out_signed=False)
+            op, xb, expected = random_conv(rng, **case)
+            assert ckernels.selected_variant(op) == "rows"
+            cont = op.params["out_cont"]
+            for sanitize in (False, True):
+                status, out = ckernels.run_conv(op, xb, "rows", ckernels.library(sanitize))
+                assert status == 0
+                got = np.frombuffer(out, np.int32) if cont == 32 else unpack(out, expected.size, cont, False)
+                np.testing.assert_array_equal(got, expected, err_msg=str(op.params))

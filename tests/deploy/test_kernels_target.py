@@ -64,3 +64,20 @@ def test_single_output_channel_on_target(target, tmp_path, monkeypatch):
             cases.append((op, xb))
     monkeypatch.setenv("MICO_BENCH_VARIANT", "MICO_CONV_POLY")
     build_bench(cases, target, tmp_path)  # raises if any call fails or differs from portable
+
+
+@pytest.mark.parametrize("target", ["cortex-m7", "cortex-a53"])
+def test_rows_on_target(target, tmp_path, monkeypatch):
+    """The first-layer row-ring kernel on the targets (SMLAD and unaligned loads on Cortex-M7)."""
+    if not all(shutil.which(t) for t in TOOLS[target]):
+        pytest.skip(f"needs {' and '.join(TOOLS[target])}")
+    rng = np.random.default_rng(5)
+    cases = []
+    for cin, k, stride, pad, (h, w) in [(1, (5, 5), (1, 1), (2, 2), (10, 10)), (3, (3, 3), (1, 1), (1, 1), (7, 9)),
+                                        (2, (7, 7), (2, 2), (3, 3), (9, 11)), (1, (3, 3), (2, 1), (0, 1), (8, 7))]:
+        for wb, ab, sg in ((8, 8, False), (4, 4, True), (2, 2, False), (1, 2, False)):
+            op, xb, _ = random_conv(rng, cin=cin, cout=int(rng.integers(1, 7)), h=h, w=w, k=k, stride=stride, pad=pad,
+                                    groups=1, w_bits=wb, in_bits=ab, in_signed=sg, out_bits=int(rng.choice([2, 4, 8])))
+            cases.append((op, xb))
+    monkeypatch.setenv("MICO_BENCH_VARIANT", "MICO_CONV_ROWS")
+    build_bench(cases, target, tmp_path)  # raises if any call fails or differs from portable
