@@ -62,7 +62,7 @@ WC, AC = (1, 2, 4, 8), (2, 4, 8)
 
 
 # ---------------------------------------------------------------------------------- features
-VARIANT_NAMES = {1: "portable", 2: "dualmac", 3: "bytelane", 4: "dw", 5: "neon", 6: "packed", 7: "poly"}
+VARIANT_NAMES = {1: "portable", 2: "dualmac", 3: "bytelane", 4: "dw", 5: "neon", 6: "packed", 7: "poly", 8: "rows"}
 
 
 def _variant_m7(df: pd.DataFrame) -> np.ndarray:
@@ -301,6 +301,25 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     df["nz_el_vec"] = vh * vw * vec
     df["nz_el_sc"] = vh * vw * (cin - vec)
     df["nz_vec_runs"] = vh * vw * np.where(ac_ == 8, np.floor(cin / 8), np.floor(vec / 16))
+    # first-layer row ring (mico_conv_rows.c, 1-3 input channels): widened input rows, weights
+    # widened once, per output channel 4-pixel groups x kernel rows x weight pairs (unrolled for the
+    # common (pairs, pixel step) cases), 2-pixel requantization passes
+    rw_np = np.ceil(kw * cin / 2)
+    rw_pw = df["stride"].to_numpy(float) * cin
+    spec = np.zeros(len(df), dtype=bool)
+    for a, b in ((3, 1), (2, 1), (4, 1), (5, 3), (8, 3), (2, 2), (3, 2)):
+        spec |= (rw_np == a) & (rw_pw == b)
+    quads = df["out_h"].to_numpy(float) * np.ceil(df["out_w"].to_numpy(float) / 4) * oc
+    df["rw_spec"] = spec.astype(float)
+    is_rw = (df["var"] == 8).to_numpy()
+    vert = pd.DataFrame({"out_h": df["out_h"], "k_h": df["k_h"], "in_h": df["in_h"], "stride": sh, "pad": ph})
+    df["rw_rows"] = np.where(is_rw, _dw_rows(vert[is_rw].reindex(vert.index, fill_value=1)), 0.0) if is_rw.any() else 0.0
+    df["rw_conv"] = df["rw_rows"] * df["in_w"] * cin
+    df["rw_wt"] = oc * kh * rw_np
+    df["rw_quads"] = quads
+    df["rw_kh"] = quads * kh
+    df["rw_mac"] = quads * kh * rw_np
+    df["rw_pairs"] = df["out_h"].to_numpy(float) * np.ceil(df["out_w"].to_numpy(float) / 2)
     return df
 
 
@@ -464,6 +483,21 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     add("dw:pix", m * df["pix"])
     for o in O_CONTS:
         add(f"dw:o{o}:outs", m * (oc == o) * df["outs"])
+    m = (var == 8).astype(float)  # first-layer row ring
+    add("rows:const", m)
+    add("rows:oh", m * df["dw_oh"])
+    add("rows:rows", m * df["rw_rows"])
+    for a in AC:
+        add(f"rows:a{a}:conv", m * (ac == a) * df["rw_conv"])
+    for w in WC:
+        add(f"rows:w{w}:wt", m * (wc == w) * df["rw_wt"])
+    add("rows:quads", m * df["rw_quads"])
+    for sp_, sel in (("spec", df["rw_spec"]), ("gen", 1 - df["rw_spec"])):
+        add(f"rows:{sp_}:kh", m * sel * df["rw_kh"])
+        add(f"rows:{sp_}:mac", m * sel * df["rw_mac"])
+    add("rows:pairs", m * df["rw_pairs"])
+    for o in O_CONTS:
+        add(f"rows:o{o}:outs", m * (oc == o) * df["outs"])
     m = (var == 1).astype(float)  # portable (grouped convs): direct loops
     add("portable:const", m)
     for w in WC:
