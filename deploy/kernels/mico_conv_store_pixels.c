@@ -42,11 +42,30 @@ MICO_INLINE int32_t sp_mmla(int32_t v, int32_t m, int32_t r) {
 #endif
 }
 
+/* hi32(x * m + 2^31) (SMMULR: the rounded high word, exact) */
+MICO_INLINE int32_t sp_mmulr(int32_t x, int32_t m) {
+#if MICO_HAVE_DSP
+    int32_t y;
+    __asm__("smmulr %0, %1, %2" : "=r"(y) : "r"(x), "r"(m));
+    return y;
+#else
+    return (int32_t)(((int64_t)x * m + 0x80000000LL) >> 32);
+#endif
+}
+
 /* y = requant(v) for channel table entry q; FULL: clamp to [0, 2^CB - 1] (USAT); FULL == 2: some
- * shift is <= 32 (those channels: the two-word path). Only FULL == 1 guarantees y within
- * the container's unsigned range (sp_f masks the others before packing). */
+ * shift is <= 32 (low-bit first layers, e.g. LeNet-5's conv1 at W2A2 has k = 32). Such a
+ * channel takes one SMMULR when v fits 32 - t bits (t = 32 - k): then
+ * floor((v m + 2^(k-1)) / 2^k) = floor((v 2^t m + 2^31) / 2^32) exactly; larger v take the
+ * two-word path. Only FULL == 1 guarantees y within the container's unsigned range (sp_f masks
+ * the others before packing). */
 MICO_INLINE int32_t sp_q(int32_t v, const mico_chq *q, int32_t lo, int32_t hi, const int32_t CB, const int FULL) {
-    if (FULL == 2 && q->sh <= 0) return mico_requant_le32(v, q->m, q->sh + 32, (uint32_t)q->rnd, lo, hi);
+    if (FULL == 2 && q->sh <= 0) {
+        const int32_t t = -q->sh, x = (int32_t)((uint32_t)v << t);
+        if ((x >> t) != v) return mico_requant_le32(v, q->m, q->sh + 32, (uint32_t)q->rnd, lo, hi);
+        const int32_t y = sp_mmulr(x, q->m);
+        return y < lo ? lo : y > hi ? hi : y;
+    }
     const int32_t y = sp_mmla(v, q->m, q->rnd) >> q->sh;
     if (FULL == 1) {
 #if MICO_HAVE_DSP
