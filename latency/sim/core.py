@@ -13,7 +13,11 @@ Method (cortex-m7, cortex-a53)
    by ``llvm-mca`` with the target's scheduling model (Cortex-M7: in-order dual issue;
    Cortex-A53: in-order dual issue) as the steady-state cycles per execution of the block
    repeated 100 times. Prices are cached on disk by content hash.
-3. cycles = sum over blocks of executions x price.
+3. cycles = sum over blocks of executions x price. A block QEMU cut at a guest page boundary (1 KiB
+   pages on the M-profile, 4 KiB in user mode; a Thumb-2 instruction crossing the boundary becomes
+   a block of its own) is priced together with the blocks it falls through into (`priced_units`),
+   so the cycles of a loop do not depend on where the linker placed it; and the instruction bytes
+   QEMU's translator appends near a page end are cut off (`_insn_bytes`).
 
 Known limits (cycle-*approximate*): no memory system (caches, TCM vs. flash wait states, bus
 contention: every load hits the scheduling model's latency), no branch prediction or pipeline
