@@ -303,7 +303,8 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     df["nz_vec_runs"] = vh * vw * np.where(ac_ == 8, np.floor(cin / 8), np.floor(vec / 16))
     # first-layer row ring (mico_conv_rows.c, 1-3 input channels): widened input rows, weights
     # widened once, per output channel 4-pixel groups x kernel rows x weight pairs (unrolled for the
-    # common (pairs, pixel step) cases), 2-pixel requantization passes
+    # common (pairs, pixel step) cases: the RW_CASE list of mico_conv_rows.c, keep the two equal),
+    # 2-pixel requantization passes
     rw_np = np.ceil(kw * cin / 2)
     rw_pw = df["stride"].to_numpy(float) * cin
     spec = np.zeros(len(df), dtype=bool)
