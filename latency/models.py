@@ -533,22 +533,24 @@ class _TableModel:
     def __init__(self) -> None:
         self._tables: dict[str, np.ndarray] = {}
 
-    def overhead(self, space: SearchSpace) -> float:
-        """Cycles of ``model_run`` outside the conv kernels: pooling / add / ReLU ops of the deployed
-        model (zoo models: from deploy's lowering) and the fixed call overhead; 0 if not calibrated."""
+    def overhead(self, space: SearchSpace, bits: np.ndarray) -> np.ndarray:
+        """Cycles of ``model_run`` outside the conv kernels for each row of ``space.bits_matrix``
+        (effective policies): the pooling / add / ReLU ops of the deployed model at the containers
+        the policy gives them (zoo models: from deploy's lowering, `latency.wholemodel.OverheadPlan`)
+        and the fixed call overhead; ``fixed_cycles`` only if not calibrated."""
         if self.overhead_coef is None:
-            return self.fixed_cycles
+            return np.full(len(bits), self.fixed_cycles)
         cache = self.__dict__.setdefault("_ovh", {})
         fp = space.fingerprint
         if fp not in cache:
-            from latency.wholemodel import op_features, space_ops
+            from latency.wholemodel import OverheadPlan, space_ops
 
             try:
                 ops = space_ops(space, name=_zoo_name(space))
             except (KeyError, ValueError):
                 ops = []  # not a zoo model: the constant only
-            cache[fp] = float(op_features(ops) @ np.asarray(self.overhead_coef)) + self.fixed_cycles
-        return cache[fp]
+            cache[fp] = OverheadPlan(ops, self.overhead_coef, dsp=self.target == "cortex-m7")
+        return cache[fp].cycles(bits[:, space.n_layers:]) + self.fixed_cycles
 
     def predict_configs(self, configs: Sequence[KernelConfig] | pd.DataFrame) -> np.ndarray:
         raise NotImplementedError
@@ -588,14 +590,15 @@ class _TableModel:
 
     def cost(self, space: SearchSpace, policy: Policy) -> Cost:
         p = space.effective(policy)
-        per = self._per_layer(space, space.bits_matrix([p]))[0]
-        return Cost(float(per.sum() + self.overhead(space)), tuple(float(v) for v in per), self.unit)
+        bits = space.bits_matrix([p])
+        per = self._per_layer(space, bits)[0]
+        return Cost(float(per.sum() + self.overhead(space, bits)[0]), tuple(float(v) for v in per), self.unit)
 
     def totals(self, space: SearchSpace, policies: Sequence[Policy]) -> np.ndarray:
         if not len(policies):
             return np.zeros(0)
         bits = space.bits_matrix([space.effective(p) for p in policies])
-        return self._per_layer(space, bits).sum(axis=1) + self.overhead(space)
+        return self._per_layer(space, bits).sum(axis=1) + self.overhead(space, bits)
 
     # persistence ------------------------------------------------------------------
     def save(self, path: str | Path, meta: dict | None = None) -> Path:

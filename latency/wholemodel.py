@@ -90,18 +90,11 @@ def attribute(elf: Path, target: str, blocks: list) -> dict[str, float]:
 
 
 def lowered_ops(lowered) -> list[dict]:
-    """The non-conv ops of a lowered model: kind and work (output elements, window taps)."""
-    ops = []
-    for op in lowered.ops:
-        if op.kind == "conv":
-            continue
-        p = op.params
-        if op.kind in ("maxpool", "avgpool"):
-            n = p["out_h"] * p["out_w"] * p["c"]
-            ops.append({"kind": op.kind, "outs": n, "taps": n * p["k_h"] * p["k_w"]})
-        else:
-            ops.append({"kind": op.kind, "outs": p["n"], "taps": p["n"]})
-    return ops
+    """The ops of a lowered model for `op_features`: kind, the literal params of their C call
+    (shapes and containers; none for convs, which count only as calls of ``model_run``) and the ids
+    of the tensors they read and write (`space_ops`)."""
+    return [{"kind": op.kind, **(op.params if op.kind != "conv" else {}), "inputs": list(op.inputs),
+             "output": op.output} for op in lowered.ops]
 
 
 def deploy_folder(case: ZooCase, policy, target: str, out_dir: Path, seed: int = 0, fast: bool = False):
@@ -158,49 +151,170 @@ def simulate_policy(case: ZooCase, policy, target: str, *, workdir: str | Path |
 
 
 # ---------------------------------------------------------------------------------- overhead
-def op_features(ops: list[dict]) -> np.ndarray:
-    """Per kind: (number of ops, output elements, window taps) + 1 for the call overhead constant."""
-    f = []
-    for k in OP_KINDS:
-        sel = [o for o in ops if o["kind"] == k]
-        f += [len(sel), sum(o["outs"] for o in sel), sum(o["taps"] for o in sel)]
-    return np.array(f + [1.0], dtype=float)
+def _valid_windows(o: dict) -> bool:
+    """Every pooling window has a tap inside the input (mico_maxpool.c's condition for its word paths)."""
+    return (o["pad_h"] < o["k_h"] and o["pad_w"] < o["k_w"]
+            and (o["out_h"] - 1) * o["stride_h"] - o["pad_h"] < o["in_h"]
+            and (o["out_w"] - 1) * o["stride_w"] - o["pad_w"] < o["in_w"])
+
+
+def _op_terms(o: dict, dsp: bool) -> dict[str, float]:
+    """The work of one non-conv op in the units its kernel loops over, mirroring the C paths:
+    mico_maxpool.c on DSP targets compares 4-byte chunks of every tap's pixel in byte lanes (8 /
+    cont lanes per chunk, a byte loop for a partial chunk) when pixels fill whole bytes, 24-bit
+    chunks at any bit offset when they do not; everything else loops over elements with
+    mico_get / mico_set, which cost more for sub-byte containers."""
+    k = o["kind"]
+    t = {f"{k}:ops": 1.0}
+    if k == "conv":  # the call and status check in model_run (the kernel is a layer cost)
+        return t
+    if k in ("maxpool", "avgpool"):
+        P, T, c, cont = o["out_h"] * o["out_w"], o["k_h"] * o["k_w"], o["c"], o["in_cont"]
+        if k == "maxpool" and dsp and cont in (8, 4, 2) and _valid_windows(o):
+            bits, lanes = c * cont, 8 // cont
+            t["maxpool:pix"] = P
+            if bits % 8 == 0:
+                full, tail = divmod(bits // 8, 4)
+                chunks = full + (tail > 0)
+                t["maxpool:chunk_taps"] = P * T * chunks
+                t["maxpool:lane_taps"] = P * T * chunks * lanes
+                t["maxpool:tail_byte_taps"] = P * T * tail
+            else:
+                chunks = -(-bits // 24)
+                t["maxpool:sub_chunk_taps"] = P * T * chunks
+                t["maxpool:sub_lane_taps"] = P * T * chunks * lanes
+                t["maxpool:sub_put_bytes"] = P * -(-bits // 8)
+            return t
+        t[f"{k}:elems"] = P * c
+        t[f"{k}:elem_taps"] = P * T * c
+        t[f"{k}:sub_elem_taps"] = P * T * c * (cont < 8)
+        if k == "avgpool":
+            t["avgpool:sub_out"] = P * c * (o["out_cont"] < 8)
+        return t
+    n = o["n"]
+    t[f"{k}:elems"] = n
+    if k == "add":
+        t["add:sub_in"] = n * ((o["a_cont"] < 8) + (o["b_cont"] < 8))
+        t["add:sub_out"] = n * (o["out_cont"] < 8)
+    else:
+        t[f"{k}:sub"] = n * (o["cont"] < 8)
+    return t
+
+
+OP_TERMS = (
+    "conv:ops", "maxpool:ops", "maxpool:pix", "maxpool:chunk_taps", "maxpool:lane_taps", "maxpool:tail_byte_taps",
+    "maxpool:sub_chunk_taps", "maxpool:sub_lane_taps", "maxpool:sub_put_bytes", "maxpool:elems",
+    "maxpool:elem_taps", "maxpool:sub_elem_taps",
+    "avgpool:ops", "avgpool:elems", "avgpool:elem_taps", "avgpool:sub_elem_taps", "avgpool:sub_out",
+    "add:ops", "add:elems", "add:sub_in", "add:sub_out",
+    "relu:ops", "relu:elems", "relu:sub",
+)
+
+
+def op_features(ops: list[dict], dsp: bool, constant: float = 1.0) -> np.ndarray:
+    """Sum of `_op_terms` over the ops, in `OP_TERMS` order, + ``constant`` (1: one model_run)."""
+    f = dict.fromkeys(OP_TERMS, 0.0)
+    for o in ops:
+        for name, v in _op_terms(o, dsp).items():
+            f[name] += v
+    return np.array([*f.values(), constant], dtype=float)
 
 
 class OverheadModel:
-    """Cycles of everything in ``model_run`` that is not a conv kernel: pooling, adds, ReLUs (per op,
-    per output element, per window tap) and a fixed model_run overhead, fitted by non-negative
-    least squares on the attributed cycles of calibration deployments (not the evaluation ones)."""
+    """Cycles of everything in ``model_run`` that is not a conv kernel: pooling, adds, ReLUs (terms of
+    `_op_terms`: per op, pixel, chunk, lane, element, each at the containers the policy gives the op's
+    tensors) and a fixed model_run overhead, fitted by non-negative least squares on the attributed
+    cycles of calibration deployments (not the evaluation ones). ``dsp``: the target runs the
+    Cortex-M7 DSP paths of the kernels."""
 
-    def __init__(self, coef: np.ndarray | None = None):
+    def __init__(self, coef: np.ndarray | None = None, dsp: bool = True):
         self.coef = coef
+        self.dsp = dsp
 
     def fit(self, rows: list[dict]) -> OverheadModel:
         from scipy.optimize import nnls
 
-        X = np.array([op_features(r["ops"]) for r in rows])
+        X = np.array([op_features(r["ops"], self.dsp) for r in rows])
         y = np.array([sum(r["op_cycles"].values()) + r["other_cycles"] for r in rows])
         w = 1.0 / np.maximum(y, 1.0)
         self.coef, _ = nnls(X * w[:, None], y * w)
         return self
 
     def predict(self, ops: list[dict]) -> float:
-        return float(op_features(ops) @ self.coef)
+        return float(op_features(ops, self.dsp) @ self.coef)
 
     def to_json(self) -> list[float]:
         return [float(c) for c in self.coef]
 
 
-def space_ops(space, target: str = "host", name: str | None = None) -> list[dict]:
-    """Non-conv ops of a zoo space (policy-independent shapes), from a W8A8 lowering (``name``: the
-    zoo model, default ``space.model_name``)."""
-    if (name or space.model_name) is None:
-        raise KeyError("not a zoo model")
-    case = zoo_case(name or space.model_name)
+def policy_ops(name: str, policy) -> list[dict]:
+    """`lowered_ops` of zoo model ``name`` deployed at ``policy`` (one lowering, no build)."""
     from deploy.lower import lower
     from mico.quant import build_int_graph
 
-    return lowered_ops(lower(build_int_graph(case.calib, case.space.uniform(8, 8))))
+    return lowered_ops(lower(build_int_graph(zoo_case(name).calib, policy)))
+
+
+def space_ops(space, name: str | None = None) -> list[dict]:
+    """Non-conv ops of a zoo space lowered at W8A8 (``name``: the zoo model, default
+    ``space.model_name``), each with ``ctl``: container field -> the layers whose a_bits set that
+    tensor's bits. `mico.quant` gives a tensor the largest a_bits of the layers that read it (8 if
+    none), so the layers are found by lowering at all-2-bit activations and once more per layer with
+    that layer at 8: the fields that change name the layer."""
+    if (name or space.model_name) is None:
+        raise KeyError("not a zoo model")
+    from mico.space import Policy
+
+    name = name or space.model_name
+    n = zoo_case(name).space.n_layers
+    base = policy_ops(name, Policy((8,) * n, (8,) * n))
+    low = policy_ops(name, Policy((8,) * n, (2,) * n))
+    for o in base:
+        o["ctl"] = {}
+    for j in range(n):
+        probe = policy_ops(name, Policy((8,) * n, tuple(8 if i == j else 2 for i in range(n))))
+        for o, o2, o8 in zip(low, probe, base, strict=True):
+            for fld in _CONT_FIELDS.get(o["kind"], ()):
+                if o[fld] != o2[fld]:
+                    o8["ctl"][fld] = (*o8["ctl"].get(fld, ()), j)
+    return base
+
+
+_CONT_FIELDS = {"maxpool": ("in_cont",), "avgpool": ("in_cont", "out_cont"), "add": ("a_cont", "b_cont", "out_cont"),
+                "relu": ("cont",)}
+_CONTS = (2, 4, 8)
+
+
+class OverheadPlan:
+    """Non-conv cycles of a space as a function of the activation bits: every op is priced once per
+    combination of the containers its tensors can take (`_CONTS`), each tensor's container being
+    that of the largest a_bits of the layers in its ``ctl`` (`space_ops`); fields without layers keep
+    their W8A8 container."""
+
+    def __init__(self, ops: list[dict], coef: np.ndarray, dsp: bool):
+        coef = np.asarray(coef)
+        self.const = float(coef[-1])
+        self.terms: list[tuple[list[tuple[int, ...]], np.ndarray]] = []
+        for o in ops:
+            ctl = o.get("ctl", {})
+            groups = list(dict.fromkeys(ctl.values()))  # distinct layer sets of the op's fields
+            cost = np.zeros((len(_CONTS),) * len(groups))
+            for idx in np.ndindex(*cost.shape):
+                oc = {**o, **{f: _CONTS[idx[groups.index(ls)]] for f, ls in ctl.items()}}
+                cost[idx] = float(op_features([oc], dsp, 0.0) @ coef)
+            if groups:
+                self.terms.append((groups, cost))
+            else:
+                self.const += float(cost)
+
+    def cycles(self, a_bits: np.ndarray) -> np.ndarray:
+        """Cycles for each row of ``a_bits`` (policies x layers)."""
+        a = np.asarray(a_bits, dtype=np.int64)
+        out = np.full(len(a), self.const)
+        lut = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])  # bits -> index into _CONTS
+        for groups, cost in self.terms:
+            out += cost[tuple(lut[a[:, list(ls)].max(axis=1)] for ls in groups)]
+        return out
 
 
 # ---------------------------------------------------------------------------------- host

@@ -25,7 +25,7 @@ from latency_build_luts import zoo_spaces  # noqa: E402
 
 from latency.models import AnalyticLatency, LearnedLatency, LUTLatency, _layers_key  # noqa: E402
 from latency.profile import kernel_hash, load_dataset  # noqa: E402
-from latency.wholemodel import OverheadModel, simulate_policy, zoo_case  # noqa: E402
+from latency.wholemodel import OverheadModel, policy_ops, simulate_policy, zoo_case  # noqa: E402
 from mico.costs import BOPs  # noqa: E402
 from mico.space import Policy  # noqa: E402
 
@@ -73,7 +73,9 @@ def main() -> None:
     wm = [r for r in wm if r["kernel_hash"] == kh]
     calib = [r for r in wm if r["set"] == "calib"]
     ev = [r for r in wm if r["set"] == "eval"]
-    ovh = OverheadModel().fit(calib)
+    for r in calib:  # the ops at the row's containers (rows written before they were recorded lack them)
+        r["ops"] = policy_ops(r["model"], _pol(r))
+    ovh = OverheadModel(dsp=tgt == "cortex-m7").fit(calib)
     an.overhead_coef = le.overhead_coef = ovh.coef
     if not stale_kernels:
         an.save(f"latency/data/analytic-{tgt}.pkl")
@@ -198,8 +200,10 @@ def _report(out: Path, tgt: str, fid, speed, tab, permodel) -> None:
         f.write("Ground truth: the cycle-approximate simulator (QEMU block counts x llvm-mca prices). Held-out "
                 "shapes: profiler configurations, group 5-fold by layer shape. Whole models: real deployments "
                 "(deploy's lowering / codegen / build) of `mico.models.MODEL_ZOO` at random policies, one "
-                "`model_run` simulated; the non-conv overhead model is fitted on separate uniform-policy "
-                "deployments (`calib` rows), never on the evaluated ones. LUT (HAQ): sum of simulated layers, "
+                "`model_run` simulated; the non-conv overhead model (pooling / add / ReLU work at the containers "
+                "the policy gives their tensors, `latency.wholemodel.OverheadPlan`) is fitted on separate "
+                "deployments (`calib` rows: uniform W8A8 / W4A4 / W2A2 and 4 random policies per model), never "
+                "on the evaluated ones. LUT (HAQ): sum of simulated layers, "
                 "8-bit output containers only, no pooling / add overhead.\n\n")
         f.write("```\n" + fid.to_string(index=False) + "\n```\n\nPer zoo model:\n\n```\n"
                 + pd.DataFrame(permodel).to_string(index=False) + "\n```\n\n## Speed\n\n```\n"

@@ -3,7 +3,7 @@
 Usage: .venv/bin/python scripts/latency_wholemodel.py --target cortex-m7 --n 200 [--jobs 2]
 Writes latency/data/wholemodel-<target>.jsonl (one JSON row per deployment, appended; rows already
 there are skipped, so an interrupted run resumes). Row ``set``: ``calib`` (uniform W8A8 / W4A4 /
-W2A2 per model, used only to fit the non-conv overhead model) or ``eval`` (random policies,
+W2A2 and 4 random policies over bits 1..8 per model, used only to fit the non-conv overhead model) or ``eval`` (random policies,
 alternately over bits {2,4,8} and 1..8, round-robin over `mico.models.MODEL_ZOO`).
 """
 
@@ -29,6 +29,11 @@ def plan(n: int, seed: int = 0) -> list[dict]:
     for name in MODEL_ZOO:
         for b in (8, 4, 2):
             jobs.append({"set": "calib", "model": name, "bits": "uniform", "w": [b], "a": [b]})
+        # mixed containers for the overhead model (pooled maps at 2, 4 and 8 bits in one model)
+        crng = np.random.default_rng([seed, 1, len(jobs)])
+        for _ in range(4):
+            p = zoo_case(name).space.with_bits(tuple(range(1, 9)), tuple(range(1, 9))).sample(crng)
+            jobs.append({"set": "calib", "model": name, "bits": "1-8", "w": list(p.w_bits), "a": list(p.a_bits)})
     rng = np.random.default_rng(seed)
     names = list(MODEL_ZOO)
     for i in range(n):

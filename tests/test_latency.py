@@ -275,19 +275,54 @@ def test_packed_and_neon_subbyte_features():
 
 
 def test_overhead_model_recovers_linear_costs():
-    from latency.wholemodel import OP_KINDS, OverheadModel, op_features
+    from latency.wholemodel import OP_TERMS, OverheadModel, op_features
 
     rng = np.random.default_rng(0)
-    true = np.abs(rng.normal(size=len(OP_KINDS) * 3 + 1)) * 10
-    rows = []
-    for _ in range(40):
-        ops = [{"kind": OP_KINDS[rng.integers(4)], "outs": int(rng.integers(10, 1000)), "taps": int(rng.integers(10, 4000))}
-               for _ in range(rng.integers(1, 5))]
-        c = float(op_features(ops) @ true)
-        rows.append({"ops": ops, "op_cycles": {"add": c * 0.9}, "other_cycles": c * 0.1})
-    m = OverheadModel().fit(rows)
-    for r in rows:
-        assert abs(m.predict(r["ops"]) / (sum(r["op_cycles"].values()) + r["other_cycles"]) - 1) < 1e-6
+    true = np.abs(rng.normal(size=len(OP_TERMS) + 1)) * 10
+
+    def pool(kind):
+        c, cont, oh = int(rng.integers(1, 40)), int(rng.choice([2, 4, 8])), int(rng.integers(1, 15))
+        return {"kind": kind, "c": c, "in_cont": cont, "out_cont": int(rng.choice([2, 4, 8])), "k_h": 2, "k_w": 2,
+                "stride_h": 2, "stride_w": 2, "pad_h": 0, "pad_w": 0, "in_h": 2 * oh, "in_w": 2 * oh, "out_h": oh,
+                "out_w": oh}
+
+    def elementwise(kind):
+        return {"kind": kind, "n": int(rng.integers(10, 5000)), "a_cont": int(rng.choice([2, 4, 8])), "b_cont": 8,
+                "out_cont": int(rng.choice([2, 4, 8])), "cont": int(rng.choice([2, 4, 8]))}
+
+    for dsp in (True, False):
+        rows = []
+        for _ in range(200):
+            ops = [pool(k) if k.endswith("pool") else elementwise(k) if k != "conv" else {"kind": "conv"}
+                   for k in rng.choice(["conv", "maxpool", "avgpool", "add", "relu"], size=rng.integers(1, 6))]
+            c = float(op_features(ops, dsp) @ true)
+            rows.append({"ops": ops, "op_cycles": {"add": c * 0.9}, "other_cycles": c * 0.1})
+        m = OverheadModel(dsp=dsp).fit(rows)
+        for r in rows:
+            assert abs(m.predict(r["ops"]) / (sum(r["op_cycles"].values()) + r["other_cycles"]) - 1) < 1e-6
+
+
+@pytest.mark.parametrize("name", ["lenet5", "cnn-small", "resnet8", "har-cnn1d"])
+def test_overhead_containers_follow_the_policy(name):
+    """The overhead plan prices every op at the containers deploy gives its tensors at a policy: it
+    equals the overhead of the ops lowered at the policy itself (resnet8: residual maps read by two
+    layers take the larger a_bits)."""
+    from latency.wholemodel import OverheadPlan, op_features, policy_ops, space_ops, zoo_case
+
+    space = zoo_case(name).space
+    ops = space_ops(space)
+    rng = np.random.default_rng(1)
+    coef = rng.uniform(1, 10, size=len(op_features([], True)))
+    for dsp in (True, False):
+        plan = OverheadPlan(ops, coef, dsp)
+        pols = [space.sample(rng) for _ in range(6)]
+        got = plan.cycles(np.array([p.a_bits for p in pols]))
+        for g, p in zip(got, pols, strict=True):
+            assert g == pytest.approx(float(op_features(policy_ops(name, p), dsp) @ coef))
+    if name == "lenet5":  # the pooled maps are the inputs of layers 1 and 2
+        assert [o["ctl"] for o in ops if o["kind"] == "maxpool"] == [{"in_cont": (1,)}, {"in_cont": (2,)}]
+    if name == "resnet8":  # the first residual sum feeds layers 3 and 5
+        assert [o["ctl"].get("out_cont") for o in ops if o["kind"] == "add"] == [(3, 5), (6, 8), None]
 
 
 @needs_m7
