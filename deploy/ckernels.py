@@ -71,6 +71,16 @@ def run_conv(op, in_bytes: bytes, variant: str = "auto", lib: ct.CDLL | None = N
     return st, out.raw[:out_len]
 
 
+def run_add(params: dict[str, int], a: bytes, b: bytes, lib: ct.CDLL | None = None) -> tuple[int, bytes]:
+    """Run `mico_add` (``params``: the fields of `AddParams`) on packed inputs; (status, output)."""
+    lib = lib or library()
+    p = AddParams(**{k: int(v) for k, v in params.items()})
+    n_bytes = (p.n * p.out_cont + 7) // 8
+    out = ct.create_string_buffer(n_bytes + 8)
+    st = lib.mico_add(ct.byref(p), _buf(a + b"\0" * 8), _buf(b + b"\0" * 8), out)
+    return st, out.raw[:n_bytes]
+
+
 def buffer_size(op, lib: ct.CDLL | None = None) -> int:
     lib = lib or library()
     p = ConvParams(**{k: int(v) for k, v in op.params.items()})

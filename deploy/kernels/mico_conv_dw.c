@@ -1,8 +1,8 @@
 /* Depthwise convolution (groups == in_c == out_c), any containers.
  *
  * The k_h input rows a output row needs are widened to int16 (with the horizontal zero padding
- * materialised) into a ring of k_h rows, so each input row is converted once; the weights are
- * widened once per call to int16 in (tap, channel) order. The inner loop then multiplies pairs of
+ * materialised) into a ring of k_h rows (mico_ring16), so each input row is converted once; the
+ * weights are widened once per call to int16 in (tap, channel) order. The inner loop then multiplies pairs of
  * channels held in one 32-bit word (SMLABB / SMLATT on Cortex-M7) with no bounds checks.
  * Scratch: k_h * (in_w + 2 pad_w + 2) * in_c + k_h * (k_w + 1) * in_c int16 values.
  *
@@ -27,7 +27,7 @@ static mico_status dw3_run(const mico_conv_params *p, const uint8_t *in, void *o
     int16_t *rows = (int16_t *)(((uintptr_t)scratch + 3u) & ~(uintptr_t)3u);
     uint32_t *wt = (uint32_t *)(void *)(rows + kh_n * c * w2 + (kh_n * c * w2 & 1));
     int32_t slot_row[16];
-    for (int32_t i = 0; i < kh_n; i++) slot_row[i] = INT32_MIN;
+    mico_ring16_reset(slot_row, kh_n);
     for (int32_t ch = 0; ch < c; ch++) {
         const uint8_t *row = p->weights + ch * p->w_row_bytes;
         for (int32_t kh = 0; kh < kh_n; kh++) {
@@ -39,26 +39,9 @@ static mico_status dw3_run(const mico_conv_params *p, const uint8_t *in, void *o
         }
     }
     for (int32_t oh = 0; oh < p->out_h; oh++) {
-        const int32_t ih0 = oh * p->stride_h - p->pad_h;
         const int16_t *rp[16];
-        for (int32_t kh = 0; kh < kh_n; kh++) {
-            const int32_t ih = ih0 + kh;
-            const int32_t slot = ((ih % kh_n) + kh_n) % kh_n;
-            int16_t *r = rows + slot * c * w2;
-            rp[kh] = r;
-            if (slot_row[slot] == ih) continue;
-            slot_row[slot] = ih;
-            if (ih < 0 || ih >= p->in_h) {
-                memset(r, 0, (size_t)c * w2 * 2);
-                continue;
-            }
-            for (int32_t ch = 0; ch < c; ch++) {
-                int16_t *d = r + ch * w2;
-                for (int32_t i = 0; i < p->pad_w; i++) d[i] = 0;
-                for (int32_t i = p->pad_w + p->in_w; i < w2; i++) d[i] = 0;
-            }
-            mico_widen(p, in, ih * p->in_w * c, p->in_w, r + p->pad_w, w2, 1);
-        }
+        /* channel-major ring rows: channel ch's pixels at ch * w2 + pad_w */
+        mico_ring16(p, in, rows, c * w2, slot_row, oh * p->stride_h - p->pad_h, rp, p->pad_w, w2, 1);
         const int32_t pix0 = oh * p->out_w;
         for (int32_t ch = 0; ch < c; ch++) {
             const uint32_t *wc = wt + ch * kh_n * 2;
@@ -111,36 +94,15 @@ mico_status mico_conv_dw(const mico_conv_params *p, const uint8_t *in, void *out
     int16_t *wt = rows + p->k_h * wpad * cp;
     int32_t slot_row[16];
     if (p->k_h > 16) return MICO_ERR_UNSUPPORTED;
-    for (int32_t i = 0; i < p->k_h; i++) slot_row[i] = INT32_MIN;
+    mico_ring16_reset(slot_row, p->k_h);
     for (int32_t t = 0; t < taps; t++) {
         for (int32_t ch = 0; ch < c; ch++) wt[t * cp + ch] = (int16_t)mico_get_w(p->weights + ch * p->w_row_bytes, t, p->w_cont);
         if (cp != c) wt[t * cp + c] = 0;
     }
     for (int32_t oh = 0; oh < p->out_h; oh++) {
-        /* make sure rows ih0 .. ih0 + k_h - 1 are in the ring (slot = ih mod k_h) */
-        const int32_t ih0 = oh * p->stride_h - p->pad_h;
-        for (int32_t kh = 0; kh < p->k_h; kh++) {
-            const int32_t ih = ih0 + kh;
-            const int32_t slot = ((ih % p->k_h) + p->k_h) % p->k_h;
-            if (slot_row[slot] == ih) continue;
-            slot_row[slot] = ih;
-            int16_t *r = rows + slot * wpad * cp;
-            if (ih < 0 || ih >= p->in_h) {
-                memset(r, 0, (size_t)wpad * cp * 2);
-                continue;
-            }
-            memset(r, 0, (size_t)p->pad_w * cp * 2);
-            memset(r + (p->pad_w + p->in_w) * cp, 0, (size_t)p->pad_w * cp * 2);
-            int16_t *d = r + p->pad_w * cp;
-            mico_widen(p, in, ih * p->in_w * c, p->in_w, d, 1, cp);
-            if (cp != c)
-                for (int32_t iw = 0; iw < p->in_w; iw++) d[iw * cp + c] = 0;
-        }
+        /* pixel-major ring rows, channels padded to pairs (the pad channel stays 0) */
         const int16_t *rp[16];
-        for (int32_t kh = 0; kh < p->k_h; kh++) {
-            const int32_t ih = ih0 + kh;
-            rp[kh] = rows + (((ih % p->k_h) + p->k_h) % p->k_h) * wpad * cp;
-        }
+        mico_ring16(p, in, rows, wpad * cp, slot_row, oh * p->stride_h - p->pad_h, rp, p->pad_w * cp, 1, cp);
         const int32_t kw_n = p->k_w;
         for (int32_t ow = 0; ow < p->out_w; ow++) {
             const int32_t pix = oh * p->out_w + ow;

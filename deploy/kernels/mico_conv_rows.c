@@ -3,8 +3,8 @@
  * With c = in_c <= 3, im2col + GEMM spends most of a layer building every pixel's field: LeNet-5's
  * conv1 (1 channel, 5x5) gathers and widens 25 elements a pixel to share them among only 6
  * output channels (5.31 instructions per MAC at W8A8 that way, 2.91 here). Each input row is
- * widened once to int16 (mico_widen) into a ring of k_h rows with its horizontal zero padding
- * materialised (as the depthwise kernel does). Kernel row kh of output pixel ow is then the
+ * widened once to int16 into a ring of k_h rows with its horizontal zero padding materialised
+ * (mico_ring16, shared with the depthwise kernel). Kernel row kh of output pixel ow is then the
  * k_w * c consecutive values at ring[kh] + ow * stride_w * c, and of the next pixel stride_w * c
  * further: the weights of a kernel row, widened once per call to int16 pairs (zero-padded to an
  * even count), multiply 4 neighbouring pixels with 16-bit dual MACs (SMLAD on Cortex-M7;
@@ -94,26 +94,11 @@ mico_status mico_conv_rows(const mico_conv_params *p, const uint8_t *in, void *o
     }
     int32_t slot_row[16];
     const int16_t *rp[16];
-    for (int32_t i = 0; i < kh_n; i++) slot_row[i] = INT32_MIN;
+    mico_ring16_reset(slot_row, kh_n);
     const int32_t t0[2] = {0, 0};
     const int32_t pw = p->stride_w * c; /* ring values between neighbouring output pixels */
     for (int32_t oh = 0; oh < p->out_h; oh++) {
-        const int32_t ih0 = oh * p->stride_h - p->pad_h;
-        for (int32_t kh = 0; kh < kh_n; kh++) {
-            const int32_t ih = ih0 + kh;
-            const int32_t slot = ((ih % kh_n) + kh_n) % kh_n;
-            int16_t *r = ring + slot * L;
-            rp[kh] = r;
-            if (slot_row[slot] == ih) continue;
-            slot_row[slot] = ih;
-            if (ih < 0 || ih >= p->in_h) {
-                memset(r, 0, (size_t)L * 2);
-                continue;
-            }
-            memset(r, 0, (size_t)p->pad_w * c * 2);
-            mico_widen(p, in, ih * p->in_w * c, p->in_w, r + p->pad_w * c, 1, c);
-            memset(r + (p->pad_w + p->in_w) * c, 0, (size_t)(L - (p->pad_w + p->in_w) * c) * 2);
-        }
+        mico_ring16(p, in, ring, L, slot_row, oh * p->stride_h - p->pad_h, rp, p->pad_w * c, 1, c);
         for (int32_t ow = 0; ow < p->out_w; ow += 4) {
             const int32_t n = p->out_w - ow < 4 ? p->out_w - ow : 4, off = ow * pw;
             /* LeNet-5 / Fashion-MNIST conv1 (1 channel, 5x5 / 3x3), RGB 3x3 / 5x5 (3 channels), stride 1 */

@@ -177,6 +177,29 @@ MICO_INLINE void mico_widen(const mico_conv_params *p, const uint8_t *in, int32_
         for (int32_t ch = 0; ch < c; ch++) d[ch * ch_stride] = (int16_t)mico_get(in, e0 + i * c + ch, ca, sg);
 }
 
+/* A ring of k_h widened input rows (the depthwise and first-layer kernels): slot = row mod k_h,
+ * slot_row[slot] the input row it holds (mico_ring16_reset: none). After mico_ring16, rp[kh] is
+ * the slot of input row ih0 + kh for every kh < k_h. A row entering the ring is zeroed (len
+ * int16: the horizontal padding, any slack and rows outside the image stay 0) and its in_w pixels
+ * are widened (mico_widen) at first with the caller's channel / pixel strides. */
+MICO_INLINE void mico_ring16_reset(int32_t *slot_row, int32_t k_h) {
+    for (int32_t i = 0; i < k_h; i++) slot_row[i] = INT32_MIN;
+}
+
+MICO_INLINE void mico_ring16(const mico_conv_params *p, const uint8_t *in, int16_t *ring, int32_t len, int32_t *slot_row,
+                             int32_t ih0, const int16_t **rp, int32_t first, int32_t ch_stride, int32_t px_stride) {
+    const int32_t kh_n = p->k_h;
+    for (int32_t kh = 0; kh < kh_n; kh++) {
+        const int32_t ih = ih0 + kh, slot = ((ih % kh_n) + kh_n) % kh_n;
+        int16_t *r = ring + slot * len;
+        rp[kh] = r;
+        if (slot_row[slot] == ih) continue;
+        slot_row[slot] = ih;
+        memset(r, 0, (size_t)len * 2);
+        if (ih >= 0 && ih < p->in_h) mico_widen(p, in, ih * p->in_w * p->in_c, p->in_w, r + first, ch_stride, px_stride);
+    }
+}
+
 /* Store v (already in range) as element i of a packed stream; other fields are kept. */
 MICO_INLINE void mico_set(uint8_t *buf, int32_t i, int32_t cont, int32_t v) {
     if (cont == 8) {
@@ -190,12 +213,12 @@ MICO_INLINE void mico_set(uint8_t *buf, int32_t i, int32_t cont, int32_t v) {
     *b = (uint8_t)((*b & ~mask) | (((uint32_t)v << sh) & mask));
 }
 
-/* The contract's requantization for a shift k <= 32, r = 2^(k-1) (as an unsigned word): with
- * H = acc m + r = h 2^32 + l (l unsigned), H >> k = h 2^(32-k) + (l >> k), which fits in 32 bits
- * exactly when h >> (k-1) is 0 or -1; otherwise it lies beyond any int32 bound. Two word shifts
- * instead of a 64-bit shift (Cortex-M has no 64-bit shifter). */
-MICO_INLINE int32_t mico_requant_le32(int32_t acc, int32_t m, int32_t k, uint32_t r, int32_t lo, int32_t hi) {
-    const int64_t H = (int64_t)acc * m + r;
+/* clamp(H >> k, lo, hi) for a 64-bit H (the rounding constant already added), 1 <= k <= 62. With
+ * H = h 2^32 + l (l unsigned): for k <= 32, H >> k = h 2^(32-k) + (l >> k), which fits in 32 bits
+ * exactly when h >> (k-1) is 0 or -1 (otherwise it lies beyond any int32 bound); for k > 32 it is
+ * h >> (k-32) (l < 2^32 never reaches bit k). Word shifts instead of a 64-bit shift (Cortex-M has
+ * no 64-bit shifter). */
+MICO_INLINE int32_t mico_shift_clamp64(int64_t H, int32_t k, int32_t lo, int32_t hi) {
 #if UINTPTR_MAX > 0xFFFFFFFFu && !defined(MICO_REQUANT_WORDS)
     /* 64-bit machines (Cortex-A53, host) shift the 64-bit word in one instruction (the host tests
      * build with MICO_REQUANT_WORDS too, to check the 32-bit path) */
@@ -203,11 +226,20 @@ MICO_INLINE int32_t mico_requant_le32(int32_t acc, int32_t m, int32_t k, uint32_
     return w < lo ? lo : w > hi ? hi : (int32_t)w;
 #endif
     const int32_t h = (int32_t)(H >> 32);
+    if (k > 32) {
+        const int32_t v = h >> (k - 32);
+        return v < lo ? lo : v > hi ? hi : v;
+    }
     const uint32_t l = (uint32_t)H;
     const int32_t top = h >> (k - 1);
     if (top != 0 && top != -1) return top < 0 ? lo : hi;
     const int32_t v = (int32_t)(((uint32_t)h << (32 - k)) | ((l >> (k - 1)) >> 1));
     return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* The contract's requantization for a shift k <= 32, r = 2^(k-1) (as an unsigned word). */
+MICO_INLINE int32_t mico_requant_le32(int32_t acc, int32_t m, int32_t k, uint32_t r, int32_t lo, int32_t hi) {
+    return mico_shift_clamp64((int64_t)acc * m + r, k, lo, hi);
 }
 
 /* The contract's requantization: clamp((acc * m + 2^(k-1)) >> k, lo, hi), 64-bit product. */

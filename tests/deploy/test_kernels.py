@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from kernel_ref import random_conv
 
 from deploy import ckernels
-from deploy.pack import act_container, unpack
+from deploy.pack import act_container, pack, unpack
 from mico.quant import act_range, requant_params, requantize
 
 VARIANTS = ["portable", "dualmac", "bytelane", "dw", "neon", "packed", "poly", "rows", "auto"]
@@ -211,6 +211,29 @@ def test_requant_every_shift_and_large_accumulators(w_bits, in_bits):
                 np.testing.assert_array_equal(unpack(out, expected.size, cont, out_signed), expected,
                                               err_msg=f"{v} out_bits={out_bits}")
     assert inside > 100  # not only saturated outputs
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 70), st.sampled_from([2, 4, 8]), st.sampled_from([2, 4, 8]), st.sampled_from([2, 4, 8]),
+       st.booleans(), st.booleans(), st.booleans(), st.integers(1, 62), st.integers(0, 2**32 - 1))
+def test_residual_add_matches_contract(n, ca, cb, co, sa, sb, so, k, seed):
+    """mico_add (equal-container fast loops and the mixed path, whole output bytes and the tail,
+    every shift: 64-bit host shift and the 32-bit targets' word shifts) against the contract."""
+    rng = np.random.default_rng(seed)
+    bits = {2: 2, 4: 4, 8: 8}
+    lo_a, hi_a = act_range(bits[ca], sa)
+    lo_b, hi_b = act_range(bits[cb], sb)
+    lo, hi = act_range(bits[co], so)
+    a = rng.integers(lo_a, hi_a + 1, size=n)
+    b = rng.integers(lo_b, hi_b + 1, size=n)
+    ma, mb = (int(v) for v in rng.integers(-(1 << 30), 1 << 31, size=2))
+    ref = np.clip((a * ma + b * mb + (1 << (k - 1))) >> k, lo, hi)
+    params = dict(n=n, a_cont=ca, a_signed=int(sa), b_cont=cb, b_signed=int(sb), out_cont=co, out_lo=lo, out_hi=hi,
+                  m_a=ma, m_b=mb, shift=k)
+    for lib in (ckernels.library(), ckernels.library(True, ("-DMICO_REQUANT_WORDS",))):
+        status, out = ckernels.run_add(params, pack(a, ca), pack(b, cb), lib)
+        assert status == 0
+        np.testing.assert_array_equal(unpack(out, n, co, so), ref)
 
 
 def test_poly_two_bit_weights_in_two_bit_container():
