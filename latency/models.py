@@ -533,13 +533,11 @@ class _TableModel:
     def __init__(self) -> None:
         self._tables: dict[str, np.ndarray] = {}
 
-    def overhead(self, space: SearchSpace, bits: np.ndarray) -> np.ndarray:
-        """Cycles of ``model_run`` outside the conv kernels for each row of ``space.bits_matrix``
-        (effective policies): the pooling / add / ReLU ops of the deployed model at the containers
-        the policy gives them (zoo models: from deploy's lowering, `latency.wholemodel.OverheadPlan`)
-        and the fixed call overhead; ``fixed_cycles`` only if not calibrated."""
+    def _overhead_plan(self, space: SearchSpace):
+        """`latency.wholemodel.OverheadPlan` of the space (zoo models: the pooling / add / ReLU ops
+        of deploy's lowering; others: the call overhead only), or None if not calibrated."""
         if self.overhead_coef is None:
-            return np.full(len(bits), self.fixed_cycles)
+            return None
         cache = self.__dict__.setdefault("_ovh", {})
         fp = space.fingerprint
         if fp not in cache:
@@ -550,7 +548,19 @@ class _TableModel:
             except (KeyError, ValueError):
                 ops = []  # not a zoo model: the constant only
             cache[fp] = OverheadPlan(ops, self.overhead_coef, dsp=self.target == "cortex-m7")
-        return cache[fp].cycles(bits[:, space.n_layers:]) + self.fixed_cycles
+        return cache[fp]
+
+    def overhead(self, space: SearchSpace, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cycles of ``model_run`` outside the conv kernels for each row of ``space.bits_matrix``
+        (effective policies), at the containers the policy gives each op's tensors: (per layer:
+        the ops that follow that layer's a_bits, e.g. pooling the map it reads; the rest incl. the
+        fixed call overhead). ``fixed_cycles`` only if not calibrated."""
+        n = space.n_layers
+        plan = self._overhead_plan(space)
+        if plan is None:
+            return np.zeros((len(bits), n)), np.full(len(bits), self.fixed_cycles)
+        a = bits[:, n:]
+        return plan.layer_cycles(a), plan.rest_cycles(a) + self.fixed_cycles
 
     def predict_configs(self, configs: Sequence[KernelConfig] | pd.DataFrame) -> np.ndarray:
         raise NotImplementedError
@@ -591,14 +601,16 @@ class _TableModel:
     def cost(self, space: SearchSpace, policy: Policy) -> Cost:
         p = space.effective(policy)
         bits = space.bits_matrix([p])
-        per = self._per_layer(space, bits)[0]
-        return Cost(float(per.sum() + self.overhead(space, bits)[0]), tuple(float(v) for v in per), self.unit)
+        lay, rest = self.overhead(space, bits)
+        per = self._per_layer(space, bits)[0] + lay[0]  # a layer's kernel + the ops that follow its bits
+        return Cost(float(per.sum() + rest[0]), tuple(float(v) for v in per), self.unit)
 
     def totals(self, space: SearchSpace, policies: Sequence[Policy]) -> np.ndarray:
         if not len(policies):
             return np.zeros(0)
         bits = space.bits_matrix([space.effective(p) for p in policies])
-        return self._per_layer(space, bits).sum(axis=1) + self.overhead(space, bits)
+        lay, rest = self.overhead(space, bits)
+        return (self._per_layer(space, bits) + lay).sum(axis=1) + rest
 
     # persistence ------------------------------------------------------------------
     def save(self, path: str | Path, meta: dict | None = None) -> Path:

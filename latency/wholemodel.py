@@ -289,11 +289,14 @@ class OverheadPlan:
     """Non-conv cycles of a space as a function of the activation bits: every op is priced once per
     combination of the containers its tensors can take (`_CONTS`), each tensor's container being
     that of the largest a_bits of the layers in its ``ctl`` (`space_ops`); fields without layers keep
-    their W8A8 container."""
+    their W8A8 container. An op whose containers follow one layer is that layer's (`layer_cycles`:
+    e.g. the pooling of the map a layer reads); the rest (fixed ops, ops that follow several layers
+    such as a residual sum read by two layers, the call overhead) is `rest_cycles`."""
 
     def __init__(self, ops: list[dict], coef: np.ndarray, dsp: bool):
         coef = np.asarray(coef)
         self.const = float(coef[-1])
+        self.layer_terms: list[tuple[int, np.ndarray]] = []  # (layer, cycles at container index)
         self.terms: list[tuple[list[tuple[int, ...]], np.ndarray]] = []
         for o in ops:
             ctl = o.get("ctl", {})
@@ -302,19 +305,34 @@ class OverheadPlan:
             for idx in np.ndindex(*cost.shape):
                 oc = {**o, **{f: _CONTS[idx[groups.index(ls)]] for f, ls in ctl.items()}}
                 cost[idx] = float(op_features([oc], dsp, 0.0) @ coef)
-            if groups:
-                self.terms.append((groups, cost))
-            else:
+            if not groups:
                 self.const += float(cost)
+            elif len(groups) == 1 and len(groups[0]) == 1:
+                self.layer_terms.append((groups[0][0], cost))
+            else:
+                self.terms.append((groups, cost))
 
-    def cycles(self, a_bits: np.ndarray) -> np.ndarray:
-        """Cycles for each row of ``a_bits`` (policies x layers)."""
+    _LUT = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])  # bits -> index into _CONTS
+
+    def layer_cycles(self, a_bits: np.ndarray) -> np.ndarray:
+        """(policies x layers) cycles of the ops that follow one layer's a_bits, in that layer's column."""
+        a = np.asarray(a_bits, dtype=np.int64)
+        out = np.zeros(a.shape, dtype=float)
+        for j, cost in self.layer_terms:
+            out[:, j] += cost[self._LUT[a[:, j]]]
+        return out
+
+    def rest_cycles(self, a_bits: np.ndarray) -> np.ndarray:
+        """Cycles of everything else, for each row of ``a_bits`` (policies x layers)."""
         a = np.asarray(a_bits, dtype=np.int64)
         out = np.full(len(a), self.const)
-        lut = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])  # bits -> index into _CONTS
         for groups, cost in self.terms:
-            out += cost[tuple(lut[a[:, list(ls)].max(axis=1)] for ls in groups)]
+            out += cost[tuple(self._LUT[a[:, list(ls)].max(axis=1)] for ls in groups)]
         return out
+
+    def cycles(self, a_bits: np.ndarray) -> np.ndarray:
+        """All non-conv cycles for each row of ``a_bits`` (policies x layers)."""
+        return self.layer_cycles(a_bits).sum(axis=1) + self.rest_cycles(a_bits)
 
 
 # ---------------------------------------------------------------------------------- host

@@ -111,12 +111,15 @@ class Encoding:
         """Additive pricing: ``cost[k, l, wi, ai]`` of free layer l and ``rhs[k]`` = limit minus the rest.
 
         Per-layer costs come from ``CostModel.cost(...).per_layer`` of the uniform policies (pinned
-        layers and fixed overheads go to the right-hand side); a solution is checked exactly.
+        layers and the remainder ``total - sum(per_layer)`` go to the right-hand side, the largest
+        remainder over the uniform policies, so that one that varies with the bits never makes the
+        program optimistic); a solution is checked exactly.
         """
         space, prob = self.problem.space, self.problem
         nw, na = len(self.wch), len(self.ach)
         cost = np.zeros((len(prob.constraints), self.nf, nw, na))
         rhs = np.array([c.limit for c in prob.constraints], dtype=float)
+        rest = np.full(len(rhs), -np.inf)
         for k, c in enumerate(prob.constraints):
             model = prob.costs[c.cost]
             for wi, w in enumerate(self.wch):
@@ -124,9 +127,8 @@ class Encoding:
                     c_wa = model.cost(space, space.uniform(int(w), int(a)))
                     per = np.array(c_wa.per_layer)
                     cost[k, :, wi, ai] = per[self.free]
-                    if wi == 0 and ai == 0:
-                        rhs[k] -= c_wa.total - per[self.free].sum()
-        return cost, rhs
+                    rest[k] = max(rest[k], c_wa.total - per[self.free].sum())
+        return cost, rhs - rest
 
     def solve_per_layer(self, penalty: np.ndarray, cost: np.ndarray, rhs: np.ndarray,
                         exclude: Sequence[np.ndarray] = (), time_limit_s: float = 10.0,

@@ -325,6 +325,29 @@ def test_overhead_containers_follow_the_policy(name):
         assert [o["ctl"].get("out_cont") for o in ops if o["kind"] == "add"] == [(3, 5), (6, 8), None]
 
 
+@pytest.mark.parametrize("name", ["lenet5", "cnn-small"])
+def test_latency_per_layer_costs_carry_the_pooling_they_set(name):
+    """The pooling a layer's a_bits sets is part of that layer's per-layer cost, so that per-layer
+    pricing (HAWQ's integer program, MiCo's cost table) is exact where every pooled map is read by
+    one layer: total - sum(per_layer) is the same for every policy."""
+    from latency.models import LearnedLatency
+    from latency.wholemodel import zoo_case
+
+    space = zoo_case(name).space
+    model = LearnedLatency("cortex-m7")
+    rng = np.random.default_rng(0)
+    rest = []
+    for p in [space.uniform(8, 8), space.uniform(2, 2), *(space.sample(rng) for _ in range(10))]:
+        c = model.cost(space, p)
+        assert c.total == pytest.approx(float(model.totals(space, [p])[0]))
+        rest.append(c.total - sum(c.per_layer))
+    assert np.ptp(rest) < 1e-6 * max(rest)
+    # and the pooling does depend on the bits: the layer reading the pooled map costs more at 8 bits
+    j = 1 if name == "lenet5" else 2
+    lo, hi = (model.overhead(space, space.bits_matrix([space.uniform(8, b)]))[0][0, j] for b in (2, 8))
+    assert hi > lo > 0
+
+
 @needs_m7
 @pytest.mark.slow
 def test_whole_model_simulation_matches_cost_model():
