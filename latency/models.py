@@ -37,14 +37,17 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from collections.abc import Sequence
 from dataclasses import asdict
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from latency.profile import (
+    KERNEL_DIR,
     KINDS,
     KernelConfig,
     KernelVersionMismatch,
@@ -63,6 +66,18 @@ WC, AC = (1, 2, 4, 8), (2, 4, 8)
 
 # ---------------------------------------------------------------------------------- features
 VARIANT_NAMES = {1: "portable", 2: "dualmac", 3: "bytelane", 4: "dw", 5: "neon", 6: "packed", 7: "poly", 8: "rows"}
+
+
+@lru_cache(maxsize=1)
+def rows_unrolled_cases() -> tuple[tuple[int, int], ...]:
+    """The (weight pairs, pixel step) cases mico_conv_rows.c compiles with constant offsets: its
+    ``RW_CASE(NP, PW)`` list, read from the kernel source (one list for both)."""
+    src = (KERNEL_DIR / "mico_conv_rows.c").read_text()
+    cases = tuple((int(a), int(b)) for a, b in re.findall(r"RW_CASE\((\d+),\s*(\d+)\)", src))
+    if not cases:
+        raise RuntimeError(f"no RW_CASE(pairs, step) list in {KERNEL_DIR / 'mico_conv_rows.c'}; the latency model "
+                           "mirrors it: update rows_unrolled_cases with the kernel")
+    return cases
 
 
 def _variant_m7(df: pd.DataFrame) -> np.ndarray:
@@ -303,12 +318,12 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     df["nz_vec_runs"] = vh * vw * np.where(ac_ == 8, np.floor(cin / 8), np.floor(vec / 16))
     # first-layer row ring (mico_conv_rows.c, 1-3 input channels): widened input rows, weights
     # widened once, per output channel 4-pixel groups x kernel rows x weight pairs (unrolled for the
-    # common (pairs, pixel step) cases: the RW_CASE list of mico_conv_rows.c, keep the two equal),
+    # (pairs, pixel step) cases the kernel compiles with constant offsets: `rows_unrolled_cases`),
     # 2-pixel requantization passes
     rw_np = np.ceil(kw * cin / 2)
     rw_pw = df["stride"].to_numpy(float) * cin
     spec = np.zeros(len(df), dtype=bool)
-    for a, b in ((3, 1), (2, 1), (4, 1), (5, 3), (8, 3), (2, 2), (3, 2)):
+    for a, b in rows_unrolled_cases():
         spec |= (rw_np == a) & (rw_pw == b)
     quads = df["out_h"].to_numpy(float) * np.ceil(df["out_w"].to_numpy(float) / 4) * oc
     df["rw_spec"] = spec.astype(float)

@@ -20,7 +20,7 @@ mico_conv_variant mico_conv_select(const mico_conv_params *p) {
      * 2/4-bit weight containers x 2/4-bit activation containers: the polynomial-packing kernel
      * beats packed, dual-MAC and byte-lane on every benchmark and LeNet-5 layer, at any channel
      * count */
-    /* 1-3 input channels (first layers): no per-pixel field at all (LeNet-5 conv1 W8A8: 2.91
+    /* 1-3 input channels (first layers): no per-pixel field at all (LeNet-5 conv1 W8A8: 2.92
      * instructions per MAC vs 5.31 through gather + dual-MAC in session 4, results/lowbit_e2e_m7.md), at any
      * bit pair */
     if (mico_conv_rows_ok(p)) return MICO_CONV_ROWS;

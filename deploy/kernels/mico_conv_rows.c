@@ -2,7 +2,7 @@
  *
  * With c = in_c <= 3, im2col + GEMM spends most of a layer building every pixel's field: LeNet-5's
  * conv1 (1 channel, 5x5) gathers and widens 25 elements a pixel to share them among only 6
- * output channels (5.31 instructions per MAC at W8A8 that way, 2.91 here). Each input row is
+ * output channels (5.31 instructions per MAC at W8A8 that way, 2.92 here). Each input row is
  * widened once to int16 into a ring of k_h rows with its horizontal zero padding materialised
  * (mico_ring16, shared with the depthwise kernel). Kernel row kh of output pixel ow is then the
  * k_w * c consecutive values at ring[kh] + ow * stride_w * c, and of the next pixel stride_w * c
