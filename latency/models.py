@@ -313,9 +313,14 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     vec = np.where(ac_ == 8, np.floor(cin / 8) * 8,
                    np.where((ac_ == 4) & (cin % 2 == 0), np.floor(cin / 16) * 16,
                             np.where((ac_ == 2) & (cin % 4 == 0), np.floor(cin / 16) * 16, 0)))
-    df["nz_el_vec"] = vh * vw * vec
-    df["nz_el_sc"] = vh * vw * (cin - vec)
-    df["nz_vec_runs"] = vh * vw * np.where(ac_ == 8, np.floor(cin / 8), np.floor(vec / 16))
+    # im2col per tap (vectors of channels) from 16 channels on; below, one widened run per kernel row
+    small = (cin < 16).astype(float)
+    df["nz_small"] = small
+    df["nz_el_vec"] = (1 - small) * vh * vw * vec
+    df["nz_el_sc"] = (1 - small) * vh * vw * (cin - vec)
+    df["nz_vec_runs"] = (1 - small) * vh * vw * np.where(ac_ == 8, np.floor(cin / 8), np.floor(vec / 16))
+    df["nz_run_el"] = small * vh * vw * cin
+    df["nz_runs"] = small * vh * df["out_w"].to_numpy(float)
     # first-layer row ring (mico_conv_rows.c, 1-3 input channels): widened input rows, weights
     # widened once, per output channel 4-pixel groups x kernel rows x weight pairs (unrolled for the
     # (pairs, pixel step) cases the kernel compiles with constant offsets: `rows_unrolled_cases`),
@@ -442,15 +447,19 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     add("neon:const", m)
     add("neon:pix", m * df["pix"])
     add("neon:pairs", m * df["pairs"])
-    add("neon:taps_in", m * df["taps_in"])
-    add("neon:taps_out", m * df["taps_out"])
-    add("neon:el_out", m * df["el_out"])
+    big = m * (1 - df["nz_small"])
+    add("neon:taps_in", big * df["taps_in"])
+    add("neon:taps_out", big * df["taps_out"])
+    add("neon:el_out", big * df["el_out"])
+    add("neon:runs", m * df["nz_runs"])
+    add("neon:run_pad", m * df["nz_small"] * df["el_out"])
     add("neon:tiles", m * df["nz_tiles"])
     for a in AC:
         ma = m * (ac == a)
         add(f"neon:a{a}:el_vec", ma * df["nz_el_vec"])
         add(f"neon:a{a}:el_sc", ma * df["nz_el_sc"])
         add(f"neon:a{a}:vec_runs", ma * df["nz_vec_runs"])
+        add(f"neon:a{a}:run_el", ma * df["nz_run_el"])
     w8 = m * (wc == 8)
     add("neon:w8:tail", w8 * df["nz_tailp"])
     add("neon:w8:steps", w8 * df["nz_steps"])
@@ -556,13 +565,13 @@ class _TableModel:
         cache = self.__dict__.setdefault("_ovh", {})
         fp = space.fingerprint
         if fp not in cache:
-            from latency.wholemodel import OverheadPlan, space_ops
+            from latency.wholemodel import OverheadPlan, space_ops, word_paths
 
             try:
                 ops = space_ops(space, name=_zoo_name(space))
             except (KeyError, ValueError):
                 ops = []  # not a zoo model: the constant only
-            cache[fp] = OverheadPlan(ops, self.overhead_coef, dsp=self.target == "cortex-m7")
+            cache[fp] = OverheadPlan(ops, self.overhead_coef, words=word_paths(self.target))
         return cache[fp]
 
     def overhead(self, space: SearchSpace, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -158,9 +158,15 @@ def _valid_windows(o: dict) -> bool:
             and (o["out_w"] - 1) * o["stride_w"] - o["pad_w"] < o["in_w"])
 
 
-def _op_terms(o: dict, dsp: bool) -> dict[str, float]:
+def word_paths(target: str) -> bool:
+    """Whether mico_maxpool.c compares 4 bytes of fields at a time on ``target`` (Cortex-M7: USUB8 /
+    SEL; Cortex-A53: NEON UMAX) rather than element by element (host)."""
+    return target in ("cortex-m7", "cortex-a53")
+
+
+def _op_terms(o: dict, words: bool) -> dict[str, float]:
     """The work of one non-conv op in the units its kernel loops over, mirroring the C paths:
-    mico_maxpool.c on DSP targets compares 4-byte chunks of every tap's pixel in byte lanes (8 /
+    mico_maxpool.c on targets with its word paths (``words``, `word_paths`) compares 4-byte chunks of every tap's pixel in byte lanes (8 /
     cont lanes per chunk, a byte loop for a partial chunk) when pixels fill whole bytes, 24-bit
     chunks at any bit offset when they do not; everything else loops over elements with
     mico_get / mico_set, which cost more for sub-byte containers."""
@@ -170,7 +176,7 @@ def _op_terms(o: dict, dsp: bool) -> dict[str, float]:
         return t
     if k in ("maxpool", "avgpool"):
         P, T, c, cont = o["out_h"] * o["out_w"], o["k_h"] * o["k_w"], o["c"], o["in_cont"]
-        if k == "maxpool" and dsp and cont in (8, 4, 2) and _valid_windows(o):
+        if k == "maxpool" and words and cont in (8, 4, 2) and _valid_windows(o):
             bits, lanes = c * cont, 8 // cont
             t["maxpool:pix"] = P
             if bits % 8 == 0:
@@ -211,11 +217,11 @@ OP_TERMS = (
 )
 
 
-def op_features(ops: list[dict], dsp: bool, constant: float = 1.0) -> np.ndarray:
+def op_features(ops: list[dict], words: bool, constant: float = 1.0) -> np.ndarray:
     """Sum of `_op_terms` over the ops, in `OP_TERMS` order, + ``constant`` (1: one model_run)."""
     f = dict.fromkeys(OP_TERMS, 0.0)
     for o in ops:
-        for name, v in _op_terms(o, dsp).items():
+        for name, v in _op_terms(o, words).items():
             f[name] += v
     return np.array([*f.values(), constant], dtype=float)
 
@@ -224,24 +230,24 @@ class OverheadModel:
     """Cycles of everything in ``model_run`` that is not a conv kernel: pooling, adds, ReLUs (terms of
     `_op_terms`: per op, pixel, chunk, lane, element, each at the containers the policy gives the op's
     tensors) and a fixed model_run overhead, fitted by non-negative least squares on the attributed
-    cycles of calibration deployments (not the evaluation ones). ``dsp``: the target runs the
-    Cortex-M7 DSP paths of the kernels."""
+    cycles of calibration deployments (not the evaluation ones). ``words``: the target runs the
+    word paths of mico_maxpool.c (`word_paths`)."""
 
-    def __init__(self, coef: np.ndarray | None = None, dsp: bool = True):
+    def __init__(self, coef: np.ndarray | None = None, words: bool = True):
         self.coef = coef
-        self.dsp = dsp
+        self.words = words
 
     def fit(self, rows: list[dict]) -> OverheadModel:
         from scipy.optimize import nnls
 
-        X = np.array([op_features(r["ops"], self.dsp) for r in rows])
+        X = np.array([op_features(r["ops"], self.words) for r in rows])
         y = np.array([sum(r["op_cycles"].values()) + r["other_cycles"] for r in rows])
         w = 1.0 / np.maximum(y, 1.0)
         self.coef, _ = nnls(X * w[:, None], y * w)
         return self
 
     def predict(self, ops: list[dict]) -> float:
-        return float(op_features(ops, self.dsp) @ self.coef)
+        return float(op_features(ops, self.words) @ self.coef)
 
     def to_json(self) -> list[float]:
         return [float(c) for c in self.coef]
@@ -293,7 +299,7 @@ class OverheadPlan:
     e.g. the pooling of the map a layer reads); the rest (fixed ops, ops that follow several layers
     such as a residual sum read by two layers, the call overhead) is `rest_cycles`."""
 
-    def __init__(self, ops: list[dict], coef: np.ndarray, dsp: bool):
+    def __init__(self, ops: list[dict], coef: np.ndarray, words: bool):
         coef = np.asarray(coef)
         self.const = float(coef[-1])
         self.layer_terms: list[tuple[int, np.ndarray]] = []  # (layer, cycles at container index)
@@ -304,7 +310,7 @@ class OverheadPlan:
             cost = np.zeros((len(_CONTS),) * len(groups))
             for idx in np.ndindex(*cost.shape):
                 oc = {**o, **{f: _CONTS[idx[groups.index(ls)]] for f, ls in ctl.items()}}
-                cost[idx] = float(op_features([oc], dsp, 0.0) @ coef)
+                cost[idx] = float(op_features([oc], words, 0.0) @ coef)
             if not groups:
                 self.const += float(cost)
             elif len(groups) == 1 and len(groups[0]) == 1:

@@ -25,7 +25,7 @@ from latency_build_luts import zoo_spaces  # noqa: E402
 
 from latency.models import AnalyticLatency, LearnedLatency, LUTLatency, _layers_key  # noqa: E402
 from latency.profile import kernel_hash, load_dataset  # noqa: E402
-from latency.wholemodel import OverheadModel, policy_ops, simulate_policy, zoo_case  # noqa: E402
+from latency.wholemodel import OverheadModel, policy_ops, simulate_policy, word_paths, zoo_case  # noqa: E402
 from mico.costs import BOPs  # noqa: E402
 from mico.space import Policy  # noqa: E402
 
@@ -75,7 +75,7 @@ def main() -> None:
     ev = [r for r in wm if r["set"] == "eval"]
     for r in calib:  # the ops at the row's containers (rows written before they were recorded lack them)
         r["ops"] = policy_ops(r["model"], _pol(r))
-    ovh = OverheadModel(dsp=tgt == "cortex-m7").fit(calib)
+    ovh = OverheadModel(words=word_paths(tgt)).fit(calib)
     an.overhead_coef = le.overhead_coef = ovh.coef
     if not stale_kernels:
         an.save(f"latency/data/analytic-{tgt}.pkl")

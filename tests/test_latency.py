@@ -290,14 +290,14 @@ def test_overhead_model_recovers_linear_costs():
         return {"kind": kind, "n": int(rng.integers(10, 5000)), "a_cont": int(rng.choice([2, 4, 8])), "b_cont": 8,
                 "out_cont": int(rng.choice([2, 4, 8])), "cont": int(rng.choice([2, 4, 8]))}
 
-    for dsp in (True, False):
+    for words in (True, False):
         rows = []
         for _ in range(200):
             ops = [pool(k) if k.endswith("pool") else elementwise(k) if k != "conv" else {"kind": "conv"}
                    for k in rng.choice(["conv", "maxpool", "avgpool", "add", "relu"], size=rng.integers(1, 6))]
-            c = float(op_features(ops, dsp) @ true)
+            c = float(op_features(ops, words) @ true)
             rows.append({"ops": ops, "op_cycles": {"add": c * 0.9}, "other_cycles": c * 0.1})
-        m = OverheadModel(dsp=dsp).fit(rows)
+        m = OverheadModel(words=words).fit(rows)
         for r in rows:
             assert abs(m.predict(r["ops"]) / (sum(r["op_cycles"].values()) + r["other_cycles"]) - 1) < 1e-6
 
@@ -313,12 +313,12 @@ def test_overhead_containers_follow_the_policy(name):
     ops = space_ops(space)
     rng = np.random.default_rng(1)
     coef = rng.uniform(1, 10, size=len(op_features([], True)))
-    for dsp in (True, False):
-        plan = OverheadPlan(ops, coef, dsp)
+    for words in (True, False):
+        plan = OverheadPlan(ops, coef, words)
         pols = [space.sample(rng) for _ in range(6)]
         got = plan.cycles(np.array([p.a_bits for p in pols]))
         for g, p in zip(got, pols, strict=True):
-            assert g == pytest.approx(float(op_features(policy_ops(name, p), dsp) @ coef))
+            assert g == pytest.approx(float(op_features(policy_ops(name, p), words) @ coef))
     if name == "lenet5":  # the pooled maps are the inputs of layers 1 and 2
         assert [o["ctl"] for o in ops if o["kind"] == "maxpool"] == [{"in_cont": (1,)}, {"in_cont": (2,)}]
     if name == "resnet8":  # the first residual sum feeds layers 3 and 5

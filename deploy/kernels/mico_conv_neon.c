@@ -22,13 +22,32 @@
 #if defined(__aarch64__) && defined(__ARM_NEON) && !defined(MICO_NO_NEON)
 #include <arm_neon.h>
 
-/* int16 im2col of one output pixel, zero padded to kp8. */
+/* int16 im2col of one output pixel, zero padded to kp8: with fewer than 16 channels each kernel
+ * row is one widened run (mico_widen), else each tap's channels in vectors. */
 static void nz_im2col(const mico_conv_params *p, const uint8_t *in, int32_t pix, int16_t *col, int32_t kp8) {
     const int32_t c = p->in_c, sg = p->in_signed;
     const int32_t oh = pix / p->out_w, ow = pix % p->out_w;
     int32_t k = 0;
     for (int32_t kh = 0; kh < p->k_h; kh++) {
         const int32_t ih = oh * p->stride_h - p->pad_h + kh;
+        if (c < 16) { /* few channels: a kernel row's pixels inside the image are one contiguous run */
+            const int32_t iw0 = ow * p->stride_w - p->pad_w;
+            int32_t lo = iw0 < 0 ? -iw0 : 0, hi = p->in_w - iw0 < p->k_w ? p->in_w - iw0 : p->k_w;
+            if (ih < 0 || ih >= p->in_h || hi <= lo) lo = hi = 0; /* the whole kernel row is padding */
+            int16_t *d = col + k;
+            if (lo > 0) memset(d, 0, (size_t)lo * c * 2);
+            if (hi > lo) { /* the run, from the next byte boundary on as one contiguous mico_widen */
+                int32_t e = (ih * p->in_w + iw0 + lo) * c, n = (hi - lo) * c;
+                int16_t *q = d + lo * c;
+                for (; n > 0 && e % (8 / p->in_cont) != 0; e++, n--) *q++ = (int16_t)mico_get(in, e, p->in_cont, sg);
+                mico_conv_params run = *p;
+                run.in_c = n;
+                if (n > 0) mico_widen(&run, in, e, 1, q, 1, n);
+            }
+            if (hi < p->k_w) memset(d + hi * c, 0, (size_t)(p->k_w - hi) * c * 2);
+            k += p->k_w * c;
+            continue;
+        }
         for (int32_t kw = 0; kw < p->k_w; kw++, k += c) {
             const int32_t iw = ow * p->stride_w - p->pad_w + kw;
             int16_t *d = col + k;

@@ -1,13 +1,28 @@
-/* Max pooling (NHWC, implicit -inf padding); the output keeps the input's quantization. */
+/* Max pooling (NHWC, implicit -inf padding); the output keeps the input's quantization. Cortex-M7
+ * (USUB8 / SEL) and AArch64 (NEON UMAX) compare fields 4 bytes at a time (mp_word); elsewhere, and
+ * for windows without a valid tap, element by element. */
 #include "mico_nn_support.h"
 
 #if MICO_HAVE_DSP
+#define MP_WORDS 1
 /* Byte-wise unsigned maximum of a and b (USUB8 sets the GE flags, SEL picks per byte). */
 MICO_INLINE uint32_t mp_max8(uint32_t a, uint32_t b) {
     uint32_t r;
     __asm__("usub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(a), "r"(b) : "cc");
     return r;
 }
+#elif defined(__aarch64__) && defined(__ARM_NEON) && !defined(MICO_NO_NEON)
+#define MP_WORDS 1
+#include <arm_neon.h>
+/* Byte-wise unsigned maximum of a and b (NEON UMAX on the low 4 lanes). */
+MICO_INLINE uint32_t mp_max8(uint32_t a, uint32_t b) {
+    return vget_lane_u32(vreinterpret_u32_u8(vmax_u8(vcreate_u8(a), vcreate_u8(b))), 0);
+}
+#else
+#define MP_WORDS 0
+#endif
+
+#if MP_WORDS
 
 /* The bits at bit offset off of the input, shifted down to bit 0 (one 32-bit load, or byte loads
  * within 4 bytes of the input's end). */
@@ -94,7 +109,7 @@ static void mp_subbyte(const mico_pool_params *p, const uint8_t *in, uint8_t *ou
 
 mico_status mico_maxpool(const mico_pool_params *p, const uint8_t *in, uint8_t *out) {
     if (!p || !in || !out || p->k_h < 1 || p->k_w < 1) return MICO_ERR_ARG;
-#if MICO_HAVE_DSP
+#if MP_WORDS
     /* whole bytes per pixel and no window without a valid tap: four bytes of fields at a time */
     const int32_t bits = p->c * p->in_cont;
     if ((p->in_cont == 8 || p->in_cont == 4 || p->in_cont == 2) && bits % 8 == 0 && p->pad_h < p->k_h &&
