@@ -166,10 +166,10 @@ def word_paths(target: str) -> bool:
 
 def _op_terms(o: dict, words: bool) -> dict[str, float]:
     """The work of one non-conv op in the units its kernel loops over, mirroring the C paths:
-    mico_maxpool.c on targets with its word paths (``words``, `word_paths`) compares 4-byte chunks of every tap's pixel in byte lanes (8 /
-    cont lanes per chunk, a byte loop for a partial chunk) when pixels fill whole bytes, 24-bit
-    chunks at any bit offset when they do not; everything else loops over elements with
-    mico_get / mico_set, which cost more for sub-byte containers."""
+    mico_maxpool.c on targets with its word paths (``words``, `word_paths`) compares 4-byte chunks
+    of every tap's pixel in byte lanes (8 / cont lanes per chunk, a byte loop for a partial chunk)
+    when pixels fill whole bytes, 24-bit chunks at any bit offset when they do not; everything else
+    loops over elements with mico_get / mico_set, which cost more for sub-byte containers."""
     k = o["kind"]
     t = {f"{k}:ops": 1.0}
     if k == "conv":  # the call and status check in model_run (the kernel is a layer cost)
