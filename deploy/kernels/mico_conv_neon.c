@@ -22,11 +22,17 @@
 #if defined(__aarch64__) && defined(__ARM_NEON) && !defined(MICO_NO_NEON)
 #include <arm_neon.h>
 
-/* int16 im2col of one output pixel, zero padded to kp8: with fewer than 16 channels each kernel
- * row is one widened run (mico_widen), else each tap's channels in vectors. */
-static void nz_im2col(const mico_conv_params *p, const uint8_t *in, int32_t pix, int16_t *col, int32_t kp8) {
+/* im2col of one output pixel, zero padded to kp: int16 elements (ES 2), or int8 (ES 1, activation
+ * containers of at most 4 bits). With fewer than 16 channels each kernel row is one widened run
+ * (mico_widen), else each tap's channels in vectors. */
+MICO_INLINE void nz_im2col_t(const mico_conv_params *p, const uint8_t *in, int32_t pix, void *colv, int32_t kp,
+                             const int ES) {
     const int32_t c = p->in_c, sg = p->in_signed;
     const int32_t oh = pix / p->out_w, ow = pix % p->out_w;
+    int16_t *col = (int16_t *)colv;
+    int8_t *col8 = (int8_t *)colv;
+#define NZ_AT(K) (ES == 2 ? (void *)(col + (K)) : (void *)(col8 + (K)))
+#define NZ_PUT(K, V) (ES == 2 ? (void)(col[K] = (int16_t)(V)) : (void)(col8[K] = (int8_t)(V)))
     int32_t k = 0;
     for (int32_t kh = 0; kh < p->k_h; kh++) {
         const int32_t ih = oh * p->stride_h - p->pad_h + kh;
@@ -34,30 +40,29 @@ static void nz_im2col(const mico_conv_params *p, const uint8_t *in, int32_t pix,
             const int32_t iw0 = ow * p->stride_w - p->pad_w;
             int32_t lo = iw0 < 0 ? -iw0 : 0, hi = p->in_w - iw0 < p->k_w ? p->in_w - iw0 : p->k_w;
             if (ih < 0 || ih >= p->in_h || hi <= lo) lo = hi = 0; /* the whole kernel row is padding */
-            int16_t *d = col + k;
-            if (lo > 0) memset(d, 0, (size_t)lo * c * 2);
+            if (lo > 0) memset(NZ_AT(k), 0, (size_t)(lo * c * ES));
             if (hi > lo) { /* the run, from the next byte boundary on as one contiguous mico_widen */
-                int32_t e = (ih * p->in_w + iw0 + lo) * c, n = (hi - lo) * c;
-                int16_t *q = d + lo * c;
-                for (; n > 0 && e % (8 / p->in_cont) != 0; e++, n--) *q++ = (int16_t)mico_get(in, e, p->in_cont, sg);
+                int32_t e = (ih * p->in_w + iw0 + lo) * c, n = (hi - lo) * c, q = k + lo * c;
+                for (; n > 0 && e % (8 / p->in_cont) != 0; e++, n--, q++) NZ_PUT(q, mico_get(in, e, p->in_cont, sg));
                 mico_conv_params run = *p;
                 run.in_c = n;
-                if (n > 0) mico_widen(&run, in, e, 1, q, 1, n);
+                if (n > 0) mico_widen(&run, in, e, 1, NZ_AT(q), 1, n, ES);
             }
-            if (hi < p->k_w) memset(d + hi * c, 0, (size_t)(p->k_w - hi) * c * 2);
+            if (hi < p->k_w) memset(NZ_AT(k + hi * c), 0, (size_t)((p->k_w - hi) * c * ES));
             k += p->k_w * c;
             continue;
         }
         for (int32_t kw = 0; kw < p->k_w; kw++, k += c) {
             const int32_t iw = ow * p->stride_w - p->pad_w + kw;
-            int16_t *d = col + k;
             if (ih < 0 || ih >= p->in_h || iw < 0 || iw >= p->in_w) {
-                memset(d, 0, (size_t)c * 2);
+                memset(NZ_AT(k), 0, (size_t)(c * ES));
                 continue;
             }
             const int32_t base = (ih * p->in_w + iw) * c;
+            int16_t *d = col + k;
+            int8_t *d8 = col8 + k;
             int32_t ci = 0;
-            if (p->in_cont == 8) {
+            if (ES == 2 && p->in_cont == 8) {
                 const uint8_t *s = in + base;
                 if (sg)
                     for (; ci + 8 <= c; ci += 8) vst1q_s16(d + ci, vmovl_s8(vld1_s8((const int8_t *)s + ci)));
@@ -68,19 +73,23 @@ static void nz_im2col(const mico_conv_params *p, const uint8_t *in, int32_t pix,
                 const uint8_t *s = in + base / 2;
                 for (; ci + 16 <= c; ci += 16, s += 8) {
                     const uint8x8_t v = vld1_u8(s);
-                    int16x8_t e0, e1;
+                    int8x8_t e0, e1;
                     if (sg) {
                         const int8x8_t lo = vshr_n_s8(vshl_n_s8(vreinterpret_s8_u8(v), 4), 4);
                         const int8x8_t hi = vshr_n_s8(vreinterpret_s8_u8(v), 4);
-                        e0 = vmovl_s8(vzip1_s8(lo, hi));
-                        e1 = vmovl_s8(vzip2_s8(lo, hi));
+                        e0 = vzip1_s8(lo, hi);
+                        e1 = vzip2_s8(lo, hi);
                     } else {
                         const uint8x8_t lo = vand_u8(v, vdup_n_u8(15)), hi = vshr_n_u8(v, 4);
-                        e0 = vreinterpretq_s16_u16(vmovl_u8(vzip1_u8(lo, hi)));
-                        e1 = vreinterpretq_s16_u16(vmovl_u8(vzip2_u8(lo, hi)));
+                        e0 = vreinterpret_s8_u8(vzip1_u8(lo, hi));
+                        e1 = vreinterpret_s8_u8(vzip2_u8(lo, hi));
                     }
-                    vst1q_s16(d + ci, e0);
-                    vst1q_s16(d + ci + 8, e1);
+                    if (ES == 2) {
+                        vst1q_s16(d + ci, vmovl_s8(e0));
+                        vst1q_s16(d + ci + 8, vmovl_s8(e1));
+                    } else {
+                        vst1q_s8(d8 + ci, vcombine_s8(e0, e1));
+                    }
                 }
             } else if (p->in_cont == 2 && (c & 3) == 0) { /* 16 two-bit fields per 4 bytes */
                 const uint8_t *s = in + base / 4;
@@ -102,14 +111,24 @@ static void nz_im2col(const mico_conv_params *p, const uint8_t *in, int32_t pix,
                     int8_t tmp[32];
                     vst4_s8(tmp, q); /* interleave back to element order; bytes 0..15 are ours */
                     const int8x16_t t0 = vld1q_s8(tmp);
-                    vst1q_s16(d + ci, vmovl_s8(vget_low_s8(t0)));
-                    vst1q_s16(d + ci + 8, vmovl_high_s8(t0));
+                    if (ES == 2) {
+                        vst1q_s16(d + ci, vmovl_s8(vget_low_s8(t0)));
+                        vst1q_s16(d + ci + 8, vmovl_high_s8(t0));
+                    } else {
+                        vst1q_s8(d8 + ci, t0);
+                    }
                 }
             }
-            for (; ci < c; ci++) d[ci] = (int16_t)mico_get(in, base + ci, p->in_cont, sg);
+            for (; ci < c; ci++) NZ_PUT(k + ci, mico_get(in, base + ci, p->in_cont, sg));
         }
     }
-    for (; k < kp8; k++) col[k] = 0;
+    if (k < kp) memset(NZ_AT(k), 0, (size_t)((kp - k) * ES));
+#undef NZ_AT
+#undef NZ_PUT
+}
+
+static void nz_im2col(const mico_conv_params *p, const uint8_t *in, int32_t pix, int16_t *col, int32_t kp8) {
+    nz_im2col_t(p, in, pix, col, kp8, 2);
 }
 
 static void nz_tile(const int8_t *ra, const int8_t *rb, const int16_t *x0, const int16_t *x1, int32_t kk,
@@ -271,102 +290,263 @@ MICO_INLINE void nz_tile_sub(const uint8_t *ra, const uint8_t *rb, const int16_t
     acc[3] = vaddvq_s32(a11);
 }
 
-/* int8 x int8 tiles (activations fit int8: 2/4-bit containers): SMLAL.8B into int16 lanes,
- * 8 MACs per instruction. A block adds one product per field vector to each lane, at most
- * 2 x 8 x 15 = 240 (W4; W2: 4 x 2 x 15, W1: 8 x 15), so 16 blocks plus a half block stay far
- * below 2^15 before SADALP folds the lanes into int32. */
-#define NZ_F8(A0, A1, W, OFF) \
-    do { \
-        const int8x8_t w_ = (W); \
-        *(A0) = vmlal_s8(*(A0), w_, vld1_s8(x0 + (OFF))); \
-        *(A1) = vmlal_s8(*(A1), w_, vld1_s8(x1 + (OFF))); \
-    } while (0)
+/* ---- The int8 path: activations in 2/4-bit containers (they fit int8), weights 1/2/4/8 ----
+ *
+ * A 16-byte weight block holds E = 128 / WC elements; field j (F = 8 / WC fields a byte) of its
+ * byte l is element l F + j, split off with vector shifts into the 16 int8 lanes of one vector
+ * (SHL + SSHR sign-extends a field; 1-bit: t = CMTST(v, 1 << j) in {0, -1} = -bit, and
+ * sum x w = -2 sum x t - sum x with w = 2 bit - 1). Each pixel's int8 im2col column is permuted
+ * into the same field order (LD2 / LD4) and the NP pixels of a tile are interleaved per field, so
+ * one LD1 of NP vectors feeds NP multiplies. A tile of NC output channels x NP pixels then runs
+ * per block and field NC x NP multiply-accumulates of 16 lanes:
+ *   MLA.16B into int8 lanes when the F products a block adds to a lane fit int8 (F P <= 127, P the
+ *     largest |w x|: W2A2, W2A4, W4A2, W1A2, W1A4): 16 MACs an instruction, folded into int16
+ *     lanes (SADALP) every nb = 127 / (F P) blocks;
+ *   SMLAL / SMLAL2 .8B -> .8H otherwise (W4A4, W8A2, W8A4): 8 MACs an instruction, 2 F P a block
+ *     per int16 lane, folded into the int32 sums (SADDLV) every 32767 / (2 F P) blocks.
+ * Convolutions take 2 channels x 4 pixels; single-pixel layers (linear) 4 channels x 1 pixel.
+ * The last partial block of a row is read from a zero-padded copy (nothing past a row is read);
+ * the column is zero past K, so padding lanes add nothing. The raw sums of the tile's pixels go
+ * through the shared requantization pass (mico_conv_store_pixels).
+ * Scratch (16-byte aligned): NP interleaved columns and one natural column (kpE = K rounded up
+ * to E bytes each), the requantization table and NP out_c raw sums; n8_need says whether that fits
+ * mico_conv_get_buffer_size (else the int16 path runs). */
 
-MICO_INLINE void nz_fields8(int16x8_t *a0, int16x8_t *a1, int8x8_t v, const int8_t *x0, const int8_t *x1,
-                            const int32_t WC, const int32_t S, int8x8_t lm) {
-    if (WC == 4) {
-        NZ_F8(a0, a1, vand_s8(vshr_n_s8(vshl_n_s8(v, 4), 4), lm), 0);
-        NZ_F8(a0, a1, vand_s8(vshr_n_s8(v, 4), lm), S);
-    } else if (WC == 2) {
-        NZ_F8(a0, a1, vand_s8(vshr_n_s8(vshl_n_s8(v, 6), 6), lm), 0);
-        NZ_F8(a0, a1, vand_s8(vshr_n_s8(vshl_n_s8(v, 4), 6), lm), S);
-        NZ_F8(a0, a1, vand_s8(vshr_n_s8(vshl_n_s8(v, 2), 6), lm), 2 * S);
-        NZ_F8(a0, a1, vand_s8(vshr_n_s8(v, 6), lm), 3 * S);
-    } else {
-        /* 1-bit: t = CMTST(v, bit j) in {0, -1} = -w'; the caller maps sum x t to sum x w = -2 sum x t - sum x */
-        const int8x8_t vm = vand_s8(v, lm);
-#define NZ_T(J) vreinterpret_s8_u8(vtst_s8(vm, vdup_n_s8((int8_t)(1u << (J)))))
-        NZ_F8(a0, a1, NZ_T(0), 0);
-        NZ_F8(a0, a1, NZ_T(1), S);
-        NZ_F8(a0, a1, NZ_T(2), 2 * S);
-        NZ_F8(a0, a1, NZ_T(3), 3 * S);
-        NZ_F8(a0, a1, NZ_T(4), 4 * S);
-        NZ_F8(a0, a1, NZ_T(5), 5 * S);
-        NZ_F8(a0, a1, NZ_T(6), 6 * S);
-        NZ_F8(a0, a1, NZ_T(7), 7 * S);
-#undef NZ_T
-    }
-}
-
-MICO_INLINE void nz_tile8(const uint8_t *ra, const uint8_t *rb, const int8_t *x0, const int8_t *x1, int32_t kk,
-                          const int32_t WC, int32_t acc[4]) {
-    const int32_t B = 64 / WC;
-    const int8x8_t all = vdup_n_s8(-1), lo4 = vcreate_s8(0x00000000FFFFFFFFull);
-    int32x4_t s00 = vdupq_n_s32(0), s01 = s00, s10 = s00, s11 = s00;
-    int32_t k = 0;
-    while (k < kk) {
-        int16x8_t h00 = vdupq_n_s16(0), h01 = h00, h10 = h00, h11 = h00;
-        for (int32_t n = 0; n < 16 && k + B <= kk; n++, k += B, ra += 8, rb += 8) {
-            nz_fields8(&h00, &h01, vld1_s8((const int8_t *)ra), x0 + k, x1 + k, WC, 8, all);
-            nz_fields8(&h10, &h11, vld1_s8((const int8_t *)rb), x0 + k, x1 + k, WC, 8, all);
+/* field j of a weight block as int8 lanes */
+MICO_INLINE int8x16_t n8_field(int8x16_t v, const int32_t J, const int32_t WC) {
+    if (WC == 8) return v;
+    if (WC == 4) return J == 0 ? vshrq_n_s8(vshlq_n_s8(v, 4), 4) : vshrq_n_s8(v, 4);
+    if (WC == 2) {
+        switch (J) {
+            case 0: return vshrq_n_s8(vshlq_n_s8(v, 6), 6);
+            case 1: return vshrq_n_s8(vshlq_n_s8(v, 4), 6);
+            case 2: return vshrq_n_s8(vshlq_n_s8(v, 2), 6);
+            default: return vshrq_n_s8(v, 6);
         }
-        if (k < kk && k + B > kk) { /* the row's last 4-byte word: a half block, upper lanes masked */
-            nz_fields8(&h00, &h01, vcreate_s8((uint64_t)mico_load32(ra)), x0 + k, x1 + k, WC, 4, lo4);
-            nz_fields8(&h10, &h11, vcreate_s8((uint64_t)mico_load32(rb)), x0 + k, x1 + k, WC, 4, lo4);
-            k = kk;
-        }
-        s00 = vpadalq_s16(s00, h00);
-        s01 = vpadalq_s16(s01, h01);
-        s10 = vpadalq_s16(s10, h10);
-        s11 = vpadalq_s16(s11, h11);
     }
-    acc[0] = vaddvq_s32(s00);
-    acc[1] = vaddvq_s32(s01);
-    acc[2] = vaddvq_s32(s10);
-    acc[3] = vaddvq_s32(s11);
+    return vreinterpretq_s8_u8(vtstq_s8(v, vdupq_n_s8((int8_t)(1u << J))));
 }
 
-/* Narrow a column to int8 in place (element i moves from byte 2i to byte i). */
-static void nz_narrow(int16_t *col, int32_t n) {
-    int8_t *d = (int8_t *)col;
-    for (int32_t i = 0; i < n; i += 8) vst1_s8(d + i, vmovn_s16(vld1q_s16(col + i)));
+/* Largest |w x| of one product. */
+static int32_t n8_pmax(const mico_conv_params *p) {
+    const int32_t xm = p->in_signed ? 1 << (p->in_cont - 1) : (1 << p->in_cont) - 1;
+    return (p->w_cont == 1 ? 1 : 1 << (p->w_cont - 1)) * xm;
 }
 
-static int32_t nz_colsum(const int8_t *x, int32_t n) {
-    int32_t sum = 0;
-    for (int32_t i = 0; i < n; i += 8) sum += vaddlv_s8(vld1_s8(x + i));
-    return sum;
+MICO_INLINE int32_t n8_kpe(const mico_conv_params *p) {
+    const int32_t e = 128 / p->w_cont, k = p->k_h * p->k_w * p->in_c;
+    return (k + e - 1) / e * e;
 }
 
-static void nz_tile_any(const mico_conv_params *p, const uint8_t *ra, const uint8_t *rb, const int16_t *x0,
-                        const int16_t *x1, int32_t kk, int32_t c0, int32_t c1, int32_t acc[4]) {
-    if (p->w_cont < 8 && p->in_cont < 8) {
-        const int8_t *y0 = (const int8_t *)x0, *y1 = (const int8_t *)x1;
-        switch (p->w_cont) {
-            case 4: nz_tile8(ra, rb, y0, y1, (kk + 7) & ~7, 4, acc); return;
-            case 2: nz_tile8(ra, rb, y0, y1, (kk + 15) & ~15, 2, acc); return;
-            default: {
-                /* sum x w = -2 sum x t - sum x (column sums c0, c1 from nz_run) */
-                const int32_t kp = (kk + 31) & ~31;
-                nz_tile8(ra, rb, y0, y1, kp, 1, acc);
-                acc[0] = -2 * acc[0] - c0;
-                acc[1] = -2 * acc[1] - c1;
-                acc[2] = -2 * acc[2] - c0;
-                acc[3] = -2 * acc[3] - c1;
-                return;
+static int32_t n8_need(const mico_conv_params *p, int32_t np) {
+    return 15 + (np + 1) * n8_kpe(p) + p->out_c * (int32_t)sizeof(mico_chq) + 4 * np * ((p->out_c + 3) & ~3);
+}
+
+/* Natural column nat (kpE int8) of pixel slot s -> field order, NP slots interleaved. */
+MICO_INLINE void n8_place(const int8_t *nat, int8_t *col, int32_t nblk, int32_t s, const int32_t WC, const int32_t NP) {
+    const int32_t F = 8 / WC;
+    for (int32_t b = 0; b < nblk; b++) {
+        int8_t *d = col + (b * F * NP + s) * 16;
+        if (WC == 8) {
+            vst1q_s8(d, vld1q_s8(nat + 16 * b));
+        } else if (WC == 4) {
+            const int8x16x2_t v = vld2q_s8(nat + 32 * b);
+            vst1q_s8(d, v.val[0]);
+            vst1q_s8(d + 16 * NP, v.val[1]);
+        } else if (WC == 2) {
+            const int8x16x4_t v = vld4q_s8(nat + 64 * b);
+            for (int32_t j = 0; j < 4; j++) vst1q_s8(d + 16 * NP * j, v.val[j]);
+        } else {
+            const int8x16x4_t a = vld4q_s8(nat + 128 * b), c = vld4q_s8(nat + 128 * b + 64);
+            for (int32_t j = 0; j < 4; j++) {
+                vst1q_s8(d + 16 * NP * j, vuzp1q_s8(a.val[j], c.val[j]));
+                vst1q_s8(d + 16 * NP * (j + 4), vuzp2q_s8(a.val[j], c.val[j]));
             }
         }
     }
+}
+
+MICO_INLINE void n8_loadx(int8x16_t *x, const int8_t *c, const int32_t NP) {
+    if (NP == 4) {
+        const int8x16x4_t v = vld1q_s8_x4(c);
+        x[0] = v.val[0];
+        x[1] = v.val[1];
+        x[2] = v.val[2];
+        x[3] = v.val[3];
+    } else {
+        x[0] = vld1q_s8(c);
+    }
+}
+
+/* The last, partial block of a row: `last` (< 16) readable bytes, the rest of the vector zero. */
+MICO_INLINE int8x16_t n8_part(const uint8_t *r, int32_t last) {
+    const int8x8_t z = vdup_n_s8(0);
+    if (last == 4) return vcombine_s8(vreinterpret_s8_u32(vset_lane_u32(mico_load32(r), vdup_n_u32(0), 0)), z);
+    if (last == 8) return vcombine_s8(vld1_s8((const int8_t *)r), z);
+    if (last == 12)
+        return vcombine_s8(vld1_s8((const int8_t *)r),
+                           vreinterpret_s8_u32(vset_lane_u32(mico_load32(r + 8), vdup_n_u32(0), 0)));
+    uint8_t t[16] = {0};
+    memcpy(t, r, (size_t)last);
+    return vld1q_s8((const int8_t *)t);
+}
+
+/* One block (weight vectors v of the NC rows, column xc): MLA into the int8 lanes m, else SMLAL
+ * into the int16 lanes h. */
+MICO_INLINE void n8_block(int8x16_t *m, int16x8_t *h, const int8x16_t *v, const int8_t *xc, const int32_t WC,
+                          const int32_t NC, const int32_t NP, const int MLA) {
+#pragma GCC unroll 8
+    for (int32_t j = 0; j < 8 / WC; j++, xc += 16 * NP) {
+        int8x16_t x[4];
+        n8_loadx(x, xc, NP);
+#pragma GCC unroll 8
+        for (int32_t c = 0; c < NC; c++) {
+            const int8x16_t w = n8_field(v[c], j, WC);
+#pragma GCC unroll 8
+            for (int32_t s = 0; s < NP; s++) {
+                if (MLA) {
+                    m[c * NP + s] = vmlaq_s8(m[c * NP + s], w, x[s]);
+                } else {
+                    h[c * NP + s] = vmlal_s8(h[c * NP + s], vget_low_s8(w), vget_low_s8(x[s]));
+                    h[c * NP + s] = vmlal_high_s8(h[c * NP + s], w, x[s]);
+                }
+            }
+        }
+    }
+}
+
+/* Raw sums of NC rows r[c] x NP pixels: nfull blocks read straight from the rows, then (last > 0)
+ * one partial block of `last` readable bytes. MLA: blocks per int8 fold nb, else blocks per int16
+ * fold nf. Sum (c, s) goes to dst[s * ldo + c] (1-bit weights: -2 sum x t). */
+MICO_INLINE void n8_tile(const uint8_t *const *r, const int8_t *col, int32_t nfull, int32_t last, int32_t nb,
+                         int32_t nf, int32_t *dst, int32_t ldo, const int32_t WC, const int32_t NC, const int32_t NP,
+                         const int MLA) {
+    const int32_t F = 8 / WC, A = NC * NP, nblk = nfull + (last > 0);
+    const uint8_t *rr[4];
+    int16x8_t h[8];
+    int32_t acc[8];
+#pragma GCC unroll 8
+    for (int32_t c = 0; c < NC; c++) rr[c] = r[c];
+#pragma GCC unroll 8
+    for (int32_t i = 0; i < A; i++) {
+        h[i] = vdupq_n_s16(0);
+        acc[i] = 0;
+    }
+    int32_t folds = 0; /* int8 folds into h since the last int32 fold (MLA) */
+    for (int32_t b = 0; b < nblk;) {
+        const int32_t end = MLA ? (nblk - b > nb ? b + nb : nblk) : (nblk - b > nf ? b + nf : nblk);
+        int8x16_t m[8], v[4];
+#pragma GCC unroll 8
+        for (int32_t i = 0; i < A; i++) m[i] = vdupq_n_s8(0);
+        for (; b < end && b < nfull; b++) {
+#pragma GCC unroll 8
+            for (int32_t c = 0; c < NC; c++) v[c] = vld1q_s8((const int8_t *)rr[c] + 16 * b);
+            n8_block(m, h, v, col + b * F * NP * 16, WC, NC, NP, MLA);
+        }
+        if (b < end) { /* the partial block */
+#pragma GCC unroll 8
+            for (int32_t c = 0; c < NC; c++) v[c] = n8_part(rr[c] + 16 * b, last);
+            n8_block(m, h, v, col + b * F * NP * 16, WC, NC, NP, MLA);
+            b++;
+        }
+        if (MLA) {
+#pragma GCC unroll 8
+            for (int32_t i = 0; i < A; i++) h[i] = vpadalq_s8(h[i], m[i]);
+            if (++folds < 128 && b < nblk) continue; /* 128 folds of at most 2 x 127 fit int16 */
+            folds = 0;
+        }
+#pragma GCC unroll 8
+        for (int32_t i = 0; i < A; i++) {
+            acc[i] += vaddlvq_s16(h[i]);
+            h[i] = vdupq_n_s16(0);
+        }
+    }
+#pragma GCC unroll 8
+    for (int32_t s = 0; s < NP; s++)
+#pragma GCC unroll 8
+        for (int32_t c = 0; c < NC; c++) dst[s * ldo + c] = WC == 1 ? -2 * acc[c * NP + s] : acc[c * NP + s];
+}
+
+/* One out-of-line tile per layout (its own register allocation) */
+#define N8_TILE_FN(NAME, WC, NC, NP, MLA)                                                                   \
+    static __attribute__((noinline)) void NAME(const uint8_t *const *r, const int8_t *col, int32_t nfull,  \
+                                               int32_t last, int32_t nb, int32_t nf, int32_t *dst,          \
+                                               int32_t ldo) {                                                \
+        n8_tile(r, col, nfull, last, nb, nf, dst, ldo, WC, NC, NP, MLA);                                    \
+    }
+#define N8_TILES(WC) N8_TILE_FN(n8_conv_mla_##WC, WC, 2, 4, 1) N8_TILE_FN(n8_conv_mul_##WC, WC, 2, 4, 0) \
+    N8_TILE_FN(n8_fc_mla_##WC, WC, 4, 1, 1) N8_TILE_FN(n8_fc_mul_##WC, WC, 4, 1, 0)
+N8_TILES(1)
+N8_TILES(2)
+N8_TILES(4)
+N8_TILE_FN(n8_conv_mul_8, 8, 2, 4, 0)
+N8_TILE_FN(n8_fc_mul_8, 8, 4, 1, 0)
+
+typedef void (*n8_tile_fn)(const uint8_t *const *, const int8_t *, int32_t, int32_t, int32_t, int32_t, int32_t *,
+                           int32_t);
+
+static n8_tile_fn n8_pick(int32_t wc, int32_t np, int mla) {
+    switch (wc) {
+        case 1: return np == 4 ? (mla ? n8_conv_mla_1 : n8_conv_mul_1) : (mla ? n8_fc_mla_1 : n8_fc_mul_1);
+        case 2: return np == 4 ? (mla ? n8_conv_mla_2 : n8_conv_mul_2) : (mla ? n8_fc_mla_2 : n8_fc_mul_2);
+        case 4: return np == 4 ? (mla ? n8_conv_mla_4 : n8_conv_mul_4) : (mla ? n8_fc_mla_4 : n8_fc_mul_4);
+        default: return np == 4 ? n8_conv_mul_8 : n8_fc_mul_8;
+    }
+}
+
+static void n8_place_any(const int8_t *nat, int8_t *col, int32_t nblk, int32_t s, int32_t wc, int32_t np) {
+    if (np == 4) {
+        switch (wc) {
+            case 1: n8_place(nat, col, nblk, s, 1, 4); return;
+            case 2: n8_place(nat, col, nblk, s, 2, 4); return;
+            case 4: n8_place(nat, col, nblk, s, 4, 4); return;
+            default: n8_place(nat, col, nblk, s, 8, 4); return;
+        }
+    }
+    switch (wc) {
+        case 1: n8_place(nat, col, nblk, s, 1, 1); return;
+        case 2: n8_place(nat, col, nblk, s, 2, 1); return;
+        case 4: n8_place(nat, col, nblk, s, 4, 1); return;
+        default: n8_place(nat, col, nblk, s, 8, 1); return;
+    }
+}
+
+static mico_status n8_run(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch, int32_t np) {
+    const int32_t wc = p->w_cont, F = 8 / wc, kpe = n8_kpe(p), nblk = kpe / (128 / wc);
+    const int32_t out_c = p->out_c, npix = p->out_h * p->out_w, rs = p->w_row_bytes;
+    const int32_t nfull = rs >= 16 * nblk ? nblk : nblk - 1, last = nfull == nblk ? 0 : rs - 16 * nfull;
+    const int32_t pm = n8_pmax(p), mla = F * pm <= 127, nc = np == 4 ? 2 : 4, ldo = (out_c + 3) & ~3;
+    const int32_t nb = mla ? 127 / (F * pm) : 0, nf = mla ? 0 : 32767 / (2 * F * pm);
+    int8_t *col = (int8_t *)(((uintptr_t)scratch + 15u) & ~(uintptr_t)15u);
+    int8_t *nat = col + np * kpe;
+    mico_chq *tab = (mico_chq *)(void *)(nat + kpe);
+    int32_t *sums = (int32_t *)(void *)(tab + out_c);
+    const int32_t fast = mico_conv_store_prepare(p, 0, tab);
+    const n8_tile_fn tile = n8_pick(wc, np, mla);
+    for (int32_t pix = 0; pix < npix; pix += np) {
+        const int32_t n = npix - pix < np ? npix - pix : np;
+        int32_t t[4] = {0, 0, 0, 0};
+        for (int32_t s = 0; s < n; s++) {
+            nz_im2col_t(p, in, pix + s, nat, kpe, 1);
+            if (wc == 1) { /* sum x over the column (1-bit weights) */
+                int32_t cs = 0;
+                for (int32_t i = 0; i < kpe; i += 16) cs += vaddlvq_s8(vld1q_s8(nat + i));
+                t[s] = cs;
+            }
+            n8_place_any(nat, col, nblk, s, wc, np);
+        }
+        const uint8_t *r[4];
+        for (int32_t oc = 0; oc < out_c; oc += nc) {
+            for (int32_t c = 0; c < nc; c++) r[c] = p->weights + (oc + c < out_c ? oc + c : out_c - 1) * rs;
+            tile(r, col, nfull, last, nb, nf, sums + oc, ldo);
+        }
+        for (int32_t s = 0; s < n; s++) mico_conv_store_pixels(p, sums + s * ldo, tab, t + s, pix + s, 1, fast, out);
+    }
+    return MICO_OK;
+}
+
+static void nz_tile_any(const mico_conv_params *p, const uint8_t *ra, const uint8_t *rb, const int16_t *x0,
+                        const int16_t *x1, int32_t kk, int32_t acc[4]) {
     switch (p->w_cont) {
         case 8: nz_tile((const int8_t *)ra, (const int8_t *)rb, x0, x1, kk, acc); break;
         case 4: nz_tile_sub(ra, rb, x0, x1, (kk + 7) & ~7, 4, acc); break;
@@ -375,6 +555,7 @@ static void nz_tile_any(const mico_conv_params *p, const uint8_t *ra, const uint
     }
 }
 
+/* The int16 path (8-bit activations, or scratch too small for the int8 path). */
 static mico_status nz_run(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch) {
     const int32_t kk = p->k_h * p->k_w * p->in_c;
     /* sub-byte: the column is zero padded to the row's 4-byte boundary, roundup(K, 32 / c) */
@@ -385,20 +566,11 @@ static mico_status nz_run(const mico_conv_params *p, const uint8_t *in, void *ou
     const int32_t npix = p->out_h * p->out_w, rs = p->w_row_bytes;
     for (int32_t pix = 0; pix < npix; pix += 2) {
         const int two_p = pix + 1 < npix;
-        int32_t cs0 = 0, cs1 = 0;
         nz_im2col(p, in, pix, c0, kp8);
         if (two_p) nz_im2col(p, in, pix + 1, c1, kp8);
         if (p->w_cont < 8) {
             nz_permute(c0, kp8, p->w_cont);
             if (two_p) nz_permute(c1, kp8, p->w_cont);
-            if (p->in_cont < 8) { /* activations fit int8: the SMLAL.8B tiles */
-                nz_narrow(c0, kp8);
-                if (two_p) nz_narrow(c1, kp8);
-                if (p->w_cont == 1) {
-                    cs0 = nz_colsum((const int8_t *)c0, kp8);
-                    cs1 = two_p ? nz_colsum((const int8_t *)c1, kp8) : cs0;
-                }
-            }
         }
         const int16_t *x1 = two_p ? c1 : c0;
         for (int32_t oc = 0; oc < p->out_c; oc += 2) {
@@ -406,7 +578,7 @@ static mico_status nz_run(const mico_conv_params *p, const uint8_t *in, void *ou
             const uint8_t *ra = p->weights + oc * rs;
             const uint8_t *rb = two_c ? ra + rs : ra;
             int32_t acc[4];
-            nz_tile_any(p, ra, rb, c0, x1, kk, cs0, cs1, acc);
+            nz_tile_any(p, ra, rb, c0, x1, kk, acc);
             const mico_rq q0 = mico_rq_init(p, oc);
             mico_rq_store(p, out, pix, oc, p->bias[oc] + acc[0], &q0);
             if (two_p) mico_rq_store(p, out, pix + 1, oc, p->bias[oc] + acc[1], &q0);
@@ -429,6 +601,11 @@ mico_status mico_conv_neon(const mico_conv_params *p, const uint8_t *in, void *o
     if (p->groups != 1) return MICO_ERR_UNSUPPORTED;
     if (!scratch || scratch_bytes < mico_conv_get_buffer_size(p)) return MICO_ERR_SCRATCH;
     if ((p->k_h * p->k_w * p->in_c * p->w_cont + 7) / 8 > p->w_row_bytes) return MICO_ERR_ARG;
+    if (p->in_cont < 8) { /* int8 activations: 4 pixels a tile for convolutions, 1 for linear layers */
+        const int32_t np = p->out_h * p->out_w > 1 ? 4 : 1;
+        if (n8_need(p, np) <= scratch_bytes && n8_need(p, np) <= mico_conv_get_buffer_size(p))
+            return n8_run(p, in, out, scratch, np);
+    }
     return nz_run(p, in, out, scratch);
 #else
     return mico_conv_dualmac(p, in, out, scratch, scratch_bytes);

@@ -124,8 +124,8 @@ MICO_INLINE int32_t mico_get_w(const uint8_t *row, int32_t i, int32_t cont) {
     return mico_get(row, i, cont, 1);
 }
 
-/* Widen n_px input pixels of c = in_c channels, starting at element e0 of `in`, to int16: channel
- * ch of pixel i goes to d[ch * ch_stride + i * px_stride] (the depthwise kernel's channel-major
+/* Widen n_px input pixels of c = in_c channels, starting at element e0 of `in`, to int16 (ES 2) or
+ * int8 (ES 1, activation containers of at most 4 bits): channel ch of pixel i goes to d[ch * ch_stride + i * px_stride] (the depthwise kernel's channel-major
  * rows, or a contiguous run with ch_stride 1 and px_stride c). Sub-byte containers are read a
  * byte at a time and split with shifts (little-endian within a byte, as deploy packs them) when
  * every pixel starts on a byte (4-bit with even c, 2-bit with c a multiple of 4) or the run is
@@ -135,37 +135,46 @@ MICO_INLINE int16_t mico_widen_one(uint32_t b, const int32_t CA, const int32_t S
     return (int16_t)(SG ? (int32_t)(b << (32 - CA)) >> (32 - CA) : (int32_t)(b & ((1u << CA) - 1u)));
 }
 
-MICO_INLINE void mico_widen_t(const uint8_t *s, int32_t n_px, int32_t c, int16_t *d, int32_t ch_stride,
-                              int32_t px_stride, const int32_t CA, const int32_t SG) {
-    const int32_t per = 8 / CA;
-    if (ch_stride == 1 && px_stride == c) { /* one contiguous run of n_px * c elements */
-        const int32_t n = n_px * c;
-        int32_t i = 0;
-        for (; i + per <= n; i += per, s++) {
-            uint32_t b = *s;
-            for (int32_t j = 0; j < per; j++, b >>= CA) *d++ = mico_widen_one(b, CA, SG);
-        }
-        for (uint32_t b = i < n ? *s : 0u; i < n; i++, b >>= CA) *d++ = mico_widen_one(b, CA, SG);
-        return;
-    }
-    for (int32_t i = 0; i < n_px; i++, d += px_stride) {
-        int16_t *q = d;
-        for (int32_t ch = 0; ch < c; ch += per, s++) {
-            uint32_t b = *s;
-            for (int32_t j = 0; j < per; j++, b >>= CA, q += ch_stride) *q = mico_widen_one(b, CA, SG);
-        }
-    }
-}
+/* the loops of mico_widen_t for output elements of type T */
+#define MICO_WIDEN_LOOPS(T)                                                                        \
+    do {                                                                                           \
+        T *d = (T *)dv;                                                                            \
+        if (ch_stride == 1 && px_stride == c) { /* one contiguous run of n_px * c elements */     \
+            const int32_t n = n_px * c;                                                            \
+            int32_t i = 0;                                                                         \
+            for (; i + per <= n; i += per, s++) {                                                  \
+                uint32_t b = *s;                                                                   \
+                for (int32_t j = 0; j < per; j++, b >>= CA) *d++ = (T)mico_widen_one(b, CA, SG);   \
+            }                                                                                      \
+            for (uint32_t b = i < n ? *s : 0u; i < n; i++, b >>= CA) *d++ = (T)mico_widen_one(b, CA, SG); \
+            return;                                                                                \
+        }                                                                                          \
+        for (int32_t i = 0; i < n_px; i++, d += px_stride) {                                       \
+            T *q = d;                                                                              \
+            for (int32_t ch = 0; ch < c; ch += per, s++) {                                         \
+                uint32_t b = *s;                                                                   \
+                for (int32_t j = 0; j < per; j++, b >>= CA, q += ch_stride) *q = (T)mico_widen_one(b, CA, SG); \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
 
-MICO_INLINE void mico_widen(const mico_conv_params *p, const uint8_t *in, int32_t e0, int32_t n_px, int16_t *d,
-                            int32_t ch_stride, int32_t px_stride) {
+MICO_INLINE void mico_widen_t(const uint8_t *s, int32_t n_px, int32_t c, void *dv, int32_t ch_stride,
+                              int32_t px_stride, const int32_t CA, const int32_t SG, const int ES) {
+    const int32_t per = 8 / CA;
+    if (ES == 2) MICO_WIDEN_LOOPS(int16_t);
+    else MICO_WIDEN_LOOPS(int8_t);
+}
+#undef MICO_WIDEN_LOOPS
+
+MICO_INLINE void mico_widen(const mico_conv_params *p, const uint8_t *in, int32_t e0, int32_t n_px, void *d,
+                            int32_t ch_stride, int32_t px_stride, const int ES) {
     const int32_t c = p->in_c, ca = p->in_cont, per = 8 / ca, sg = p->in_signed;
     if (e0 % per == 0 && (c % per == 0 || (ch_stride == 1 && px_stride == c))) {
         const uint8_t *s = in + e0 / per;
 #define MICO_WIDEN(CA)                                                                  \
         if (ca == (CA)) {                                                               \
-            if (sg) mico_widen_t(s, n_px, c, d, ch_stride, px_stride, CA, 1);           \
-            else mico_widen_t(s, n_px, c, d, ch_stride, px_stride, CA, 0);              \
+            if (sg) mico_widen_t(s, n_px, c, d, ch_stride, px_stride, CA, 1, ES);       \
+            else mico_widen_t(s, n_px, c, d, ch_stride, px_stride, CA, 0, ES);          \
             return;                                                                     \
         }
         MICO_WIDEN(8)
@@ -173,8 +182,14 @@ MICO_INLINE void mico_widen(const mico_conv_params *p, const uint8_t *in, int32_
         MICO_WIDEN(2)
 #undef MICO_WIDEN
     }
-    for (int32_t i = 0; i < n_px; i++, d += px_stride)
-        for (int32_t ch = 0; ch < c; ch++) d[ch * ch_stride] = (int16_t)mico_get(in, e0 + i * c + ch, ca, sg);
+    int16_t *d16 = (int16_t *)d;
+    int8_t *d8 = (int8_t *)d;
+    for (int32_t i = 0; i < n_px; i++, d16 += px_stride, d8 += px_stride)
+        for (int32_t ch = 0; ch < c; ch++) {
+            const int32_t v = mico_get(in, e0 + i * c + ch, ca, sg);
+            if (ES == 2) d16[ch * ch_stride] = (int16_t)v;
+            else d8[ch * ch_stride] = (int8_t)v;
+        }
 }
 
 /* A ring of k_h widened input rows (the depthwise and first-layer kernels): slot = row mod k_h,
@@ -196,7 +211,7 @@ MICO_INLINE void mico_ring16(const mico_conv_params *p, const uint8_t *in, int16
         if (slot_row[slot] == ih) continue;
         slot_row[slot] = ih;
         memset(r, 0, (size_t)len * 2);
-        if (ih >= 0 && ih < p->in_h) mico_widen(p, in, ih * p->in_w * p->in_c, p->in_w, r + first, ch_stride, px_stride);
+        if (ih >= 0 && ih < p->in_h) mico_widen(p, in, ih * p->in_w * p->in_c, p->in_w, r + first, ch_stride, px_stride, 2);
     }
 }
 

@@ -81,3 +81,31 @@ def test_rows_on_target(target, tmp_path, monkeypatch):
             cases.append((op, xb))
     monkeypatch.setenv("MICO_BENCH_VARIANT", "MICO_CONV_ROWS")
     build_bench(cases, target, tmp_path)  # raises if any call fails or differs from portable
+
+
+def test_int8_path_on_a53(tmp_path, monkeypatch):
+    """The Cortex-A53 int8 path (activations in 2/4-bit containers): every weight container with
+    both activation containers and signs, 4-pixel convolution tiles with a partial last group and
+    odd channel counts, single-pixel layers, partial last weight blocks, and K large enough for
+    every fold (int8 -> int16 lanes after 128 folds, int16 -> int32 in SMLAL chunks)."""
+    if not all(shutil.which(t) for t in TOOLS["cortex-a53"]):
+        pytest.skip("needs qemu-aarch64 and aarch64-linux-gnu-gcc")
+    rng = np.random.default_rng(11)
+    cases = []
+    for wb in (1, 2, 3, 4, 8):
+        for ab in (1, 2, 4):
+            for sg in (False, True):
+                cin = int(rng.choice([1, 3, 12, 16, 24, 40]))
+                op, xb, _ = random_conv(rng, cin=cin, cout=int(rng.integers(1, 8)), h=5, w=7, k=(3, 3),
+                                        stride=(1, int(rng.integers(1, 3))), pad=(1, 1), groups=1, w_bits=wb,
+                                        in_bits=ab, in_signed=sg, out_bits=int(rng.choice([2, 4, 8])))
+                cases.append((op, xb))
+                op, xb, _ = random_conv(rng, cin=int(rng.integers(5, 400)), cout=int(rng.integers(1, 10)), h=1, w=1,
+                                        k=(1, 1), stride=(1, 1), pad=(0, 0), groups=1, w_bits=wb, in_bits=ab,
+                                        in_signed=sg, out_bits=None)
+                cases.append((op, xb))
+    for wb, ab, cin in ((2, 4, 8300), (1, 4, 8400), (4, 4, 2300), (8, 4, 700), (8, 2, 700)):
+        op, xb, _ = random_conv(rng, cin=cin, cout=3, h=1, w=1, k=(1, 1), stride=(1, 1), pad=(0, 0), groups=1,
+                                w_bits=wb, in_bits=ab, in_signed=False, out_bits=None)
+        cases.append((op, xb))
+    build_bench(cases, "cortex-a53", tmp_path)  # raises if any call fails or differs from portable
