@@ -62,6 +62,8 @@ MICO_INLINE void nz_im2col_t(const mico_conv_params *p, const uint8_t *in, int32
             int16_t *d = col + k;
             int8_t *d8 = col8 + k;
             int32_t ci = 0;
+            if (ES == 1 && p->in_cont == 8)
+                for (; ci + 16 <= c; ci += 16) vst1q_s8(d8 + ci, vld1q_s8((const int8_t *)in + base + ci));
             if (ES == 2 && p->in_cont == 8) {
                 const uint8_t *s = in + base;
                 if (sg)
@@ -129,6 +131,26 @@ MICO_INLINE void nz_im2col_t(const mico_conv_params *p, const uint8_t *in, int32
 
 static void nz_im2col(const mico_conv_params *p, const uint8_t *in, int32_t pix, int16_t *col, int32_t kp8) {
     nz_im2col_t(p, in, pix, col, kp8, 2);
+}
+
+/* Few-channel layers (c < 16): a ring of k_h converted input rows (mico_ring16 / mico_ring8, the
+ * horizontal padding materialised, 16 elements of zero slack), so each input row is converted once
+ * and kernel row kh of output pixel ow is the k_w c consecutive elements at rp[kh] + ow stride_w c.
+ * Ring length in elements; 0 when the ring does not apply. */
+MICO_INLINE int32_t nz_ring_len(const mico_conv_params *p) {
+    return p->k_h <= 16 && p->out_w > 1 ? (p->in_w + 2 * p->pad_w) * p->in_c + 16 : 0;
+}
+
+/* A pixel's column from the ring (sizes in bytes): k_h segments of n bytes at rp[kh] + off, copied
+ * 16 bytes at a time (up to 15 bytes past k: the caller's slack), then zero from k to kp. */
+MICO_INLINE void nz_ring_col(uint8_t *d, const void *const *rp, int32_t kh_n, int32_t off, int32_t n, int32_t k,
+                             int32_t kp) {
+    uint8_t *q = d;
+    for (int32_t kh = 0; kh < kh_n; kh++, q += n) {
+        const uint8_t *s = (const uint8_t *)rp[kh] + off;
+        for (int32_t i = 0; i < n; i += 16) vst1q_u8(q + i, vld1q_u8(s + i));
+    }
+    memset(d + k, 0, (size_t)(kp - k));
 }
 
 static void nz_tile(const int8_t *ra, const int8_t *rb, const int16_t *x0, const int16_t *x1, int32_t kk,
@@ -329,7 +351,7 @@ MICO_INLINE int8x16_t n8_field(int8x16_t v, const int32_t J, const int32_t WC) {
 
 /* Largest |w x| of one product. */
 static int32_t n8_pmax(const mico_conv_params *p) {
-    const int32_t xm = p->in_signed ? 1 << (p->in_cont - 1) : (1 << p->in_cont) - 1;
+    const int32_t xm = p->in_signed || p->in_cont == 8 ? 1 << (p->in_cont - 1) : (1 << p->in_cont) - 1;
     return (p->w_cont == 1 ? 1 : 1 << (p->w_cont - 1)) * xm;
 }
 
@@ -339,7 +361,8 @@ MICO_INLINE int32_t n8_kpe(const mico_conv_params *p) {
 }
 
 static int32_t n8_need(const mico_conv_params *p, int32_t np) {
-    return 15 + (np + 1) * n8_kpe(p) + p->out_c * (int32_t)sizeof(mico_chq) + 4 * np * ((p->out_c + 3) & ~3);
+    return 31 + (np + 1) * n8_kpe(p) + p->out_c * (int32_t)sizeof(mico_chq) + 4 * np * ((p->out_c + 3) & ~3) +
+           p->k_h * nz_ring_len(p);
 }
 
 /* Natural column nat (kpE int8) of pixel slot s -> field order, NP slots interleaved. */
@@ -519,15 +542,33 @@ static mico_status n8_run(const mico_conv_params *p, const uint8_t *in, void *ou
     const int32_t nb = mla ? 127 / (F * pm) : 0, nf = mla ? 0 : 32767 / (2 * F * pm);
     int8_t *col = (int8_t *)(((uintptr_t)scratch + 15u) & ~(uintptr_t)15u);
     int8_t *nat = col + np * kpe;
-    mico_chq *tab = (mico_chq *)(void *)(nat + kpe);
+    mico_chq *tab = (mico_chq *)(void *)(nat + kpe + 16); /* 16 bytes of slack after the column */
     int32_t *sums = (int32_t *)(void *)(tab + out_c);
-    const int32_t fast = mico_conv_store_prepare(p, 0, tab);
+    /* unsigned 8-bit activations enter as x' = x - 128 (XOR 0x80): sum x w = sum x' w + 128 sum w */
+    const int flip = p->in_cont == 8 && !p->in_signed;
+    const int32_t fast = mico_conv_store_prepare(p, flip ? -128 : 0, tab);
     const n8_tile_fn tile = n8_pick(wc, np, mla);
+    const int32_t L = nz_ring_len(p), kk = p->k_h * p->k_w * p->in_c, kr = p->k_w * p->in_c;
+    int8_t *ring = (int8_t *)(void *)(sums + np * ldo);
+    int32_t slot_row[16], oh_ring = -1;
+    const int8_t *rp[16];
+    if (L) mico_ring16_reset(slot_row, p->k_h);
     for (int32_t pix = 0; pix < npix; pix += np) {
         const int32_t n = npix - pix < np ? npix - pix : np;
         int32_t t[4] = {0, 0, 0, 0};
         for (int32_t s = 0; s < n; s++) {
-            nz_im2col_t(p, in, pix + s, nat, kpe, 1);
+            const int32_t oh = (pix + s) / p->out_w, ow = (pix + s) % p->out_w;
+            if (L && oh != oh_ring) {
+                mico_ring8(p, in, ring, L, slot_row, oh * p->stride_h - p->pad_h, rp, p->pad_w * p->in_c, 1, p->in_c);
+                oh_ring = oh;
+            }
+            if (L) nz_ring_col((uint8_t *)nat, (const void *const *)rp, p->k_h, ow * p->stride_w * p->in_c, kr, kk, kpe);
+            else nz_im2col_t(p, in, pix + s, nat, kpe, 1);
+            if (flip) {
+                int32_t i = 0;
+                for (; i + 16 <= kk; i += 16) vst1q_s8(nat + i, veorq_s8(vld1q_s8(nat + i), vdupq_n_s8(-128)));
+                for (; i < kk; i++) nat[i] = (int8_t)(nat[i] ^ -128);
+            }
             if (wc == 1) { /* sum x over the column (1-bit weights) */
                 int32_t cs = 0;
                 for (int32_t i = 0; i < kpe; i += 16) cs += vaddlvq_s8(vld1q_s8(nat + i));
@@ -555,7 +596,8 @@ static void nz_tile_any(const mico_conv_params *p, const uint8_t *ra, const uint
     }
 }
 
-/* The int16 path (8-bit activations, or scratch too small for the int8 path). */
+/* The int16 path (8-bit activations, or scratch too small for the int8 path): 2 channels x 2
+ * pixels a tile; the raw sums of a pixel pair then take the shared requantization pass. */
 static mico_status nz_run(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch) {
     const int32_t kk = p->k_h * p->k_w * p->in_c;
     /* sub-byte: the column is zero padded to the row's 4-byte boundary, roundup(K, 32 / c) */
@@ -563,31 +605,53 @@ static mico_status nz_run(const mico_conv_params *p, const uint8_t *in, void *ou
     const int32_t kp8 = (kk + per4 - 1) / per4 * per4;
     int16_t *c0 = (int16_t *)(((uintptr_t)scratch + 15u) & ~(uintptr_t)15u);
     int16_t *c1 = c0 + kp8;
-    const int32_t npix = p->out_h * p->out_w, rs = p->w_row_bytes;
+    mico_chq *tab = (mico_chq *)(void *)(c1 + kp8 + 8); /* 16 bytes of slack after the columns */
+    int32_t *sums = (int32_t *)(void *)(tab + p->out_c);
+    const int32_t fast = mico_conv_store_prepare(p, 0, tab), t0[2] = {0, 0};
+    const int32_t npix = p->out_h * p->out_w, rs = p->w_row_bytes, out_c = p->out_c;
+    /* the ring of converted rows where it fits the scratch */
+    int16_t *ring = (int16_t *)(void *)(sums + 2 * out_c);
+    const int32_t L0 = nz_ring_len(p);
+    const int32_t L = L0 && (uint8_t *)(ring + p->k_h * L0) <= (uint8_t *)scratch + mico_conv_get_buffer_size(p) ? L0 : 0;
+    const int32_t kr2 = 2 * p->k_w * p->in_c;
+    int32_t slot_row[16], oh_ring = -1;
+    const int16_t *rp[16];
+    if (L) mico_ring16_reset(slot_row, p->k_h);
     for (int32_t pix = 0; pix < npix; pix += 2) {
         const int two_p = pix + 1 < npix;
-        nz_im2col(p, in, pix, c0, kp8);
-        if (two_p) nz_im2col(p, in, pix + 1, c1, kp8);
+        for (int32_t s = 0; s < 1 + two_p; s++) {
+            int16_t *cs = s ? c1 : c0;
+            const int32_t oh = (pix + s) / p->out_w, ow = (pix + s) % p->out_w;
+            if (!L) {
+                nz_im2col(p, in, pix + s, cs, kp8);
+                continue;
+            }
+            if (oh != oh_ring) {
+                mico_ring16(p, in, ring, L, slot_row, oh * p->stride_h - p->pad_h, rp, p->pad_w * p->in_c, 1, p->in_c);
+                oh_ring = oh;
+            }
+            nz_ring_col((uint8_t *)cs, (const void *const *)rp, p->k_h, 2 * ow * p->stride_w * p->in_c, kr2, 2 * kk,
+                        2 * kp8);
+        }
         if (p->w_cont < 8) {
             nz_permute(c0, kp8, p->w_cont);
             if (two_p) nz_permute(c1, kp8, p->w_cont);
         }
         const int16_t *x1 = two_p ? c1 : c0;
-        for (int32_t oc = 0; oc < p->out_c; oc += 2) {
-            const int two_c = oc + 1 < p->out_c;
+        for (int32_t oc = 0; oc < out_c; oc += 2) {
+            const int two_c = oc + 1 < out_c;
             const uint8_t *ra = p->weights + oc * rs;
             const uint8_t *rb = two_c ? ra + rs : ra;
             int32_t acc[4];
             nz_tile_any(p, ra, rb, c0, x1, kk, acc);
-            const mico_rq q0 = mico_rq_init(p, oc);
-            mico_rq_store(p, out, pix, oc, p->bias[oc] + acc[0], &q0);
-            if (two_p) mico_rq_store(p, out, pix + 1, oc, p->bias[oc] + acc[1], &q0);
+            sums[oc] = acc[0];
+            sums[out_c + oc] = acc[1];
             if (two_c) {
-                const mico_rq q1 = mico_rq_init(p, oc + 1);
-                mico_rq_store(p, out, pix, oc + 1, p->bias[oc + 1] + acc[2], &q1);
-                if (two_p) mico_rq_store(p, out, pix + 1, oc + 1, p->bias[oc + 1] + acc[3], &q1);
+                sums[oc + 1] = acc[2];
+                sums[out_c + oc + 1] = acc[3];
             }
         }
+        mico_conv_store_pixels(p, sums, tab, t0, pix, two_p ? 2 : 1, fast, out);
     }
     return MICO_OK;
 }
@@ -601,7 +665,9 @@ mico_status mico_conv_neon(const mico_conv_params *p, const uint8_t *in, void *o
     if (p->groups != 1) return MICO_ERR_UNSUPPORTED;
     if (!scratch || scratch_bytes < mico_conv_get_buffer_size(p)) return MICO_ERR_SCRATCH;
     if ((p->k_h * p->k_w * p->in_c * p->w_cont + 7) / 8 > p->w_row_bytes) return MICO_ERR_ARG;
-    if (p->in_cont < 8) { /* int8 activations: 4 pixels a tile for convolutions, 1 for linear layers */
+    /* int8 activations (2/4-bit containers, or 8-bit ones with sub-byte weights: unsigned ones
+     * flipped to x - 128, which needs sum w): 4 pixels a tile for convolutions, 1 for linear layers */
+    if (p->in_cont < 8 || (p->w_cont < 8 && p->wsum)) {
         const int32_t np = p->out_h * p->out_w > 1 ? 4 : 1;
         if (n8_need(p, np) <= scratch_bytes && n8_need(p, np) <= mico_conv_get_buffer_size(p))
             return n8_run(p, in, out, scratch, np);

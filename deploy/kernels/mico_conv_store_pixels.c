@@ -17,6 +17,85 @@
  */
 #include "mico_nn_support.h"
 
+#if defined(__aarch64__) && defined(__ARM_NEON) && !defined(MICO_NO_NEON)
+#include <arm_neon.h>
+#define SP_NEON 1
+
+/* 4 channels at once (AArch64): clamp((hi32(v m) + rnd) >> (k - 32)), every k > 32; the table
+ * entries (b, m, rnd, sh) de-interleaved by one LD4. */
+MICO_INLINE int32x4_t sp_q4(const int32_t *a, const mico_chq *t, int32x4_t ts, int32x4_t lo, int32x4_t hi) {
+    const int32x4x4_t q = vld4q_s32((const int32_t *)(const void *)t);
+    const int32x4_t v = vsubq_s32(vaddq_s32(vld1q_s32(a), q.val[0]), ts);
+    const int64x2_t pl = vmull_s32(vget_low_s32(v), vget_low_s32(q.val[1])), ph = vmull_high_s32(v, q.val[1]);
+    const int32x4_t h = vshrn_high_n_s64(vshrn_n_s64(pl, 32), ph, 32);
+    const int32x4_t y = vshlq_s32(vaddq_s32(h, q.val[2]), vnegq_s32(q.val[3]));
+    return vminq_s32(vmaxq_s32(y, lo), hi);
+}
+
+/* 4 channels, any shift k (table: sh = k - 32): the contract's clamp((v m + 2^(k-1)) >> k) in 64-bit
+ * lanes; SQXTN saturates to int32 before the clamp, so the result is exact for every v m. */
+MICO_INLINE int32x4_t sp_q4_any(const int32_t *a, const mico_chq *t, int32x4_t ts, int32x4_t lo, int32x4_t hi) {
+    const int32x4x4_t q = vld4q_s32((const int32_t *)(const void *)t);
+    const int32x4_t v = vsubq_s32(vaddq_s32(vld1q_s32(a), q.val[0]), ts);
+    const int32x4_t k = vaddq_s32(q.val[3], vdupq_n_s32(32));
+    const int64x2_t kl = vmovl_s32(vget_low_s32(k)), kh = vmovl_high_s32(k), one = vdupq_n_s64(1);
+    int64x2_t pl = vmull_s32(vget_low_s32(v), vget_low_s32(q.val[1])), ph = vmull_high_s32(v, q.val[1]);
+    pl = vshlq_s64(vaddq_s64(pl, vshlq_s64(one, vsubq_s64(kl, one))), vnegq_s64(kl));
+    ph = vshlq_s64(vaddq_s64(ph, vshlq_s64(one, vsubq_s64(kh, one))), vnegq_s64(kh));
+    const int32x4_t y = vqmovn_high_s64(vqmovn_s64(pl), ph);
+    return vminq_s32(vmaxq_s32(y, lo), hi);
+}
+
+/* Channels c.. of one pixel (starting on a byte of the output), requantized 16 at a time and packed
+ * to CB-bit fields with vector shifts, then 4 at a time; returns the next channel (fewer than 4
+ * left). */
+MICO_INLINE int32_t sp_pixel16(const int32_t *a, const mico_chq *tab, int32_t ts, int32_t c, int32_t oc, int32_t lo,
+                               int32_t hi, uint8_t *o, const int32_t CB, const int ANY) {
+#define SP_Q4(I) (ANY ? sp_q4_any(a + c + (I), tab + c + (I), tv, lv, hv) : sp_q4(a + c + (I), tab + c + (I), tv, lv, hv))
+    const int32x4_t lv = vdupq_n_s32(lo), hv = vdupq_n_s32(hi), tv = vdupq_n_s32(ts);
+    for (; c + 16 <= oc; c += 16, o += 2 * CB) {
+        const int16x8_t h0 = vcombine_s16(vmovn_s32(SP_Q4(0)), vmovn_s32(SP_Q4(4)));
+        const int16x8_t h1 = vcombine_s16(vmovn_s32(SP_Q4(8)), vmovn_s32(SP_Q4(12)));
+        uint8x16_t u = vreinterpretq_u8_s8(vcombine_s8(vmovn_s16(h0), vmovn_s16(h1)));
+        if (CB == 8) {
+            vst1q_u8(o, u);
+        } else if (CB == 4) { /* byte j = u[2j] | u[2j+1] << 4 */
+            const uint16x8_t w = vreinterpretq_u16_u8(vandq_u8(u, vdupq_n_u8(15)));
+            vst1_u8(o, vmovn_u16(vorrq_u16(w, vshrq_n_u16(w, 4))));
+        } else { /* byte j = u[4j] | u[4j+1] << 2 | u[4j+2] << 4 | u[4j+3] << 6 */
+            uint32x4_t w = vreinterpretq_u32_u8(vandq_u8(u, vdupq_n_u8(3)));
+            w = vorrq_u32(w, vshrq_n_u32(w, 6));
+            w = vorrq_u32(w, vshrq_n_u32(w, 12));
+            const uint8x8_t b = vmovn_u16(vcombine_u16(vmovn_u32(w), vdup_n_u16(0)));
+            vst1_lane_u32((uint32_t *)(void *)o, vreinterpret_u32_u8(b), 0);
+        }
+    }
+    for (; c + 4 <= oc; c += 4, o += CB / 2) { /* then 4 at a time */
+        const int32x4_t y = SP_Q4(0);
+        if (CB == 8) {
+            vst1_lane_u32((uint32_t *)(void *)o, vreinterpret_u32_u8(vmovn_u16(vcombine_u16(vreinterpret_u16_s16(vmovn_s32(y)), vdup_n_u16(0)))), 0);
+        } else {
+            const uint32x4_t f = vandq_u32(vreinterpretq_u32_s32(y), vdupq_n_u32((1u << CB) - 1u));
+            const uint32x4_t sh = CB == 4 ? vcombine_u32(vcreate_u32(0x0000000400000000ull), vcreate_u32(0x0000000400000000ull))
+                                          : vcombine_u32(vcreate_u32(0x0000000200000000ull), vcreate_u32(0x0000000600000004ull));
+            const uint32x4_t g = vshlq_u32(f, vreinterpretq_s32_u32(sh));
+            if (CB == 4) {
+                const uint32x2_t b = vorr_u32(vget_low_u32(g), vrev64_u32(vget_low_u32(g)));
+                const uint32x2_t d = vorr_u32(vget_high_u32(g), vrev64_u32(vget_high_u32(g)));
+                o[0] = (uint8_t)vget_lane_u32(b, 0);
+                o[1] = (uint8_t)vget_lane_u32(d, 0);
+            } else {
+                o[0] = (uint8_t)vaddvq_u32(g);
+            }
+        }
+    }
+#undef SP_Q4
+    return c;
+}
+#else
+#define SP_NEON 0
+#endif
+
 int32_t mico_conv_store_prepare(const mico_conv_params *p, int32_t ox, mico_chq *tab) {
     int32_t fast = p->out_cont == 2 || p->out_cont == 4 || p->out_cont == 8;
     for (int32_t c = 0; c < p->out_c; c++) {
@@ -89,7 +168,11 @@ MICO_INLINE void sp_pixel(const mico_conv_params *p, const int32_t *a, const mic
     const int32_t oc = p->out_c;
     if (CB == 8) {
         uint8_t *o = (uint8_t *)out + i0;
-        for (int32_t c = 0; c < oc; c++) o[c] = (uint8_t)sp_q(a[c] + tab[c].b - ts, &tab[c], lo, hi, CB, FULL);
+        int32_t c = 0;
+#if SP_NEON
+        c = sp_pixel16(a, tab, ts, 0, oc, lo, hi, o, 8, FULL == 2);
+#endif
+        for (; c < oc; c++) o[c] = (uint8_t)sp_q(a[c] + tab[c].b - ts, &tab[c], lo, hi, CB, FULL);
         return;
     }
     /* sub-byte: element by element up to a byte boundary, whole bytes, then the rest */
@@ -98,6 +181,13 @@ MICO_INLINE void sp_pixel(const mico_conv_params *p, const int32_t *a, const mic
     for (; c < oc && ((i0 + c) & (per - 1)); c++)
         mico_set((uint8_t *)out, i0 + c, CB, sp_q(a[c] + tab[c].b - ts, &tab[c], lo, hi, CB, FULL));
     uint8_t *o = (uint8_t *)out + ((i0 + c) / per);
+#if SP_NEON
+    {
+        const int32_t c1 = sp_pixel16(a, tab, ts, c, oc, lo, hi, o, CB, FULL == 2);
+        o += (c1 - c) / per;
+        c = c1;
+    }
+#endif
     if (CB == 4) {
         for (; c + 2 <= oc; c += 2)
             *o++ = (uint8_t)(sp_f(sp_q(a[c] + tab[c].b - ts, &tab[c], lo, hi, CB, FULL), CB, FULL) |

@@ -201,19 +201,33 @@ MICO_INLINE void mico_ring16_reset(int32_t *slot_row, int32_t k_h) {
     for (int32_t i = 0; i < k_h; i++) slot_row[i] = INT32_MIN;
 }
 
+/* the body of mico_ring16 / mico_ring8 for ring elements of type T (ES bytes) */
+#define MICO_RING_BODY(T, ES)                                                                                  \
+    do {                                                                                                     \
+        const int32_t kh_n = p->k_h;                                                                         \
+        for (int32_t kh = 0; kh < kh_n; kh++) {                                                              \
+            const int32_t ih = ih0 + kh, slot = ((ih % kh_n) + kh_n) % kh_n;                                 \
+            T *r = ring + slot * len;                                                                        \
+            rp[kh] = r;                                                                                      \
+            if (slot_row[slot] == ih) continue;                                                              \
+            slot_row[slot] = ih;                                                                             \
+            memset(r, 0, (size_t)len * (ES));                                                                \
+            if (ih >= 0 && ih < p->in_h)                                                                     \
+                mico_widen(p, in, ih * p->in_w * p->in_c, p->in_w, r + first, ch_stride, px_stride, (ES));   \
+        }                                                                                                    \
+    } while (0)
+
 MICO_INLINE void mico_ring16(const mico_conv_params *p, const uint8_t *in, int16_t *ring, int32_t len, int32_t *slot_row,
                              int32_t ih0, const int16_t **rp, int32_t first, int32_t ch_stride, int32_t px_stride) {
-    const int32_t kh_n = p->k_h;
-    for (int32_t kh = 0; kh < kh_n; kh++) {
-        const int32_t ih = ih0 + kh, slot = ((ih % kh_n) + kh_n) % kh_n;
-        int16_t *r = ring + slot * len;
-        rp[kh] = r;
-        if (slot_row[slot] == ih) continue;
-        slot_row[slot] = ih;
-        memset(r, 0, (size_t)len * 2);
-        if (ih >= 0 && ih < p->in_h) mico_widen(p, in, ih * p->in_w * p->in_c, p->in_w, r + first, ch_stride, px_stride, 2);
-    }
+    MICO_RING_BODY(int16_t, 2);
 }
+
+/* The same ring of int8 rows (activation containers of at most 4 bits; len int8). */
+MICO_INLINE void mico_ring8(const mico_conv_params *p, const uint8_t *in, int8_t *ring, int32_t len, int32_t *slot_row,
+                            int32_t ih0, const int8_t **rp, int32_t first, int32_t ch_stride, int32_t px_stride) {
+    MICO_RING_BODY(int8_t, 1);
+}
+#undef MICO_RING_BODY
 
 /* Store v (already in range) as element i of a packed stream; other fields are kept. */
 MICO_INLINE void mico_set(uint8_t *buf, int32_t i, int32_t cont, int32_t v) {

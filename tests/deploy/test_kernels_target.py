@@ -84,8 +84,9 @@ def test_rows_on_target(target, tmp_path, monkeypatch):
 
 
 def test_int8_path_on_a53(tmp_path, monkeypatch):
-    """The Cortex-A53 int8 path (activations in 2/4-bit containers): every weight container with
-    both activation containers and signs, 4-pixel convolution tiles with a partial last group and
+    """The Cortex-A53 int8 path (activations in 2/4-bit containers, and 8-bit ones with sub-byte
+    weights, unsigned ones flipped to x - 128): every weight container with every activation
+    container and sign, 4-pixel convolution tiles with a partial last group and
     odd channel counts, single-pixel layers, partial last weight blocks, and K large enough for
     every fold (int8 -> int16 lanes after 128 folds, int16 -> int32 in SMLAL chunks)."""
     if not all(shutil.which(t) for t in TOOLS["cortex-a53"]):
@@ -93,7 +94,7 @@ def test_int8_path_on_a53(tmp_path, monkeypatch):
     rng = np.random.default_rng(11)
     cases = []
     for wb in (1, 2, 3, 4, 8):
-        for ab in (1, 2, 4):
+        for ab in (1, 2, 4, 8):
             for sg in (False, True):
                 cin = int(rng.choice([1, 3, 12, 16, 24, 40]))
                 op, xb, _ = random_conv(rng, cin=cin, cout=int(rng.integers(1, 8)), h=5, w=7, k=(3, 3),
@@ -104,8 +105,29 @@ def test_int8_path_on_a53(tmp_path, monkeypatch):
                                         k=(1, 1), stride=(1, 1), pad=(0, 0), groups=1, w_bits=wb, in_bits=ab,
                                         in_signed=sg, out_bits=None)
                 cases.append((op, xb))
-    for wb, ab, cin in ((2, 4, 8300), (1, 4, 8400), (4, 4, 2300), (8, 4, 700), (8, 2, 700)):
+    for wb, ab, cin in ((2, 4, 8300), (1, 4, 8400), (4, 4, 2300), (8, 4, 700), (8, 2, 700), (4, 8, 700), (1, 8, 900)):
         op, xb, _ = random_conv(rng, cin=cin, cout=3, h=1, w=1, k=(1, 1), stride=(1, 1), pad=(0, 0), groups=1,
                                 w_bits=wb, in_bits=ab, in_signed=False, out_bits=None)
         cases.append((op, xb))
     build_bench(cases, "cortex-a53", tmp_path)  # raises if any call fails or differs from portable
+
+
+@pytest.mark.parametrize("target", ["cortex-m7", "cortex-a53"])
+def test_requant_store_on_target(target, tmp_path, monkeypatch):
+    """The shared requantization pass with many output channels (the AArch64 path requantizes and
+    packs 16 channels at a time): every shift > 32 (the high-word shortcut) and shifts from 28 (the
+    64-bit path), 2/4/8-bit outputs, signed and unsigned, channel counts whose pixels start inside a
+    byte."""
+    if not all(shutil.which(t) for t in TOOLS[target]):
+        pytest.skip(f"needs {' and '.join(TOOLS[target])}")
+    rng = np.random.default_rng(13)
+    cases = []
+    for cout in (6, 16, 18, 23, 35, 48):
+        for ob in (2, 4, 8):
+            for wb, ab in ((2, 2), (4, 4), (8, 8)):
+                for scale in (0, 7):
+                    op, xb, _ = random_conv(rng, cin=8, cout=cout, h=3, w=3, k=(3, 3), stride=(1, 1), pad=(1, 1),
+                                            groups=1, w_bits=wb, in_bits=ab, in_signed=False, out_bits=ob,
+                                            out_signed=bool(rng.integers(0, 2)), mult_scale_log2=scale)
+                    cases.append((op, xb))
+    build_bench(cases, target, tmp_path)  # raises if any call fails or differs from portable
