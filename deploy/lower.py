@@ -128,10 +128,22 @@ def conv_scratch_bytes(p: dict[str, int]) -> int:
         # the raw sums of 4 pixels instead of 2
         rows_w = (4 * p["out_c"] * p["k_h"] * ((p["k_w"] * p["in_c"] + 1) // 2) + 8 * p["out_c"]
                   if p["in_c"] <= 3 else 0)
-        return 5 * ((k + 31) // 32 * 32) + 24 * p["out_c"] + 16 + ring + rows_w
+        gemm = 5 * ((k + 31) // 32 * 32) + 24 * p["out_c"] + 16 + ring + rows_w
+        # the int8 path of Cortex-A53: 5 int8 columns of K rounded up to 128, the table and 4 pixels'
+        # raw sums, a ring of k_h int8 rows with padding and 16 of slack
+        n8 = (47 + 5 * ((k + 127) // 128 * 128) + 32 * ((p["out_c"] + 3) & ~3)
+              + p["k_h"] * ((p["in_w"] + 2 * p["pad_w"]) * p["in_c"] + 16))
+        # its short-column path (K w_cont < 128 bits, out_c <= 128): int8 weights transposed, out_c rounded
+        # up to 16
+        ocp = (p["out_c"] + 15) & ~15
+        ring8 = p["k_h"] * ((p["in_w"] + 2 * p["pad_w"]) * p["in_c"] + 16)
+        outer = 96 + k * ocp + k + 20 * ocp + ring8 if k * p["w_cont"] < 128 and p["out_c"] <= 128 else 0
+        return max(gemm, n8, outer)
     if p["groups"] == p["in_c"] == p["out_c"]:  # depthwise: k_h int16 input rows + int16 weights
         cp = (p["in_c"] + 1) & ~1
-        return 2 * p["k_h"] * (p["in_w"] + 2 * p["pad_w"] + 2) * cp + 2 * p["k_h"] * (p["k_w"] + 1) * cp + 16
+        # + the requantization table and one pixel's raw sums (the AArch64 path)
+        return (2 * p["k_h"] * (p["in_w"] + 2 * p["pad_w"] + 2) * cp + 2 * p["k_h"] * (p["k_w"] + 1) * cp + 16
+                + 20 * cp + 32)
     return 0
 
 

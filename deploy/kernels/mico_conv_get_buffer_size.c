@@ -18,11 +18,22 @@ int32_t mico_conv_get_buffer_size(const mico_conv_params *p) {
          * also keep their weights widened to int16 pairs (out_c k_h ceil(k_w in_c / 2) words) and
          * the raw sums of 4 pixels instead of 2 */
         const int32_t rows_w = p->in_c <= 3 ? 4 * p->out_c * p->k_h * ((p->k_w * p->in_c + 1) / 2) + 8 * p->out_c : 0;
-        return 5 * kp + 24 * p->out_c + 16 + 8 * p->k_h + p->k_h * p->in_w * (2 * p->in_c + 4) + rows_w;
+        const int32_t gemm = 5 * kp + 24 * p->out_c + 16 + 8 * p->k_h + p->k_h * p->in_w * (2 * p->in_c + 4) + rows_w;
+        /* the int8 path of Cortex-A53 (mico_conv_neon.c): 5 int8 columns of K rounded up to 128,
+         * the table and 4 pixels' raw sums, a ring of k_h int8 rows with padding and 16 of slack */
+        const int32_t n8 = 47 + 5 * ((k + 127) / 128 * 128) + 32 * ((p->out_c + 3) & ~3) +
+                           p->k_h * ((p->in_w + 2 * p->pad_w) * p->in_c + 16);
+        /* its short-column path (K w_cont < 128 bits, out_c <= 128): int8 weights transposed, out_c
+         * rounded up to 16 */
+        const int32_t ocp = (p->out_c + 15) & ~15, ring8 = p->k_h * ((p->in_w + 2 * p->pad_w) * p->in_c + 16);
+        const int32_t outer = k * p->w_cont < 128 && p->out_c <= 128 ? 96 + k * ocp + k + 20 * ocp + ring8 : 0;
+        const int32_t m = gemm > n8 ? gemm : n8;
+        return m > outer ? m : outer;
     }
     if (p->groups == p->in_c && p->out_c == p->in_c) {
         const int32_t cp = (p->in_c + 1) & ~1;
-        return 2 * p->k_h * (p->in_w + 2 * p->pad_w + 2) * cp + 2 * p->k_h * (p->k_w + 1) * cp + 16;
+        /* + the requantization table and one pixel's raw sums (the AArch64 path) */
+        return 2 * p->k_h * (p->in_w + 2 * p->pad_w + 2) * cp + 2 * p->k_h * (p->k_w + 1) * cp + 16 + 20 * cp + 32;
     }
     return 0;
 }

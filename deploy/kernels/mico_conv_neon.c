@@ -534,6 +534,48 @@ static void n8_place_any(const int8_t *nat, int8_t *col, int32_t nblk, int32_t s
     }
 }
 
+/* Where a pixel's natural int8 column comes from: the ring of converted rows (L > 0) or im2col. */
+typedef struct {
+    int8_t *ring;
+    int32_t L, oh, slot_row[16];
+    const int8_t *rp[16];
+} n8_src;
+
+static void n8_src_init(const mico_conv_params *p, n8_src *q, int8_t *ring) {
+    q->ring = ring;
+    q->L = nz_ring_len(p);
+    q->oh = -1;
+    if (q->L) mico_ring16_reset(q->slot_row, p->k_h);
+}
+
+/* The natural column of pixel pix (kp int8, zero past K; unsigned 8-bit activations flipped to
+ * x - 128); returns sum x' over it when `sum`. */
+static int32_t n8_column(const mico_conv_params *p, const uint8_t *in, n8_src *q, int32_t pix, int8_t *nat, int32_t kp,
+                         int flip, int sum) {
+    const int32_t kk = p->k_h * p->k_w * p->in_c;
+    if (q->L) {
+        const int32_t oh = pix / p->out_w, ow = pix % p->out_w;
+        if (oh != q->oh) {
+            mico_ring8(p, in, q->ring, q->L, q->slot_row, oh * p->stride_h - p->pad_h, q->rp, p->pad_w * p->in_c, 1,
+                       p->in_c);
+            q->oh = oh;
+        }
+        nz_ring_col((uint8_t *)nat, (const void *const *)q->rp, p->k_h, ow * p->stride_w * p->in_c, p->k_w * p->in_c, kk,
+                    kp);
+    } else {
+        nz_im2col_t(p, in, pix, nat, kp, 1);
+    }
+    if (flip) {
+        int32_t i = 0;
+        for (; i + 16 <= kk; i += 16) vst1q_s8(nat + i, veorq_s8(vld1q_s8(nat + i), vdupq_n_s8(-128)));
+        for (; i < kk; i++) nat[i] = (int8_t)(nat[i] ^ -128);
+    }
+    int32_t cs = 0;
+    if (sum)
+        for (int32_t i = 0; i < kp; i += 16) cs += vaddlvq_s8(vld1q_s8(nat + i));
+    return cs;
+}
+
 static mico_status n8_run(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch, int32_t np) {
     const int32_t wc = p->w_cont, F = 8 / wc, kpe = n8_kpe(p), nblk = kpe / (128 / wc);
     const int32_t out_c = p->out_c, npix = p->out_h * p->out_w, rs = p->w_row_bytes;
@@ -548,32 +590,13 @@ static mico_status n8_run(const mico_conv_params *p, const uint8_t *in, void *ou
     const int flip = p->in_cont == 8 && !p->in_signed;
     const int32_t fast = mico_conv_store_prepare(p, flip ? -128 : 0, tab);
     const n8_tile_fn tile = n8_pick(wc, np, mla);
-    const int32_t L = nz_ring_len(p), kk = p->k_h * p->k_w * p->in_c, kr = p->k_w * p->in_c;
-    int8_t *ring = (int8_t *)(void *)(sums + np * ldo);
-    int32_t slot_row[16], oh_ring = -1;
-    const int8_t *rp[16];
-    if (L) mico_ring16_reset(slot_row, p->k_h);
+    n8_src src;
+    n8_src_init(p, &src, (int8_t *)(void *)(sums + np * ldo));
     for (int32_t pix = 0; pix < npix; pix += np) {
         const int32_t n = npix - pix < np ? npix - pix : np;
         int32_t t[4] = {0, 0, 0, 0};
         for (int32_t s = 0; s < n; s++) {
-            const int32_t oh = (pix + s) / p->out_w, ow = (pix + s) % p->out_w;
-            if (L && oh != oh_ring) {
-                mico_ring8(p, in, ring, L, slot_row, oh * p->stride_h - p->pad_h, rp, p->pad_w * p->in_c, 1, p->in_c);
-                oh_ring = oh;
-            }
-            if (L) nz_ring_col((uint8_t *)nat, (const void *const *)rp, p->k_h, ow * p->stride_w * p->in_c, kr, kk, kpe);
-            else nz_im2col_t(p, in, pix + s, nat, kpe, 1);
-            if (flip) {
-                int32_t i = 0;
-                for (; i + 16 <= kk; i += 16) vst1q_s8(nat + i, veorq_s8(vld1q_s8(nat + i), vdupq_n_s8(-128)));
-                for (; i < kk; i++) nat[i] = (int8_t)(nat[i] ^ -128);
-            }
-            if (wc == 1) { /* sum x over the column (1-bit weights) */
-                int32_t cs = 0;
-                for (int32_t i = 0; i < kpe; i += 16) cs += vaddlvq_s8(vld1q_s8(nat + i));
-                t[s] = cs;
-            }
+            t[s] = n8_column(p, in, &src, pix + s, nat, kpe, flip, wc == 1); /* 1-bit: sum x */
             n8_place_any(nat, col, nblk, s, wc, np);
         }
         const uint8_t *r[4];
@@ -582,6 +605,125 @@ static mico_status n8_run(const mico_conv_params *p, const uint8_t *in, void *ou
             tile(r, col, nfull, last, nb, nf, sums + oc, ldo);
         }
         for (int32_t s = 0; s < n; s++) mico_conv_store_pixels(p, sums + s * ldo, tab, t + s, pix + s, 1, fast, out);
+    }
+    return MICO_OK;
+}
+
+/* Short columns (K w_cont < 128 bits: less than one weight block, e.g. pointwise layers of few
+ * channels): output channels in the lanes instead. The weights are transposed once per call to
+ * int8 rows wt[k][oc] (out_c rounded up to 16); per pixel, each column element x_k is broadcast
+ * (DUP) and multiplies the 16-channel vectors of row k: MLA.16B into int8 lanes, folded into int16
+ * (SADDW) every 127 / P elements, where P = max |w x| <= 42; else SMLAL into int16 lanes, folded
+ * into the int32 sums every 32767 / P elements. Taken where its lanes are fuller than the tiles'. At most 8 vectors of 16 channels (out_c <= 128). */
+MICO_INLINE int32_t n8_outer_ok(const mico_conv_params *p) {
+    const int32_t kk = p->k_h * p->k_w * p->in_c;
+    /* and only where it fills more of its lanes (out_c of out_c rounded up to 16) than the tiles
+     * fill theirs (K of K rounded up to a block) */
+    return kk * p->w_cont < 128 && p->out_c <= 128 && p->out_h * p->out_w > 1 &&
+           p->out_c * n8_kpe(p) > kk * ((p->out_c + 15) & ~15);
+}
+
+MICO_INLINE int32_t n8_outer_need(const mico_conv_params *p) {
+    const int32_t ocp = (p->out_c + 15) & ~15, kk = p->k_h * p->k_w * p->in_c;
+    return 63 + kk * ocp + ((kk + 15) & ~15) + 16 + (int32_t)sizeof(mico_chq) * p->out_c + 4 * ocp +
+           p->k_h * nz_ring_len(p);
+}
+
+MICO_INLINE void n8_outer_px(const int8_t *wt, const int8_t *x, int32_t kk, int32_t step, int32_t *sums, const int32_t G,
+                             const int MLA) {
+    const int32_t ocp = 16 * G;
+    int16x8_t hl[8], hh[8];
+#pragma GCC unroll 8
+    for (int32_t g = 0; g < G; g++) hl[g] = hh[g] = vdupq_n_s16(0);
+    for (int32_t i = 0; i < ocp; i += 4) vst1q_s32(sums + i, vdupq_n_s32(0));
+    for (int32_t k0 = 0; k0 < kk; k0 += step) {
+        const int32_t k1 = kk - k0 < step ? kk : k0 + step;
+        int8x16_t m[8];
+#pragma GCC unroll 8
+        for (int32_t g = 0; g < G; g++) m[g] = vdupq_n_s8(0);
+        for (int32_t k = k0; k < k1; k++) {
+            const int8x16_t xv = vdupq_n_s8(x[k]);
+            const int8_t *w = wt + k * ocp;
+#pragma GCC unroll 8
+            for (int32_t g = 0; g < G; g++) {
+                const int8x16_t wv = vld1q_s8(w + 16 * g);
+                if (MLA) {
+                    m[g] = vmlaq_s8(m[g], wv, xv);
+                } else {
+                    hl[g] = vmlal_s8(hl[g], vget_low_s8(wv), vget_low_s8(xv));
+                    hh[g] = vmlal_high_s8(hh[g], wv, xv);
+                }
+            }
+        }
+        /* MLA: chunks of 127 / P elements of at most P a lane; the int16 lanes take 256 of them */
+        const int fold = !MLA || k1 == kk || (k1 / step) % 256 == 0;
+#pragma GCC unroll 8
+        for (int32_t g = 0; g < G; g++) {
+            if (MLA) {
+                hl[g] = vaddw_s8(hl[g], vget_low_s8(m[g]));
+                hh[g] = vaddw_high_s8(hh[g], m[g]);
+            }
+            if (fold) {
+                int32_t *d = sums + 16 * g;
+                vst1q_s32(d, vaddw_s16(vld1q_s32(d), vget_low_s16(hl[g])));
+                vst1q_s32(d + 4, vaddw_high_s16(vld1q_s32(d + 4), hl[g]));
+                vst1q_s32(d + 8, vaddw_s16(vld1q_s32(d + 8), vget_low_s16(hh[g])));
+                vst1q_s32(d + 12, vaddw_high_s16(vld1q_s32(d + 12), hh[g]));
+                hl[g] = hh[g] = vdupq_n_s16(0);
+            }
+        }
+    }
+}
+
+#define N8_OUTER_FN(G)                                                                                     \
+    static __attribute__((noinline)) void n8_outer_##G(const int8_t *wt, const int8_t *x, int32_t kk,       \
+                                                       int32_t step, int32_t *sums, int mla) {             \
+        if (mla) n8_outer_px(wt, x, kk, step, sums, G, 1);                                                  \
+        else n8_outer_px(wt, x, kk, step, sums, G, 0);                                                      \
+    }
+N8_OUTER_FN(1)
+N8_OUTER_FN(2)
+N8_OUTER_FN(3)
+N8_OUTER_FN(4)
+N8_OUTER_FN(5)
+N8_OUTER_FN(6)
+N8_OUTER_FN(7)
+N8_OUTER_FN(8)
+
+static mico_status n8_outer(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch) {
+    const int32_t out_c = p->out_c, ocp = (out_c + 15) & ~15, G = ocp / 16, kk = p->k_h * p->k_w * p->in_c;
+    const int32_t kp = (kk + 15) & ~15, npix = p->out_h * p->out_w;
+    int8_t *wt = (int8_t *)(((uintptr_t)scratch + 15u) & ~(uintptr_t)15u);
+    int8_t *nat = wt + kk * ocp;
+    mico_chq *tab = (mico_chq *)(void *)(nat + kp + 16);
+    int32_t *sums = (int32_t *)(void *)(tab + out_c);
+    const int flip = p->in_cont == 8 && !p->in_signed;
+    const int32_t fast = mico_conv_store_prepare(p, flip ? -128 : 0, tab);
+    /* P: the largest |w x| (weights as values here, 1-bit ones +-1) */
+    const int32_t xm = p->in_signed || p->in_cont == 8 ? 1 << (p->in_cont - 1) : (1 << p->in_cont) - 1;
+    const int32_t pm = (p->w_cont == 1 ? 1 : 1 << (p->w_cont - 1)) * xm;
+    const int32_t mla = 127 / pm >= 3; /* MLA pays from 3 elements a fold */
+    const int32_t step = mla ? 127 / pm : 32767 / pm;
+    for (int32_t k = 0; k < kk; k++) {
+        for (int32_t oc = 0; oc < out_c; oc++) wt[k * ocp + oc] = (int8_t)mico_get_w(p->weights + oc * p->w_row_bytes, k, p->w_cont);
+        for (int32_t oc = out_c; oc < ocp; oc++) wt[k * ocp + oc] = 0;
+    }
+    n8_src src;
+    n8_src_init(p, &src, (int8_t *)(void *)(sums + ocp));
+    const int32_t t0[1] = {0};
+    for (int32_t pix = 0; pix < npix; pix++) {
+        n8_column(p, in, &src, pix, nat, kp, flip, 0);
+        switch (G) {
+            case 1: n8_outer_1(wt, nat, kk, step, sums, mla); break;
+            case 2: n8_outer_2(wt, nat, kk, step, sums, mla); break;
+            case 3: n8_outer_3(wt, nat, kk, step, sums, mla); break;
+            case 4: n8_outer_4(wt, nat, kk, step, sums, mla); break;
+            case 5: n8_outer_5(wt, nat, kk, step, sums, mla); break;
+            case 6: n8_outer_6(wt, nat, kk, step, sums, mla); break;
+            case 7: n8_outer_7(wt, nat, kk, step, sums, mla); break;
+            default: n8_outer_8(wt, nat, kk, step, sums, mla); break;
+        }
+        mico_conv_store_pixels(p, sums, tab, t0, pix, 1, fast, out);
     }
     return MICO_OK;
 }
@@ -668,6 +810,8 @@ mico_status mico_conv_neon(const mico_conv_params *p, const uint8_t *in, void *o
     /* int8 activations (2/4-bit containers, or 8-bit ones with sub-byte weights: unsigned ones
      * flipped to x - 128, which needs sum w): 4 pixels a tile for convolutions, 1 for linear layers */
     if (p->in_cont < 8 || (p->w_cont < 8 && p->wsum)) {
+        if (n8_outer_ok(p) && n8_outer_need(p) <= scratch_bytes && n8_outer_need(p) <= mico_conv_get_buffer_size(p))
+            return n8_outer(p, in, out, scratch);
         const int32_t np = p->out_h * p->out_w > 1 ? 4 : 1;
         if (n8_need(p, np) <= scratch_bytes && n8_need(p, np) <= mico_conv_get_buffer_size(p))
             return n8_run(p, in, out, scratch, np);

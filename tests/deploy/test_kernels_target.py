@@ -105,6 +105,14 @@ def test_int8_path_on_a53(tmp_path, monkeypatch):
                                         k=(1, 1), stride=(1, 1), pad=(0, 0), groups=1, w_bits=wb, in_bits=ab,
                                         in_signed=sg, out_bits=None)
                 cases.append((op, xb))
+    # short columns (K w_cont < 128 bits) with many output channels: output channels in the lanes
+    for wb, ab, sg, cin, k, cout in ((2, 2, False, 8, 1, 40), (1, 4, True, 3, 3, 17), (4, 2, False, 6, 3, 128),
+                                     (2, 8, False, 16, 1, 24), (4, 4, False, 5, 1, 33), (8, 2, True, 3, 1, 64),
+                                     (4, 8, True, 2, 3, 16), (2, 4, False, 60, 1, 100)):
+        op, xb, _ = random_conv(rng, cin=cin, cout=cout, h=5, w=6, k=(k, k), stride=(1, 1), pad=(k // 2, k // 2),
+                                groups=1, w_bits=wb, in_bits=ab, in_signed=sg, out_bits=int(rng.choice([2, 4, 8])),
+                                mult_scale_log2=int(rng.choice([0, 7])))
+        cases.append((op, xb))
     for wb, ab, cin in ((2, 4, 8300), (1, 4, 8400), (4, 4, 2300), (8, 4, 700), (8, 2, 700), (4, 8, 700), (1, 8, 900)):
         op, xb, _ = random_conv(rng, cin=cin, cout=3, h=1, w=1, k=(1, 1), stride=(1, 1), pad=(0, 0), groups=1,
                                 w_bits=wb, in_bits=ab, in_signed=False, out_bits=None)
@@ -130,4 +138,25 @@ def test_requant_store_on_target(target, tmp_path, monkeypatch):
                                             groups=1, w_bits=wb, in_bits=ab, in_signed=False, out_bits=ob,
                                             out_signed=bool(rng.integers(0, 2)), mult_scale_log2=scale)
                     cases.append((op, xb))
+    build_bench(cases, target, tmp_path)  # raises if any call fails or differs from portable
+
+
+@pytest.mark.parametrize("target", ["cortex-m7", "cortex-a53"])
+def test_depthwise_on_target(target, tmp_path, monkeypatch):
+    """Depthwise convolutions on the targets (Cortex-M7: SMLAD pairs and the 3x3 path; Cortex-A53: 8
+    and 4 channels per NEON step and single ones): channel counts on both sides of 4 and 8, 3x3 and
+    other kernels, strides, padding, every container pair and output width."""
+    if not all(shutil.which(t) for t in TOOLS[target]):
+        pytest.skip(f"needs {' and '.join(TOOLS[target])}")
+    rng = np.random.default_rng(17)
+    cases = []
+    for c in (1, 3, 4, 7, 8, 13, 16, 21, 32):
+        k = (3, 3) if c % 2 else (int(rng.integers(1, 6)), int(rng.integers(1, 6)))
+        stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        op, xb, _ = random_conv(rng, cin=c, cout=c, h=int(rng.integers(k[0], 9)), w=int(rng.integers(k[1], 9)), k=k,
+                                stride=stride, pad=(int(rng.integers(0, k[0])), int(rng.integers(0, k[1]))), groups=c,
+                                w_bits=int(rng.choice([1, 2, 4, 8])), in_bits=int(rng.choice([2, 4, 8])),
+                                in_signed=bool(rng.integers(0, 2)), out_bits=int(rng.choice([2, 4, 8])),
+                                mult_scale_log2=int(rng.choice([0, 7])))
+        cases.append((op, xb))
     build_bench(cases, target, tmp_path)  # raises if any call fails or differs from portable
