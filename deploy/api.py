@@ -109,7 +109,7 @@ def deploy(
     """
     t = get_target(target)
     out_dir = Path(out_dir).resolve()  # the build and QEMU run in other working directories
-    m = lower(int_graph)
+    m = lower(int_graph, target)
     xq = _quantized_inputs(int_graph, inputs, m.input_shape, n_random_inputs, seed)
     inputs_bin = pack_input(m, xq.numpy().astype(np.int64))
     gen = export_folder(m, out_dir, target, model_name, inputs_bin)

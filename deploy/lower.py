@@ -119,8 +119,10 @@ def pack_input(lowered: LoweredModel, xq: np.ndarray) -> bytes:
     return b"".join(pack(row, cont) for row in x.reshape(x.shape[0], -1))
 
 
-def conv_scratch_bytes(p: dict[str, int]) -> int:
-    """Scratch bytes of a conv op: the same formula as ``mico_conv_get_buffer_size`` in C."""
+def conv_scratch_bytes(p: dict[str, int], aarch64: bool = True) -> int:
+    """Scratch bytes of a conv op: the same formula as ``mico_conv_get_buffer_size`` in C. ``aarch64``:
+    include the terms of the AArch64 (Cortex-A53) kernel paths, which the C function adds only when
+    compiled for AArch64; with them the result is an upper bound for every target."""
     if p["groups"] == 1:  # im2col of two pixels as int16, one gathered field, requant table + raw sums,
         k = p["k_h"] * p["k_w"] * p["in_c"]  # then a ring of k_h converted input rows
         ring = 8 * p["k_h"] + p["k_h"] * p["in_w"] * (2 * p["in_c"] + 4)
@@ -129,26 +131,27 @@ def conv_scratch_bytes(p: dict[str, int]) -> int:
         rows_w = (4 * p["out_c"] * p["k_h"] * ((p["k_w"] * p["in_c"] + 1) // 2) + 8 * p["out_c"]
                   if p["in_c"] <= 3 else 0)
         gemm = 5 * ((k + 31) // 32 * 32) + 24 * p["out_c"] + 16 + ring + rows_w
+        if not aarch64:
+            return gemm
         # the int8 path of Cortex-A53: 5 int8 columns of K rounded up to 128, the table and 4 pixels'
         # raw sums, a ring of k_h int8 rows with padding and 16 of slack
-        n8 = (47 + 5 * ((k + 127) // 128 * 128) + 32 * ((p["out_c"] + 3) & ~3)
-              + p["k_h"] * ((p["in_w"] + 2 * p["pad_w"]) * p["in_c"] + 16))
+        ring8 = p["k_h"] * ((p["in_w"] + 2 * p["pad_w"]) * p["in_c"] + 16)
+        n8 = 47 + 5 * ((k + 127) // 128 * 128) + 32 * ((p["out_c"] + 3) & ~3) + ring8
         # its short-column path (K w_cont < 128 bits, out_c <= 128): int8 weights transposed, out_c rounded
         # up to 16
         ocp = (p["out_c"] + 15) & ~15
-        ring8 = p["k_h"] * ((p["in_w"] + 2 * p["pad_w"]) * p["in_c"] + 16)
         outer = 96 + k * ocp + k + 20 * ocp + ring8 if k * p["w_cont"] < 128 and p["out_c"] <= 128 else 0
         return max(gemm, n8, outer)
     if p["groups"] == p["in_c"] == p["out_c"]:  # depthwise: k_h int16 input rows + int16 weights
         cp = (p["in_c"] + 1) & ~1
-        # + the requantization table and one pixel's raw sums (the AArch64 path)
-        return (2 * p["k_h"] * (p["in_w"] + 2 * p["pad_w"] + 2) * cp + 2 * p["k_h"] * (p["k_w"] + 1) * cp + 16
-                + 20 * cp + 32)
+        dw = 2 * p["k_h"] * (p["in_w"] + 2 * p["pad_w"] + 2) * cp + 2 * p["k_h"] * (p["k_w"] + 1) * cp + 16
+        return dw + 20 * cp + 32 if aarch64 else dw  # the AArch64 path's table and one pixel's sums
     return 0
 
 
-def lower(g: IntGraph) -> LoweredModel:
-    """Lower an integer graph; raises `LoweringError` naming every op it cannot lower."""
+def lower(g: IntGraph, target: str | None = None) -> LoweredModel:
+    """Lower an integer graph; raises `LoweringError` naming every op it cannot lower. ``target``
+    sizes the conv scratch for that target's kernels (None: enough for every target)."""
     tensors: list[CTensor] = []
     ops: list[COp] = []
     tid: dict[str, int] = {}
@@ -174,7 +177,7 @@ def lower(g: IntGraph) -> LoweredModel:
                 input_shape = tuple(op.out_shape)
                 new_tensor(op.name, op.out_shape, op.out_q, external="input")
             elif op.op in ("conv2d", "conv1d", "linear"):
-                ops.append(_lower_layer(op, g, by_name, tensors, tid, shapes, new_tensor, op is final))
+                ops.append(_lower_layer(op, g, by_name, tensors, tid, shapes, new_tensor, op is final, target))
             elif op.op == "add":
                 a, b = (tensors[tid[i]] for i in op.inputs)
                 if a.hwc != b.hwc:
@@ -230,7 +233,7 @@ def _act_params(a: CTensor, b: CTensor, o: CTensor, q: TensorQ) -> dict[str, int
     }
 
 
-def _lower_layer(op, g, by_name, tensors, tid, shapes, new_tensor, is_final) -> COp:
+def _lower_layer(op, g, by_name, tensors, tid, shapes, new_tensor, is_final, target=None) -> COp:
     src = tensors[tid[op.inputs[0]]]
     in_q = op.in_q[0]
     w = op.weight.astype(np.int64)
@@ -291,7 +294,7 @@ def _lower_layer(op, g, by_name, tensors, tid, shapes, new_tensor, is_final) -> 
     cop = COp(op.name, "conv", [src.id], out, params=p, weights=wbytes, bias=op.bias.astype(np.int32),
               mult=mult, shift=shift, wsum=w2d.sum(axis=1).astype(np.int32), layer=op.layer,
               w_bits=op.w_bits, a_bits=g.policy.a_bits[op.layer], macs=int(oh * ow * oc * w2d.shape[1]))
-    cop.scratch_bytes = conv_scratch_bytes(p)
+    cop.scratch_bytes = conv_scratch_bytes(p, aarch64=target != "cortex-m7")
     return cop
 
 

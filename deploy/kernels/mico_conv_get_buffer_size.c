@@ -1,6 +1,27 @@
 /* Scratch bytes mico_conv needs for these parameters (the maximum over the variants it may pick;
- * deploy/lower.py:conv_scratch_bytes computes the same number). */
+ * deploy/lower.py:conv_scratch_bytes computes the same number, its aarch64 flag for the terms of
+ * the AArch64 paths). */
 #include "mico_nn.h"
+
+#if defined(__aarch64__)
+/* The AArch64 paths (mico_conv_neon.c, mico_conv_dw.c) on top of the GEMM scratch: the int8 path's
+ * 5 int8 columns of K rounded up to 128, the table and 4 pixels' raw sums and a ring of k_h int8
+ * rows with padding and 16 of slack; its short-column path (K w_cont < 128 bits, out_c <= 128):
+ * the int8 weights transposed with out_c rounded up to 16; depthwise: the table and one pixel's
+ * raw sums. */
+static int32_t mico_a64_scratch(const mico_conv_params *p, int32_t base) {
+    const int32_t k = p->k_h * p->k_w * p->in_c;
+    if (p->groups != 1) return base + 20 * ((p->in_c + 1) & ~1) + 32;
+    const int32_t ring8 = p->k_h * ((p->in_w + 2 * p->pad_w) * p->in_c + 16), ocp = (p->out_c + 15) & ~15;
+    const int32_t n8 = 47 + 5 * ((k + 127) / 128 * 128) + 32 * ((p->out_c + 3) & ~3) + ring8;
+    const int32_t outer = k * p->w_cont < 128 && p->out_c <= 128 ? 96 + k * ocp + k + 20 * ocp + ring8 : 0;
+    const int32_t m = base > n8 ? base : n8;
+    return m > outer ? m : outer;
+}
+#define MICO_SCRATCH(P, B) mico_a64_scratch((P), (B))
+#else
+#define MICO_SCRATCH(P, B) (B)
+#endif
 
 int32_t mico_conv_get_buffer_size(const mico_conv_params *p) {
     if (!p || p->groups < 1) return 0;
@@ -18,22 +39,11 @@ int32_t mico_conv_get_buffer_size(const mico_conv_params *p) {
          * also keep their weights widened to int16 pairs (out_c k_h ceil(k_w in_c / 2) words) and
          * the raw sums of 4 pixels instead of 2 */
         const int32_t rows_w = p->in_c <= 3 ? 4 * p->out_c * p->k_h * ((p->k_w * p->in_c + 1) / 2) + 8 * p->out_c : 0;
-        const int32_t gemm = 5 * kp + 24 * p->out_c + 16 + 8 * p->k_h + p->k_h * p->in_w * (2 * p->in_c + 4) + rows_w;
-        /* the int8 path of Cortex-A53 (mico_conv_neon.c): 5 int8 columns of K rounded up to 128,
-         * the table and 4 pixels' raw sums, a ring of k_h int8 rows with padding and 16 of slack */
-        const int32_t n8 = 47 + 5 * ((k + 127) / 128 * 128) + 32 * ((p->out_c + 3) & ~3) +
-                           p->k_h * ((p->in_w + 2 * p->pad_w) * p->in_c + 16);
-        /* its short-column path (K w_cont < 128 bits, out_c <= 128): int8 weights transposed, out_c
-         * rounded up to 16 */
-        const int32_t ocp = (p->out_c + 15) & ~15, ring8 = p->k_h * ((p->in_w + 2 * p->pad_w) * p->in_c + 16);
-        const int32_t outer = k * p->w_cont < 128 && p->out_c <= 128 ? 96 + k * ocp + k + 20 * ocp + ring8 : 0;
-        const int32_t m = gemm > n8 ? gemm : n8;
-        return m > outer ? m : outer;
+        return MICO_SCRATCH(p, 5 * kp + 24 * p->out_c + 16 + 8 * p->k_h + p->k_h * p->in_w * (2 * p->in_c + 4) + rows_w);
     }
     if (p->groups == p->in_c && p->out_c == p->in_c) {
         const int32_t cp = (p->in_c + 1) & ~1;
-        /* + the requantization table and one pixel's raw sums (the AArch64 path) */
-        return 2 * p->k_h * (p->in_w + 2 * p->pad_w + 2) * cp + 2 * p->k_h * (p->k_w + 1) * cp + 16 + 20 * cp + 32;
+        return MICO_SCRATCH(p, 2 * p->k_h * (p->in_w + 2 * p->pad_w + 2) * cp + 2 * p->k_h * (p->k_w + 1) * cp + 16);
     }
     return 0;
 }
