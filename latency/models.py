@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deploy.lower import conv_scratch_bytes
 from latency.profile import (
     KERNEL_DIR,
     KINDS,
@@ -65,7 +66,8 @@ WC, AC = (1, 2, 4, 8), (2, 4, 8)
 
 
 # ---------------------------------------------------------------------------------- features
-VARIANT_NAMES = {1: "portable", 2: "dualmac", 3: "bytelane", 4: "dw", 5: "neon", 6: "packed", 7: "poly", 8: "rows"}
+VARIANT_NAMES = {1: "portable", 2: "dualmac", 3: "bytelane", 4: "dw", 5: "neon", 6: "packed", 7: "poly", 8: "rows",
+                 9: "n8", 10: "outer", 11: "dwn"}
 
 
 @lru_cache(maxsize=1)
@@ -106,9 +108,22 @@ def _variant_m7(df: pd.DataFrame) -> np.ndarray:
 
 def _variant(df: pd.DataFrame, target: str) -> np.ndarray:
     dw = (df["kind"] == "depthwise").to_numpy()
-    if target == "cortex-a53":  # AArch64 build: depthwise kernel, else the NEON entry (dual-MAC algorithm)
-        return np.where(dw, 4, 5)
+    if target == "cortex-a53":  # AArch64 build (mico_conv_neon.c / mico_conv_dw.c, NEON paths)
+        wc, ac = df["wc"].to_numpy(), df["ac"].to_numpy()
+        int8 = (ac < 8) | (wc < 8)  # the int8 path (8-bit activations flipped; deploy always passes wsum)
+        outer = int8 & _outer_ok(df)
+        return np.where(dw, 11, np.where(outer, 10, np.where(int8, 9, 5)))
     return _variant_m7(df)
+
+
+def _outer_ok(df: pd.DataFrame) -> np.ndarray:
+    """mico_conv_neon.c: n8_outer_ok (short columns with output channels in the lanes)."""
+    K = (df["k_h"] * df["k_w"] * df["in_c"]).to_numpy(float)
+    wc, oc = df["wc"].to_numpy(float), df["out_c"].to_numpy(float)
+    e = 128 / wc
+    kpe = np.ceil(K / e) * e
+    ocp = np.ceil(oc / 16) * 16
+    return (K * wc < 128) & (oc <= 128) & ((df["out_h"] * df["out_w"]).to_numpy() > 1) & (oc * kpe > K * ocp)
 
 
 def _valid_taps(n_out: np.ndarray, k: np.ndarray, s: np.ndarray, pad: np.ndarray, n_in: np.ndarray) -> np.ndarray:
@@ -341,7 +356,75 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     df["rw_kh"] = quads * kh
     df["rw_mac"] = quads * kh * rw_np
     df["rw_pairs"] = df["out_h"].to_numpy(float) * np.ceil(df["out_w"].to_numpy(float) / 2)
+    _a53_features(df, P, K, cin, oc, kh, kw, wc, vh, vw)
     return df
+
+
+def _a53_features(df: pd.DataFrame, P, K, cin, oc, kh, kw, wc, vh, vw) -> None:
+    """Loop counts of the Cortex-A53 NEON paths (deploy/kernels/mico_conv_neon.c, mico_conv_dw.c)."""
+    ac = df["ac"].to_numpy(float)
+    xm = np.where(ac == 8, 128.0, 2.0 ** ac - 1)  # profiled activations are unsigned (8-bit: flipped)
+    pm = np.where(wc == 1, 1.0, 2.0 ** (wc - 1)) * xm  # largest |w x| with container maxima
+    F = 8 / wc
+    in_w = df["in_w"].to_numpy(float)
+    pad = df["pad"].to_numpy(float)
+    rows = _dw_rows(df) if len(df) else np.zeros(0)
+    ring8 = ((kh <= 16) & (df["out_w"].to_numpy() > 1)).astype(float)  # rows ring (int8 path: always fits)
+    # the int16 path's ring where it fits the scratch (mico_conv_neon.c: nz_run)
+    L = (in_w + 2 * pad) * cin + 16
+    kp8 = np.ceil(K / 8) * 8
+    sb = np.array([conv_scratch_bytes(KernelConfig(*r).c_params(), True)
+                   for r in df[list(KernelConfig.__dataclass_fields__)].itertuples(index=False, name=None)]) \
+        if len(df) else np.zeros(0)
+    ring16 = ring8 * (15 + 4 * kp8 + 16 + 24 * oc + 2 * kh * L <= sb)
+    for tag, ring in (("a8", ring8), ("a16", ring16)):
+        df[f"{tag}_ringrows"] = ring * rows
+        df[f"{tag}_ringel"] = ring * rows * in_w * cin  # elements converted into the ring
+        df[f"{tag}_ringpad"] = ring * rows * (2 * pad * cin + 16)  # zeroed per ring row
+        df[f"{tag}_copies"] = ring * P * kh * np.ceil(kw * cin / (16 if tag == "a8" else 8))  # 16-byte copies
+        df[f"{tag}_segs"] = ring * P * kh
+        df[f"{tag}_in"] = (1 - ring) * df["el_in"].to_numpy(float)
+        df[f"{tag}_out"] = (1 - ring) * df["el_out"].to_numpy(float)
+        df[f"{tag}_taps_in"] = (1 - ring) * df["taps_in"].to_numpy(float)
+        df[f"{tag}_taps_out"] = (1 - ring) * df["taps_out"].to_numpy(float)
+        df[f"{tag}_oh"] = ring * df["out_h"].to_numpy(float) * kh
+    # int8 tiles: 16-byte weight blocks of E = 128 / wc elements
+    e = 128 / wc
+    nblk = np.ceil(K / e)
+    kpe = nblk * e
+    one = P == 1
+    npx = np.where(one, 1.0, 4.0)
+    nc = np.where(one, 4.0, 2.0)
+    tiles = np.ceil(P / npx) * np.ceil(oc / nc)
+    mla = F * pm <= 127
+    nb = np.where(mla, np.floor(127 / np.maximum(F * pm, 1)), np.floor(32767 / (2 * F * pm)))
+    df["n8_one"] = one.astype(float)
+    df["n8_mla"] = mla.astype(float)
+    df["n8_tiles"] = tiles
+    df["n8_blk"] = tiles * nblk
+    df["n8_chunks"] = tiles * np.ceil(nblk / np.maximum(nb, 1))
+    df["n8_place"] = P * nblk  # per pixel: block de-interleave (LD2 / LD4) and stores
+    df["n8_kpe"] = P * kpe  # per pixel: zero tail, 1-bit column sums
+    df["n8_flip"] = P * np.ceil(K / 16) * (ac == 8)
+    df["n8_groups"] = np.ceil(P / npx)
+    # short columns: output channels in the lanes
+    G = np.ceil(oc / 16)
+    step = np.where(127 / pm >= 3, np.floor(127 / pm), np.floor(32767 / pm))
+    df["ou_mla"] = (127 / pm >= 3).astype(float)
+    df["ou_steps"] = P * K * G
+    df["ou_k"] = P * K
+    df["ou_chunks"] = P * np.ceil(K / step) * G
+    df["ou_wt"] = K * G * 16
+    df["ou_g"] = P * G
+    # int16 path (W8A8): 2x2 tiles, 8-deep steps
+    # depthwise (NEON): 8 / 4 / 1 channels per step and tap
+    taps = P * kh * kw
+    df["dn_v8"] = taps * np.floor(cin / 8)
+    df["dn_v4"] = taps * np.floor((cin % 8) / 4)
+    df["dn_s1"] = taps * (cin % 4)
+    df["dn_khw"] = P * kh * (np.floor(cin / 8) + np.floor((cin % 8) / 4) + (cin % 4))
+    df["dn_rows"] = rows * in_w * (cin + cin % 2)
+    df["dn_wt"] = kh * kw * cin
 
 
 def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -443,41 +526,67 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         add(f"poly:o{o}:outs", m * (oc == o) * df["outs"])
     for g in (*G_FEATURES, *R_FEATURES):
         add(f"poly:{g}", m * df[g])
-    m = (var == 5).astype(float)  # A53 NEON entry
+    def a53_col(vn: str, m: np.ndarray, t: str) -> None:  # a pixel's column: row ring or im2col (t: a8 / a16)
+        for f in ("ringrows", "ringpad", "oh", "copies", "segs", "taps_in", "taps_out", "out"):
+            add(f"{vn}:{f}", m * df[f"{t}_{f}"])
+        for a in AC:
+            add(f"{vn}:a{a}:ringel", m * (ac == a) * df[f"{t}_ringel"])
+            add(f"{vn}:a{a}:el_in", m * (ac == a) * df[f"{t}_in"])
+        for o in O_CONTS:
+            add(f"{vn}:o{o}:outs", m * (oc == o) * df["outs"])
+
+    m = (var == 5).astype(float)  # A53 int16 path (8-bit weights and activations): 2x2 SMLAL tiles
     add("neon:const", m)
     add("neon:pix", m * df["pix"])
     add("neon:pairs", m * df["pairs"])
-    big = m * (1 - df["nz_small"])
-    add("neon:taps_in", big * df["taps_in"])
-    add("neon:taps_out", big * df["taps_out"])
-    add("neon:el_out", big * df["el_out"])
-    add("neon:runs", m * df["nz_runs"])
-    add("neon:run_pad", m * df["nz_small"] * df["el_out"])
     add("neon:tiles", m * df["nz_tiles"])
+    a53_col("neon", m, "a16")
+    add("neon:tail", m * df["nz_tailp"])
+    add("neon:steps", m * df["nz_steps"])
+    add("neon:scal", m * df["nz_scal"])
+    m = (var == 9).astype(float)  # A53 int8 tiles: 2 channels x 4 pixels (4 x 1 for one pixel)
+    add("n8:const", m)
+    add("n8:pix", m * df["pix"])
+    add("n8:groups", m * df["n8_groups"])
+    a53_col("n8", m, "a8")
+    add("n8:kpe", m * df["n8_kpe"])
+    add("n8:flip", m * df["n8_flip"])
+    add("n8:w1:colsum", m * (wc == 1) * df["n8_kpe"])
+    for one, tag in ((0, "px4"), (1, "px1")):
+        mo = m * (df["n8_one"] == one)
+        add(f"n8:{tag}:tiles", mo * df["n8_tiles"])
+        add(f"n8:{tag}:chunks", mo * df["n8_chunks"])
+        for w in WC:
+            add(f"n8:{tag}:w{w}:place", mo * (wc == w) * df["n8_place"])
+            for ml, mt in ((1, "mla"), (0, "mul")):
+                add(f"n8:{tag}:w{w}:{mt}:blk", mo * (wc == w) * (df["n8_mla"] == ml) * df["n8_blk"])
+    m = (var == 10).astype(float)  # A53 short columns: output channels in the lanes
+    add("outer:const", m)
+    add("outer:pix", m * df["pix"])
+    a53_col("outer", m, "a8")
+    add("outer:flip", m * df["n8_flip"])
+    for w in WC:
+        add(f"outer:w{w}:wt", m * (wc == w) * df["ou_wt"])
+    add("outer:k", m * df["ou_k"])
+    add("outer:g", m * df["ou_g"])
+    for ml, mt in ((1, "mla"), (0, "mul")):
+        add(f"outer:{mt}:steps", m * (df["ou_mla"] == ml) * df["ou_steps"])
+        add(f"outer:{mt}:chunks", m * (df["ou_mla"] == ml) * df["ou_chunks"])
+    m = (var == 11).astype(float)  # A53 NEON depthwise
+    add("dwn:const", m)
+    add("dwn:pix", m * df["pix"])
+    add("dwn:oh", m * df["dw_oh"])
+    add("dwn:rows", m * df["dw_rows"])
     for a in AC:
-        ma = m * (ac == a)
-        add(f"neon:a{a}:el_vec", ma * df["nz_el_vec"])
-        add(f"neon:a{a}:el_sc", ma * df["nz_el_sc"])
-        add(f"neon:a{a}:vec_runs", ma * df["nz_vec_runs"])
-        add(f"neon:a{a}:run_el", ma * df["nz_run_el"])
-    w8 = m * (wc == 8)
-    add("neon:w8:tail", w8 * df["nz_tailp"])
-    add("neon:w8:steps", w8 * df["nz_steps"])
-    add("neon:w8:scal", w8 * df["nz_scal"])
-    for w in WC[:3]:
-        mw = m * (wc == w)
-        add(f"neon:w{w}:tail", mw * df["nz_tailp"])
-        add(f"neon:w{w}:perm", mw * df["nz_col"])  # column reorder into field order, per pixel
-        add(f"neon:w{w}:pblk", mw * df["nz_pblk"])
-        add(f"neon:w{w}:ptail", mw * df["nz_ptail"])
-        for lanes, sel in ((16, ac == 8), (8, ac < 8)):  # int16 SMLAL vs SMLAL.8B tiles
-            add(f"neon:w{w}:m{lanes}:blk", mw * sel * df["nz_blk"])
-            add(f"neon:w{w}:m{lanes}:half", mw * sel * df["nz_half"])
-        add(f"neon:w{w}:fold", mw * (ac < 8) * df["nz_fold"])
-    add("neon:narrow", m * (wc < 8) * (ac < 8) * df["nz_col"])
-    add("neon:colsum", m * (wc == 1) * (ac < 8) * df["nz_col"])
+        add(f"dwn:a{a}:conv", m * (ac == a) * df["dn_rows"])
+    for w in WC:
+        add(f"dwn:w{w}:wt", m * (wc == w) * df["dn_wt"])
+    add("dwn:v8", m * df["dn_v8"])
+    add("dwn:v4", m * df["dn_v4"])
+    add("dwn:s1", m * df["dn_s1"])
+    add("dwn:khw", m * df["dn_khw"])
     for o in O_CONTS:
-        add(f"neon:o{o}:outs", m * (oc == o) * df["outs"])
+        add(f"dwn:o{o}:outs", m * (oc == o) * df["outs"])
     m3 = (var == 4) * df["dw3"].to_numpy()  # depthwise 3-wide, stride 1
     add("dw3:const", m3)
     add("dw3:oh", m3 * df["dw_oh"])
@@ -532,17 +641,23 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     return np.column_stack(cols), names
 
 
-def _learn_features(df: pd.DataFrame, prior: np.ndarray) -> np.ndarray:
+def _learn_features(df: pd.DataFrame, prior: np.ndarray, target: str) -> np.ndarray:
+    """Inputs of the learned correction: kind / variant one-hots and log loop counts (the Cortex-A53
+    paths of session 7 add their variants and counts for that target only)."""
+    a53 = target == "cortex-a53"
     kind = df["kind"].to_numpy()
-    oh = np.column_stack([(kind == k).astype(float) for k in KINDS] + [(df["var"] == v).astype(float) for v in VARIANT_NAMES])
+    variants = [v for v in VARIANT_NAMES if a53 or v <= 8]
+    oh = np.column_stack([(kind == k).astype(float) for k in KINDS] + [(df["var"] == v).astype(float) for v in variants])
     lg = lambda c: np.log2(df[c].to_numpy(float) + 1)  # noqa: E731
-    num = np.column_stack([
+    cols = [
         lg("macs"), lg("in_c"), lg("out_c"), lg("pix"), df["k_w"], df["stride"], df["w_bits"], df["a_bits"], df["wc"],
         df["ac"], np.log2(df["o_cont"]), np.log2(prior), lg("im2col"), df["in_c"] % 4, df["out_c"] % 4,
         df["pix"] % 2, lg("nw"), lg("taps_out"), lg("bl_flush"), lg("tail"), df["fast8"], df["bl_fast"],
         lg("pk_w2"), lg("nz_blk"), lg("nz_col"), df["in_c"] % 16, df["words"], df["dw3"], df["ring"],
-    ])
-    return np.column_stack([oh, num])
+    ]
+    if a53:
+        cols += [lg("n8_blk"), lg("ou_steps"), df["in_c"] % 8]
+    return np.column_stack([oh, np.column_stack(cols)])
 
 
 # ---------------------------------------------------------------------------------- base
@@ -737,7 +852,7 @@ class LearnedLatency(_TableModel):
         prior = AnalyticLatency(self.target, load=False).fit(df)
         f = _frame(df, self.target)
         base = prior.predict_frame(f)
-        X = _learn_features(f, base)
+        X = _learn_features(f, base, self.target)
         r = np.log(f["cycles"].to_numpy(float) / base)
         self.gbm = GradientBoostingRegressor(n_estimators=300, max_depth=3, learning_rate=0.05, subsample=0.8,
                                              random_state=self.seed).fit(X, r)
@@ -751,7 +866,7 @@ class LearnedLatency(_TableModel):
             raise RuntimeError(f"{self.name} is not fitted; run `mico latency fit --target {self.target}`")
         f = _frame(configs, self.target)
         base = self.prior.predict_frame(f)
-        return base * np.exp(self.gbm.predict(_learn_features(f, base)))
+        return base * np.exp(self.gbm.predict(_learn_features(f, base, self.target)))
 
 
 # ---------------------------------------------------------------------------------- LUT

@@ -114,18 +114,19 @@ class KernelConfig:
         )
         return p
 
-    def buffer_bytes(self) -> tuple[int, int, int, int]:
+    def buffer_bytes(self, aarch64: bool = False) -> tuple[int, int, int, int]:
+        """Weight, input, output and scratch bytes (``aarch64``: the scratch of the AArch64 kernels)."""
         p = self.c_params()
         n_in = p["in_h"] * p["in_w"] * p["in_c"]
         n_out = p["out_h"] * p["out_w"] * p["out_c"]
         out_b = 4 * n_out if self.o_cont == 32 else (n_out * self.o_cont + 7) // 8
-        return (self.out_c * p["w_row_bytes"], (n_in * p["in_cont"] + 7) // 8, out_b, scratch_bytes(p))
+        return (self.out_c * p["w_row_bytes"], (n_in * p["in_cont"] + 7) // 8, out_b, scratch_bytes(p, aarch64))
 
 
-def scratch_bytes(p: dict[str, int]) -> int:
+def scratch_bytes(p: dict[str, int], aarch64: bool = False) -> int:
     """Scratch size of the harness: deploy's (the kernel's own get_buffer_size is checked at run
-    time) with some slack."""
-    return max(conv_scratch_bytes(p), 64) + 64
+    time) with some slack; ``aarch64``: with the AArch64 kernels' terms (Cortex-A53)."""
+    return max(conv_scratch_bytes(p, aarch64), 64) + 64
 
 
 def config_from_layer(layer, w_bits: int, a_bits: int, o_cont: int = 8) -> KernelConfig:
@@ -249,9 +250,9 @@ _FIELDS = ["in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w", "str
            "out_lo", "out_hi", "out_chw", "w_row_bytes"]
 
 
-def harness_source(configs: Sequence[KernelConfig], marker: str) -> str:
+def harness_source(configs: Sequence[KernelConfig], marker: str, aarch64: bool = False) -> str:
     """C program running every configuration once inside its own marker region."""
-    sizes = np.array([c.buffer_bytes() for c in configs]).max(axis=0)
+    sizes = np.array([c.buffer_bytes(aarch64) for c in configs]).max(axis=0)
     maxc = max(c.out_c for c in configs)
     rows = []
     for c in configs:
@@ -310,7 +311,7 @@ def run_batch(configs: Sequence[KernelConfig], target: str, *, timeout: float = 
         raise SimError("profiling on 'host' (wall-clock + callgrind) is not implemented yet; use cortex-m7 or cortex-a53")
     with tempfile.TemporaryDirectory(dir=workdir) as td:
         src = Path(td) / "harness.c"
-        src.write_text(harness_source(configs, t.marker))
+        src.write_text(harness_source(configs, t.marker, aarch64=target == "cortex-a53"))
         elf = build_elf([src], t, Path(td) / "harness.elf", with_kernels=True)
         res = simulate(elf, t.name, timeout=timeout, use_cache=use_cache)
     status = {}
@@ -329,11 +330,12 @@ def run_batch(configs: Sequence[KernelConfig], target: str, *, timeout: float = 
     return rows
 
 
-def batches(configs: Sequence[KernelConfig], max_n: int = 48, max_bytes: int = 2_500_000) -> Iterable[list[KernelConfig]]:
+def batches(configs: Sequence[KernelConfig], max_n: int = 48, max_bytes: int = 2_500_000,
+            aarch64: bool = False) -> Iterable[list[KernelConfig]]:
     cur: list[KernelConfig] = []
     for c in configs:
         trial = cur + [c]
-        if len(trial) > max_n or int(np.array([x.buffer_bytes() for x in trial]).max(axis=0).sum()) > max_bytes:
+        if len(trial) > max_n or int(np.array([x.buffer_bytes(aarch64) for x in trial]).max(axis=0).sum()) > max_bytes:
             yield cur
             cur = [c]
         else:
@@ -345,7 +347,7 @@ def batches(configs: Sequence[KernelConfig], max_n: int = 48, max_bytes: int = 2
 def profile(configs: Sequence[KernelConfig], target: str, *, timeout: float = 300.0, progress: bool = False,
             use_cache: bool = True) -> pd.DataFrame:
     rows: list[dict] = []
-    for b in batches(configs):
+    for b in batches(configs, aarch64=target == "cortex-a53"):
         rows += run_batch(b, target, timeout=timeout, use_cache=use_cache)
         if progress:
             print(f"  profiled {len(rows)}/{len(configs)} on {target}", flush=True)

@@ -107,7 +107,7 @@ def deploy_folder(case: ZooCase, policy, target: str, out_dir: Path, seed: int =
     from mico.quant import build_int_graph
 
     g = build_int_graph(case.calib, policy)
-    m = lower(g)
+    m = lower(g, target)
     rng = np.random.default_rng(seed)
     q = g.input_q
     xq = rng.integers(q.lo, q.hi + 1, size=(1, *m.input_shape)).astype(np.int64)

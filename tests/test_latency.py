@@ -238,8 +238,14 @@ def test_structural_features_follow_the_dispatcher():
         assert (f["var"] == df["variant"]).all()
     X, names = _design(f)
     assert X.shape == (len(df), len(names)) and np.isfinite(X).all() and (X >= 0).all()
-    a53 = _frame(df, "cortex-a53")
-    assert set(a53["var"]) <= {4, 5}
+    a53 = _frame(df, "cortex-a53")  # mico_conv_neon.c's paths: int16 (8-bit weights and activations),
+    dw = (a53["kind"] == "depthwise").to_numpy()  # int8 tiles or short columns; NEON depthwise
+    int8 = ((a53["wc"] < 8) | (a53["ac"] < 8)).to_numpy()
+    assert (a53["var"][dw] == 11).all() and (a53["var"][~dw & ~int8] == 5).all()
+    assert set(a53["var"][~dw & int8]) <= {9, 10} and {9, 10} <= set(a53["var"])
+    Xa, names_a = _design(a53)
+    on = {n.split(":")[0] for n, c in zip(names_a, Xa.T) if c.any()}
+    assert {"neon", "n8", "outer", "dwn"} <= on and not on & {"dualmac", "poly", "packed", "rows", "dw", "dw3"}
 
 
 def test_packed_and_neon_subbyte_features():
@@ -265,10 +271,13 @@ def test_packed_and_neon_subbyte_features():
     a = _frame(cfgs, "cortex-a53")
     X, names = _design(a)
     col = {n: X[:, i] for i, n in enumerate(names)}
-    assert set(a["var"]) == {5}
-    # 2-bit weights, 2-bit activations: SMLAL.8B tiles over 8-byte blocks (32 weights), column permute
-    assert col["neon:w2:m8:blk"][0] == 32 * 8 * (288 // 32) and col["neon:w2:perm"][0] == 64 * 288
-    assert col["neon:w8:steps"][3] == 32 * 8 * (288 // 8) and col["neon:w2:m8:blk"][3] == 0
+    assert list(a["var"]) == [9, 9, 9, 5]  # int8 tiles for sub-byte operands, the int16 path for W8A8
+    # W2A2: 2-channel x 4-pixel tiles (16 pixel groups x 8 channel pairs) over 16-byte blocks of 64
+    # weights (288 -> 5 blocks), MLA.16B into int8 lanes (4 fields x 6 <= 127)
+    assert col["n8:px4:w2:mla:blk"][0] == 16 * 8 * 5 and col["n8:px4:w2:place"][0] == 64 * 5
+    # one pixel (linear): 4-channel tiles, 128 one-bit weights a block
+    assert col["n8:px1:w1:mla:blk"][2] == 3 and col["n8:px4:w1:mla:blk"][2] == 0
+    assert col["neon:steps"][3] == 32 * 8 * (288 // 8) and col["n8:const"][3] == 0
     # the profiler's design reaches the poly and packed regions
     s = _frame(sample_configs(480), "cortex-m7")
     assert (s["var"] == 7).sum() >= 40 and (s["var"] == 6).sum() >= 4
