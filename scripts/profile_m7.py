@@ -108,8 +108,9 @@ def main() -> None:
 
     if args.out:
         out = Path(args.out)
-        head = [] if out.exists() else ["<!-- command: python scripts/profile_m7.py --model M --policy P ... --out "
-                                        f"{args.out} (once per model) -->", "",
+        tgt = "" if args.target == "cortex-m7" else f" --target {args.target}"
+        head = [] if out.exists() else ["<!-- command: python scripts/profile_m7.py --model M --policy P ..."
+                                        f"{tgt} --out {args.out} (once per model) -->", "",
                                         "# Where one inference's instructions go (QEMU plugin block profile, per "
                                         "function; inlined helpers count in their caller)", ""]
         with out.open("a") as f:
