@@ -141,7 +141,10 @@ def conv_scratch_bytes(p: dict[str, int], aarch64: bool = True) -> int:
         # up to 16
         ocp = (p["out_c"] + 15) & ~15
         outer = 96 + k * ocp + k + 20 * ocp + ring8 if k * p["w_cont"] < 128 and p["out_c"] <= 128 else 0
-        return max(gemm, n8, outer)
+        # single-channel layers with stride_w 1: int16 row ring, int16 weights, table and 17 pixels' sums
+        rows1 = (64 + 2 * p["k_h"] * (p["in_w"] + 2 * p["pad_w"] + 32) + p["out_c"] * (2 * p["k_h"] * p["k_w"] + 84)
+                 if p["in_c"] == 1 and p["stride_w"] == 1 else 0)
+        return max(gemm, n8, outer, rows1)
     if p["groups"] == p["in_c"] == p["out_c"]:  # depthwise: k_h int16 input rows + int16 weights
         cp = (p["in_c"] + 1) & ~1
         dw = 2 * p["k_h"] * (p["in_w"] + 2 * p["pad_w"] + 2) * cp + 2 * p["k_h"] * (p["k_w"] + 1) * cp + 16

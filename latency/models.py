@@ -67,7 +67,7 @@ WC, AC = (1, 2, 4, 8), (2, 4, 8)
 
 # ---------------------------------------------------------------------------------- features
 VARIANT_NAMES = {1: "portable", 2: "dualmac", 3: "bytelane", 4: "dw", 5: "neon", 6: "packed", 7: "poly", 8: "rows",
-                 9: "n8", 10: "outer", 11: "dwn"}
+                 9: "n8", 10: "outer", 11: "dwn", 12: "nr"}
 
 
 @lru_cache(maxsize=1)
@@ -112,7 +112,10 @@ def _variant(df: pd.DataFrame, target: str) -> np.ndarray:
         wc, ac = df["wc"].to_numpy(), df["ac"].to_numpy()
         int8 = (ac < 8) | (wc < 8)  # the int8 path (8-bit activations flipped; deploy always passes wsum)
         outer = int8 & _outer_ok(df)
-        return np.where(dw, 11, np.where(outer, 10, np.where(int8, 9, 5)))
+        kh, kw = df["k_h"].to_numpy(), df["k_w"].to_numpy()
+        nr = (df["in_c"].to_numpy() == 1) & (df["stride"].to_numpy() == 1) & (kh <= 16) & (kh * kw <= 256) & (
+            df["out_w"].to_numpy() > 1)  # single-channel layers, output pixels in the lanes (nr_run)
+        return np.where(dw, 11, np.where(nr, 12, np.where(outer, 10, np.where(int8, 9, 5))))
     return _variant_m7(df)
 
 
@@ -425,6 +428,15 @@ def _a53_features(df: pd.DataFrame, P, K, cin, oc, kh, kw, wc, vh, vw) -> None:
     df["dn_khw"] = P * kh * (np.floor(cin / 8) + np.floor((cin % 8) / 4) + (cin % 4))
     df["dn_rows"] = rows * in_w * (cin + cin % 2)
     df["dn_wt"] = kh * kw * cin
+    # single-channel layers (nr_run): per output row the ring, per 16 output pixels and channel a
+    # call over the taps (MLA.16B / SMLAL into int8 / int16 lanes, or int16 x 2 for 8-bit inputs)
+    grp = df["out_h"].to_numpy(float) * np.ceil(df["out_w"].to_numpy(float) / 16)
+    df["nr_chan"] = grp * oc
+    df["nr_taps"] = grp * oc * kh * kw
+    nr_mla = (ac < 8) & (127 / pm >= 3)
+    df["nr_mla"] = nr_mla.astype(float)
+    df["nr_folds"] = grp * oc * np.floor(kh * kw / np.where(nr_mla, np.floor(127 / pm), np.floor(32767 / pm)))
+    df["nr_gather"] = P * oc
 
 
 def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -572,6 +584,22 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     for ml, mt in ((1, "mla"), (0, "mul")):
         add(f"outer:{mt}:steps", m * (df["ou_mla"] == ml) * df["ou_steps"])
         add(f"outer:{mt}:chunks", m * (df["ou_mla"] == ml) * df["ou_chunks"])
+    m = (var == 12).astype(float)  # A53 single-channel layers: output pixels in the lanes
+    add("nr:const", m)
+    add("nr:pix", m * df["pix"])
+    add("nr:oh", m * df["dw_oh"])
+    add("nr:rows", m * df["dw_rows"])
+    for a in AC:
+        add(f"nr:a{a}:conv", m * (ac == a) * df["dw_rows"] * df["in_w"])
+    for w in WC:
+        add(f"nr:w{w}:wt", m * (wc == w) * df["out_c"] * df["k_h"] * df["k_w"])
+    add("nr:chan", m * df["nr_chan"])
+    for mode, sel in (("a8", ac == 8), ("mla", (ac < 8) & (df["nr_mla"] == 1)), ("mul", (ac < 8) & (df["nr_mla"] == 0))):
+        add(f"nr:{mode}:taps", m * sel * df["nr_taps"])
+    add("nr:folds", m * df["nr_folds"])
+    add("nr:gather", m * df["nr_gather"])
+    for o in O_CONTS:
+        add(f"nr:o{o}:outs", m * (oc == o) * df["outs"])
     m = (var == 11).astype(float)  # A53 NEON depthwise
     add("dwn:const", m)
     add("dwn:pix", m * df["pix"])

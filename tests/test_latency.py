@@ -241,8 +241,10 @@ def test_structural_features_follow_the_dispatcher():
     a53 = _frame(df, "cortex-a53")  # mico_conv_neon.c's paths: int16 (8-bit weights and activations),
     dw = (a53["kind"] == "depthwise").to_numpy()  # int8 tiles or short columns; NEON depthwise
     int8 = ((a53["wc"] < 8) | (a53["ac"] < 8)).to_numpy()
-    assert (a53["var"][dw] == 11).all() and (a53["var"][~dw & ~int8] == 5).all()
-    assert set(a53["var"][~dw & int8]) <= {9, 10} and {9, 10} <= set(a53["var"])
+    one = ((a53["in_c"] == 1) & (a53["stride"] == 1) & (a53["out_w"] > 1)).to_numpy()  # single channel
+    assert (a53["var"][dw] == 11).all() and (a53["var"][~dw & one] == 12).all()
+    assert (a53["var"][~dw & ~one & ~int8] == 5).all()
+    assert set(a53["var"][~dw & ~one & int8]) <= {9, 10} and {9, 10} <= set(a53["var"])
     Xa, names_a = _design(a53)
     on = {n.split(":")[0] for n, c in zip(names_a, Xa.T) if c.any()}
     assert {"neon", "n8", "outer", "dwn"} <= on and not on & {"dualmac", "poly", "packed", "rows", "dw", "dw3"}

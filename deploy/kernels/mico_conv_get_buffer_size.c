@@ -7,16 +7,22 @@
 /* The AArch64 paths (mico_conv_neon.c, mico_conv_dw.c) on top of the GEMM scratch: the int8 path's
  * 5 int8 columns of K rounded up to 128, the table and 4 pixels' raw sums and a ring of k_h int8
  * rows with padding and 16 of slack; its short-column path (K w_cont < 128 bits, out_c <= 128):
- * the int8 weights transposed with out_c rounded up to 16; depthwise: the table and one pixel's
- * raw sums. */
+ * the int8 weights transposed with out_c rounded up to 16; single-channel layers: rows ring and
+ * widened weights; depthwise: the table and one pixel's raw sums. */
 static int32_t mico_a64_scratch(const mico_conv_params *p, int32_t base) {
     const int32_t k = p->k_h * p->k_w * p->in_c;
     if (p->groups != 1) return base + 20 * ((p->in_c + 1) & ~1) + 32;
     const int32_t ring8 = p->k_h * ((p->in_w + 2 * p->pad_w) * p->in_c + 16), ocp = (p->out_c + 15) & ~15;
     const int32_t n8 = 47 + 5 * ((k + 127) / 128 * 128) + 32 * ((p->out_c + 3) & ~3) + ring8;
     const int32_t outer = k * p->w_cont < 128 && p->out_c <= 128 ? 96 + k * ocp + k + 20 * ocp + ring8 : 0;
-    const int32_t m = base > n8 ? base : n8;
-    return m > outer ? m : outer;
+    /* single-channel layers with stride_w 1 (nr_run): int16 row ring, int16 weights, the table,
+     * 16 pixels' sums and one pixel's */
+    const int32_t rows1 = p->in_c == 1 && p->stride_w == 1
+                              ? 64 + 2 * p->k_h * (p->in_w + 2 * p->pad_w + 32) + p->out_c * (2 * p->k_h * p->k_w + 84)
+                              : 0;
+    int32_t m = base > n8 ? base : n8;
+    m = m > outer ? m : outer;
+    return m > rows1 ? m : rows1;
 }
 #define MICO_SCRATCH(P, B) mico_a64_scratch((P), (B))
 #else

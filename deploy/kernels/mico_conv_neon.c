@@ -728,6 +728,141 @@ static mico_status n8_outer(const mico_conv_params *p, const uint8_t *in, void *
     return MICO_OK;
 }
 
+/* Single-channel layers with stride_w 1 (first layers: LeNet-5 5x5, the Fashion-MNIST CNNs' 3x3):
+ * output pixels in the lanes. Input rows go into a ring (mico_ring8 / mico_ring16 with the
+ * horizontal padding materialised), so the kernel tap (kh, kw) of 16 neighbouring output pixels is
+ * one unaligned load at ring[kh] + ow + kw; each tap's weight is broadcast (LD1R) and multiplied:
+ * MLA.16B into int8 lanes where 127 / P >= 3 taps fit between folds (P = max |w x| with container
+ * maxima, activation containers of at most 4 bits), else SMLAL into int16 lanes, or (8-bit
+ * activations) SMLAL / SMLAL2 on two int16 vectors into int32. No im2col; the 16 pixels' sums per
+ * channel then go through the shared requantization pass. */
+MICO_INLINE int32_t nr_ok(const mico_conv_params *p) {
+    return p->groups == 1 && p->in_c == 1 && p->stride_w == 1 && p->k_h <= 16 && p->k_h * p->k_w <= 256 &&
+           p->out_w > 1;
+}
+
+MICO_INLINE int32_t nr_len(const mico_conv_params *p) { return p->in_w + 2 * p->pad_w + 32; }
+
+MICO_INLINE int32_t nr_need(const mico_conv_params *p) {
+    return 64 + 2 * p->k_h * nr_len(p) + p->out_c * (2 * p->k_h * p->k_w + (int32_t)sizeof(mico_chq) + 68);
+}
+
+/* One channel's sums for 16 pixels: taps over k_h rows x k_w, weights w (ES-byte elements). */
+MICO_INLINE void nr_chan(const void *const *rp, int32_t ow, int32_t kh_n, int32_t kw_n, const void *w, int32_t nb,
+                         int32_t *d, const int ES, const int MLA) {
+    int32x4_t s0 = vdupq_n_s32(0), s1 = s0, s2 = s0, s3 = s0;
+    if (ES == 2) {
+        const int16_t *wt = (const int16_t *)w;
+        for (int32_t kh = 0; kh < kh_n; kh++) {
+            const int16_t *x = (const int16_t *)rp[kh] + ow;
+            for (int32_t kw = 0; kw < kw_n; kw++) {
+                const int16x8_t wv = vld1q_dup_s16(wt++), a = vld1q_s16(x + kw), b = vld1q_s16(x + kw + 8);
+                s0 = vmlal_s16(s0, vget_low_s16(a), vget_low_s16(wv));
+                s1 = vmlal_high_s16(s1, a, wv);
+                s2 = vmlal_s16(s2, vget_low_s16(b), vget_low_s16(wv));
+                s3 = vmlal_high_s16(s3, b, wv);
+            }
+        }
+    } else {
+        const int8_t *wt = (const int8_t *)w;
+        int16x8_t hl = vdupq_n_s16(0), hh = hl;
+        int8x16_t m = vdupq_n_s8(0);
+        int32_t n = 0;
+        for (int32_t kh = 0; kh < kh_n; kh++) {
+            const int8_t *x = (const int8_t *)rp[kh] + ow;
+            for (int32_t kw = 0; kw < kw_n; kw++) {
+                const int8x16_t wv = vld1q_dup_s8(wt++), xv = vld1q_s8(x + kw);
+                if (MLA) {
+                    m = vmlaq_s8(m, xv, wv);
+                    if (++n == nb) { /* nb taps of at most P = 127 / nb a lane: fold into int16 */
+                        hl = vaddw_s8(hl, vget_low_s8(m));
+                        hh = vaddw_high_s8(hh, m);
+                        m = vdupq_n_s8(0);
+                        n = 0;
+                    }
+                } else {
+                    hl = vmlal_s8(hl, vget_low_s8(xv), vget_low_s8(wv));
+                    hh = vmlal_high_s8(hh, xv, wv);
+                    if (++n == nb) { /* nb taps of at most P = 32767 / nb a lane: fold into int32 */
+                        s0 = vaddw_s16(s0, vget_low_s16(hl));
+                        s1 = vaddw_high_s16(s1, hl);
+                        s2 = vaddw_s16(s2, vget_low_s16(hh));
+                        s3 = vaddw_high_s16(s3, hh);
+                        hl = hh = vdupq_n_s16(0);
+                        n = 0;
+                    }
+                }
+            }
+        }
+        if (MLA) {
+            hl = vaddw_s8(hl, vget_low_s8(m));
+            hh = vaddw_high_s8(hh, m);
+        }
+        s0 = vaddw_s16(s0, vget_low_s16(hl)); /* at most 16 x 16 taps of 127 (MLA) fit int16 */
+        s1 = vaddw_high_s16(s1, hl);
+        s2 = vaddw_s16(s2, vget_low_s16(hh));
+        s3 = vaddw_high_s16(s3, hh);
+    }
+    vst1q_s32(d, s0);
+    vst1q_s32(d + 4, s1);
+    vst1q_s32(d + 8, s2);
+    vst1q_s32(d + 12, s3);
+}
+
+#define NR_CHAN_FN(NAME, ES, MLA)                                                                           \
+    static __attribute__((noinline)) void NAME(const void *const *rp, int32_t ow, int32_t kh_n, int32_t kw_n, \
+                                               const void *w, int32_t nb, int32_t *d) {                     \
+        nr_chan(rp, ow, kh_n, kw_n, w, nb, d, ES, MLA);                                                     \
+    }
+NR_CHAN_FN(nr_chan16, 2, 0)
+NR_CHAN_FN(nr_chan8_mla, 1, 1)
+NR_CHAN_FN(nr_chan8_mul, 1, 0)
+
+static mico_status nr_run(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch) {
+    const int ES = p->in_cont < 8 ? 1 : 2, kh_n = p->k_h, kw_n = p->k_w, taps = kh_n * kw_n;
+    const int32_t out_c = p->out_c, L = nr_len(p);
+    uint8_t *ring = (uint8_t *)(((uintptr_t)scratch + 15u) & ~(uintptr_t)15u);
+    uint8_t *wt = ring + ((2 * kh_n * L + 15) & ~15);
+    mico_chq *tab = (mico_chq *)(void *)(wt + ((2 * out_c * taps + 15) & ~15));
+    int32_t *sums = (int32_t *)(void *)(tab + out_c), *px = sums + 16 * out_c;
+    const int32_t xm = p->in_signed ? 1 << (p->in_cont - 1) : (1 << p->in_cont) - 1;
+    const int32_t pm = (p->w_cont == 1 ? 1 : 1 << (p->w_cont - 1)) * xm;
+    const int mla = ES == 1 && 127 / pm >= 3;
+    const int32_t nb = mla ? 127 / pm : 32767 / pm;
+    for (int32_t oc = 0; oc < out_c; oc++)
+        for (int32_t t = 0; t < taps; t++) {
+            const int32_t v = mico_get_w(p->weights + oc * p->w_row_bytes, t, p->w_cont);
+            if (ES == 2) ((int16_t *)(void *)wt)[oc * taps + t] = (int16_t)v;
+            else ((int8_t *)wt)[oc * taps + t] = (int8_t)v;
+        }
+    const int32_t fast = mico_conv_store_prepare(p, 0, tab), t0[1] = {0};
+    int32_t slot_row[16];
+    const void *rp[16];
+    const int16_t *rp16[16];
+    const int8_t *rp8[16];
+    mico_ring16_reset(slot_row, kh_n);
+    for (int32_t oh = 0; oh < p->out_h; oh++) {
+        const int32_t ih0 = oh * p->stride_h - p->pad_h;
+        if (ES == 2) mico_ring16(p, in, (int16_t *)(void *)ring, L, slot_row, ih0, rp16, p->pad_w, 1, 1);
+        else mico_ring8(p, in, (int8_t *)ring, L, slot_row, ih0, rp8, p->pad_w, 1, 1);
+        for (int32_t kh = 0; kh < kh_n; kh++) rp[kh] = ES == 2 ? (const void *)rp16[kh] : (const void *)rp8[kh];
+        for (int32_t ow = 0; ow < p->out_w; ow += 16) {
+            const int32_t n = p->out_w - ow < 16 ? p->out_w - ow : 16;
+            for (int32_t oc = 0; oc < out_c; oc++) {
+                const void *w = wt + ES * oc * taps;
+                if (ES == 2) nr_chan16(rp, ow, kh_n, kw_n, w, nb, sums + 16 * oc);
+                else if (mla) nr_chan8_mla(rp, ow, kh_n, kw_n, w, nb, sums + 16 * oc);
+                else nr_chan8_mul(rp, ow, kh_n, kw_n, w, nb, sums + 16 * oc);
+            }
+            for (int32_t i = 0; i < n; i++) {
+                for (int32_t oc = 0; oc < out_c; oc++) px[oc] = sums[16 * oc + i];
+                mico_conv_store_pixels(p, px, tab, t0, oh * p->out_w + ow + i, 1, fast, out);
+            }
+        }
+    }
+    return MICO_OK;
+}
+
 static void nz_tile_any(const mico_conv_params *p, const uint8_t *ra, const uint8_t *rb, const int16_t *x0,
                         const int16_t *x1, int32_t kk, int32_t acc[4]) {
     switch (p->w_cont) {
@@ -807,6 +942,8 @@ mico_status mico_conv_neon(const mico_conv_params *p, const uint8_t *in, void *o
     if (p->groups != 1) return MICO_ERR_UNSUPPORTED;
     if (!scratch || scratch_bytes < mico_conv_get_buffer_size(p)) return MICO_ERR_SCRATCH;
     if ((p->k_h * p->k_w * p->in_c * p->w_cont + 7) / 8 > p->w_row_bytes) return MICO_ERR_ARG;
+    if (nr_ok(p) && nr_need(p) <= scratch_bytes && nr_need(p) <= mico_conv_get_buffer_size(p))
+        return nr_run(p, in, out, scratch);
     /* int8 activations (2/4-bit containers, or 8-bit ones with sub-byte weights: unsigned ones
      * flipped to x - 128, which needs sum w): 4 pixels a tile for convolutions, 1 for linear layers */
     if (p->in_cont < 8 || (p->w_cont < 8 && p->wsum)) {

@@ -160,3 +160,23 @@ def test_depthwise_on_target(target, tmp_path, monkeypatch):
                                 mult_scale_log2=int(rng.choice([0, 7])))
         cases.append((op, xb))
     build_bench(cases, target, tmp_path)  # raises if any call fails or differs from portable
+
+
+def test_single_channel_on_a53(tmp_path):
+    """Cortex-A53 single-channel layers with stride_w 1 (first layers): output pixels in the lanes
+    over a ring of input rows; int8 lanes with MLA (W2A2) or SMLAL folds (W4A4, W8A4: 17 taps a
+    fold), int16 lanes for 8-bit activations; rows of 16 pixels with a partial last one, tall and
+    wide kernels, vertical stride, padding, signed inputs."""
+    if not all(shutil.which(t) for t in TOOLS["cortex-a53"]):
+        pytest.skip("needs qemu-aarch64 and aarch64-linux-gnu-gcc")
+    rng = np.random.default_rng(19)
+    cases = []
+    for (kh, kw), (h, w), sh, pad in (((5, 5), (12, 37), 1, (2, 2)), ((3, 3), (9, 16), 2, (1, 1)),
+                                      ((7, 1), (10, 18), 1, (3, 0)), ((1, 9), (4, 40), 1, (0, 4)),
+                                      ((5, 5), (8, 20), 1, (0, 0))):
+        for wb, ab, sg in ((2, 2, False), (4, 4, True), (8, 4, False), (8, 8, False), (2, 8, True), (1, 2, False)):
+            op, xb, _ = random_conv(rng, cin=1, cout=int(rng.integers(1, 20)), h=h, w=w, k=(kh, kw), stride=(sh, 1),
+                                    pad=pad, groups=1, w_bits=wb, in_bits=ab, in_signed=sg,
+                                    out_bits=int(rng.choice([2, 4, 8])), mult_scale_log2=int(rng.choice([0, 7])))
+            cases.append((op, xb))
+    build_bench(cases, "cortex-a53", tmp_path)  # raises if any call fails or differs from portable
