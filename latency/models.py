@@ -359,12 +359,14 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     df["rw_kh"] = quads * kh
     df["rw_mac"] = quads * kh * rw_np
     df["rw_pairs"] = df["out_h"].to_numpy(float) * np.ceil(df["out_w"].to_numpy(float) / 2)
-    _a53_features(df, P, K, cin, oc, kh, kw, wc, vh, vw)
-    return df
+    # the A53 counts join in one step (column by column the frame fragments)
+    return pd.concat([df, pd.DataFrame(_a53_features(df, P, K, cin, oc, kh, kw, wc), index=df.index)], axis=1)
 
 
-def _a53_features(df: pd.DataFrame, P, K, cin, oc, kh, kw, wc, vh, vw) -> None:
-    """Loop counts of the Cortex-A53 NEON paths (deploy/kernels/mico_conv_neon.c, mico_conv_dw.c)."""
+def _a53_features(df: pd.DataFrame, P, K, cin, oc, kh, kw, wc) -> dict[str, np.ndarray]:
+    """Loop counts of the Cortex-A53 NEON paths (deploy/kernels/mico_conv_neon.c, mico_conv_dw.c), as new
+    columns."""
+    f: dict[str, np.ndarray] = {}
     ac = df["ac"].to_numpy(float)
     xm = np.where(ac == 8, 128.0, 2.0 ** ac - 1)  # profiled activations are unsigned (8-bit: flipped)
     pm = np.where(wc == 1, 1.0, 2.0 ** (wc - 1)) * xm  # largest |w x| with container maxima
@@ -381,16 +383,16 @@ def _a53_features(df: pd.DataFrame, P, K, cin, oc, kh, kw, wc, vh, vw) -> None:
         if len(df) else np.zeros(0)
     ring16 = ring8 * (15 + 4 * kp8 + 16 + 24 * oc + 2 * kh * L <= sb)
     for tag, ring in (("a8", ring8), ("a16", ring16)):
-        df[f"{tag}_ringrows"] = ring * rows
-        df[f"{tag}_ringel"] = ring * rows * in_w * cin  # elements converted into the ring
-        df[f"{tag}_ringpad"] = ring * rows * (2 * pad * cin + 16)  # zeroed per ring row
-        df[f"{tag}_copies"] = ring * P * kh * np.ceil(kw * cin / (16 if tag == "a8" else 8))  # 16-byte copies
-        df[f"{tag}_segs"] = ring * P * kh
-        df[f"{tag}_in"] = (1 - ring) * df["el_in"].to_numpy(float)
-        df[f"{tag}_out"] = (1 - ring) * df["el_out"].to_numpy(float)
-        df[f"{tag}_taps_in"] = (1 - ring) * df["taps_in"].to_numpy(float)
-        df[f"{tag}_taps_out"] = (1 - ring) * df["taps_out"].to_numpy(float)
-        df[f"{tag}_oh"] = ring * df["out_h"].to_numpy(float) * kh
+        f[f"{tag}_ringrows"] = ring * rows
+        f[f"{tag}_ringel"] = ring * rows * in_w * cin  # elements converted into the ring
+        f[f"{tag}_ringpad"] = ring * rows * (2 * pad * cin + 16)  # zeroed per ring row
+        f[f"{tag}_copies"] = ring * P * kh * np.ceil(kw * cin / (16 if tag == "a8" else 8))  # 16-byte copies
+        f[f"{tag}_segs"] = ring * P * kh
+        f[f"{tag}_in"] = (1 - ring) * df["el_in"].to_numpy(float)
+        f[f"{tag}_out"] = (1 - ring) * df["el_out"].to_numpy(float)
+        f[f"{tag}_taps_in"] = (1 - ring) * df["taps_in"].to_numpy(float)
+        f[f"{tag}_taps_out"] = (1 - ring) * df["taps_out"].to_numpy(float)
+        f[f"{tag}_oh"] = ring * df["out_h"].to_numpy(float) * kh
     # int8 tiles: 16-byte weight blocks of E = 128 / wc elements
     e = 128 / wc
     nblk = np.ceil(K / e)
@@ -401,43 +403,43 @@ def _a53_features(df: pd.DataFrame, P, K, cin, oc, kh, kw, wc, vh, vw) -> None:
     tiles = np.ceil(P / npx) * np.ceil(oc / nc)
     mla = F * pm <= 127
     nb = np.where(mla, np.floor(127 / np.maximum(F * pm, 1)), np.floor(32767 / (2 * F * pm)))
-    df["n8_one"] = one.astype(float)
-    df["n8_mla"] = mla.astype(float)
-    df["n8_tiles"] = tiles
-    df["n8_blk"] = tiles * nblk
-    df["n8_chunks"] = tiles * np.ceil(nblk / np.maximum(nb, 1))
-    df["n8_place"] = P * nblk  # per pixel: block de-interleave (LD2 / LD4) and stores
-    df["n8_kpe"] = P * kpe  # per pixel: zero tail, 1-bit column sums
-    df["n8_flip"] = P * np.ceil(K / 16) * (ac == 8)
-    df["n8_groups"] = np.ceil(P / npx)
+    f["n8_one"] = one.astype(float)
+    f["n8_mla"] = mla.astype(float)
+    f["n8_tiles"] = tiles
+    f["n8_blk"] = tiles * nblk
+    f["n8_chunks"] = tiles * np.ceil(nblk / np.maximum(nb, 1))
+    f["n8_place"] = P * nblk  # per pixel: block de-interleave (LD2 / LD4) and stores
+    f["n8_kpe"] = P * kpe  # per pixel: zero tail, 1-bit column sums
+    f["n8_flip"] = P * np.ceil(K / 16) * (ac == 8)
+    f["n8_groups"] = np.ceil(P / npx)
     # short columns: output channels in the lanes
     G = np.ceil(oc / 16)
     step = np.where(127 / pm >= 3, np.floor(127 / pm), np.floor(32767 / pm))
-    df["ou_mla"] = (127 / pm >= 3).astype(float)
-    df["ou_steps"] = P * K * G
-    df["ou_k"] = P * K
-    df["ou_chunks"] = P * np.ceil(K / step) * G
-    df["ou_wt"] = K * G * 16
-    df["ou_g"] = P * G
+    f["ou_mla"] = (127 / pm >= 3).astype(float)
+    f["ou_steps"] = P * K * G
+    f["ou_k"] = P * K
+    f["ou_chunks"] = P * np.ceil(K / step) * G
+    f["ou_wt"] = K * G * 16
+    f["ou_g"] = P * G
     # int16 path (W8A8): 2x2 tiles, 8-deep steps
     # depthwise (NEON): 8 / 4 / 1 channels per step and tap
     taps = P * kh * kw
-    df["dn_v8"] = taps * np.floor(cin / 8)
-    df["dn_v4"] = taps * np.floor((cin % 8) / 4)
-    df["dn_s1"] = taps * (cin % 4)
-    df["dn_khw"] = P * kh * (np.floor(cin / 8) + np.floor((cin % 8) / 4) + (cin % 4))
-    df["dn_rows"] = rows * in_w * (cin + cin % 2)
-    df["dn_wt"] = kh * kw * cin
+    f["dn_v8"] = taps * np.floor(cin / 8)
+    f["dn_v4"] = taps * np.floor((cin % 8) / 4)
+    f["dn_s1"] = taps * (cin % 4)
+    f["dn_khw"] = P * kh * (np.floor(cin / 8) + np.floor((cin % 8) / 4) + (cin % 4))
+    f["dn_rows"] = rows * in_w * (cin + cin % 2)
+    f["dn_wt"] = kh * kw * cin
     # single-channel layers (nr_run): per output row the ring, per 16 output pixels and channel a
     # call over the taps (MLA.16B / SMLAL into int8 / int16 lanes, or int16 x 2 for 8-bit inputs)
     grp = df["out_h"].to_numpy(float) * np.ceil(df["out_w"].to_numpy(float) / 16)
-    df["nr_chan"] = grp * oc
-    df["nr_taps"] = grp * oc * kh * kw
+    f["nr_chan"] = grp * oc
+    f["nr_taps"] = grp * oc * kh * kw
     nr_mla = (ac < 8) & (127 / pm >= 3)
-    df["nr_mla"] = nr_mla.astype(float)
-    df["nr_folds"] = grp * oc * np.floor(kh * kw / np.where(nr_mla, np.floor(127 / pm), np.floor(32767 / pm)))
-    df["nr_gather"] = P * oc
-
+    f["nr_mla"] = nr_mla.astype(float)
+    f["nr_folds"] = grp * oc * np.floor(kh * kw / np.where(nr_mla, np.floor(127 / pm), np.floor(32767 / pm)))
+    f["nr_gather"] = P * oc
+    return f
 
 def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """One block of columns per kernel variant (dispatcher choice), each term a loop of the kernel:
