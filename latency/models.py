@@ -373,14 +373,20 @@ def _a53_features(df: pd.DataFrame, P, K, cin, oc, kh, kw, wc) -> dict[str, np.n
     F = 8 / wc
     in_w = df["in_w"].to_numpy(float)
     pad = df["pad"].to_numpy(float)
-    rows = _dw_rows(df) if len(df) else np.zeros(0)
+    var = df["var"].to_numpy()
+    a53 = var >= 9  # rows of an A53 frame on the NEON paths (the loops below only for those)
+    a53i16 = var == 5
+    rows = np.zeros(len(df))
+    if (a53 | a53i16).any():
+        rows[a53 | a53i16] = _dw_rows(df[a53 | a53i16])
     ring8 = ((kh <= 16) & (df["out_w"].to_numpy() > 1)).astype(float)  # rows ring (int8 path: always fits)
     # the int16 path's ring where it fits the scratch (mico_conv_neon.c: nz_run)
     L = (in_w + 2 * pad) * cin + 16
     kp8 = np.ceil(K / 8) * 8
-    sb = np.array([conv_scratch_bytes(KernelConfig(*r).c_params(), True)
-                   for r in df[list(KernelConfig.__dataclass_fields__)].itertuples(index=False, name=None)]) \
-        if len(df) else np.zeros(0)
+    sb = np.zeros(len(df))
+    if a53i16.any():
+        sb[a53i16] = [conv_scratch_bytes(KernelConfig(*r).c_params(), True)
+                      for r in df[a53i16][list(KernelConfig.__dataclass_fields__)].itertuples(index=False, name=None)]
     ring16 = ring8 * (15 + 4 * kp8 + 16 + 24 * oc + 2 * kh * L <= sb)
     for tag, ring in (("a8", ring8), ("a16", ring16)):
         f[f"{tag}_ringrows"] = ring * rows
