@@ -463,6 +463,15 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         names.append(name)
         cols.append(np.asarray(v, dtype=float))
 
+    def ring_kernel(vn: str, m, rows, conv, wt) -> None:  # kernels over a ring of converted input rows
+        add(f"{vn}:const", m)
+        add(f"{vn}:oh", m * df["dw_oh"])
+        add(f"{vn}:rows", m * rows)
+        for a in AC:
+            add(f"{vn}:a{a}:conv", m * (ac == a) * conv)
+        for w in WC:
+            add(f"{vn}:w{w}:wt", m * (wc == w) * wt)
+
     for v in (2, 3):  # im2col + GEMM variants (M7 / portable builds)
         m = (var == v).astype(float)
         vn = VARIANT_NAMES[v]
@@ -593,14 +602,8 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         add(f"outer:{mt}:steps", m * (df["ou_mla"] == ml) * df["ou_steps"])
         add(f"outer:{mt}:chunks", m * (df["ou_mla"] == ml) * df["ou_chunks"])
     m = (var == 12).astype(float)  # A53 single-channel layers: output pixels in the lanes
-    add("nr:const", m)
+    ring_kernel("nr", m, df["dw_rows"], df["dw_rows"] * df["in_w"], df["out_c"] * df["k_h"] * df["k_w"])
     add("nr:pix", m * df["pix"])
-    add("nr:oh", m * df["dw_oh"])
-    add("nr:rows", m * df["dw_rows"])
-    for a in AC:
-        add(f"nr:a{a}:conv", m * (ac == a) * df["dw_rows"] * df["in_w"])
-    for w in WC:
-        add(f"nr:w{w}:wt", m * (wc == w) * df["out_c"] * df["k_h"] * df["k_w"])
     add("nr:chan", m * df["nr_chan"])
     for mode, sel in (("a8", ac == 8), ("mla", (ac < 8) & (df["nr_mla"] == 1)), ("mul", (ac < 8) & (df["nr_mla"] == 0))):
         add(f"nr:{mode}:taps", m * sel * df["nr_taps"])
@@ -609,14 +612,8 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     for o in O_CONTS:
         add(f"nr:o{o}:outs", m * (oc == o) * df["outs"])
     m = (var == 11).astype(float)  # A53 NEON depthwise
-    add("dwn:const", m)
+    ring_kernel("dwn", m, df["dw_rows"], df["dn_rows"], df["dn_wt"])
     add("dwn:pix", m * df["pix"])
-    add("dwn:oh", m * df["dw_oh"])
-    add("dwn:rows", m * df["dw_rows"])
-    for a in AC:
-        add(f"dwn:a{a}:conv", m * (ac == a) * df["dn_rows"])
-    for w in WC:
-        add(f"dwn:w{w}:wt", m * (wc == w) * df["dn_wt"])
     add("dwn:v8", m * df["dn_v8"])
     add("dwn:v4", m * df["dn_v4"])
     add("dwn:s1", m * df["dn_s1"])
@@ -654,13 +651,7 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     for o in O_CONTS:
         add(f"dw:o{o}:outs", m * (oc == o) * df["outs"])
     m = (var == 8).astype(float)  # first-layer row ring
-    add("rows:const", m)
-    add("rows:oh", m * df["dw_oh"])
-    add("rows:rows", m * df["rw_rows"])
-    for a in AC:
-        add(f"rows:a{a}:conv", m * (ac == a) * df["rw_conv"])
-    for w in WC:
-        add(f"rows:w{w}:wt", m * (wc == w) * df["rw_wt"])
+    ring_kernel("rows", m, df["rw_rows"], df["rw_conv"], df["rw_wt"])
     add("rows:quads", m * df["rw_quads"])
     for sp_, sel in (("spec", df["rw_spec"]), ("gen", 1 - df["rw_spec"])):
         add(f"rows:{sp_}:kh", m * sel * df["rw_kh"])
