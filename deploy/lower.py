@@ -119,6 +119,12 @@ def pack_input(lowered: LoweredModel, xq: np.ndarray) -> bytes:
     return b"".join(pack(row, cont) for row in x.reshape(x.shape[0], -1))
 
 
+def aarch64_scratch(target: str | None) -> bool:
+    """Whether conv scratch must cover the AArch64 kernels' terms for this target: every target but
+    Cortex-M7 (None: unknown, so the upper bound; host may be an AArch64 machine)."""
+    return target != "cortex-m7"
+
+
 def conv_scratch_bytes(p: dict[str, int], aarch64: bool = True) -> int:
     """Scratch bytes of a conv op: the same formula as ``mico_conv_get_buffer_size`` in C. ``aarch64``:
     include the terms of the AArch64 (Cortex-A53) kernel paths, which the C function adds only when
@@ -297,7 +303,7 @@ def _lower_layer(op, g, by_name, tensors, tid, shapes, new_tensor, is_final, tar
     cop = COp(op.name, "conv", [src.id], out, params=p, weights=wbytes, bias=op.bias.astype(np.int32),
               mult=mult, shift=shift, wsum=w2d.sum(axis=1).astype(np.int32), layer=op.layer,
               w_bits=op.w_bits, a_bits=g.policy.a_bits[op.layer], macs=int(oh * ow * oc * w2d.shape[1]))
-    cop.scratch_bytes = conv_scratch_bytes(p, aarch64=target != "cortex-m7")
+    cop.scratch_bytes = conv_scratch_bytes(p, aarch64=aarch64_scratch(target))
     return cop
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deploy.lower import conv_scratch_bytes
+from deploy.lower import aarch64_scratch, conv_scratch_bytes
 from latency.sim.core import PRICER_VERSION, SimError, build_elf, get_target, simulate, tool_version
 
 KERNEL_DIR = Path(__file__).resolve().parent.parent / "deploy" / "kernels"
@@ -311,7 +311,7 @@ def run_batch(configs: Sequence[KernelConfig], target: str, *, timeout: float = 
         raise SimError("profiling on 'host' (wall-clock + callgrind) is not implemented yet; use cortex-m7 or cortex-a53")
     with tempfile.TemporaryDirectory(dir=workdir) as td:
         src = Path(td) / "harness.c"
-        src.write_text(harness_source(configs, t.marker, aarch64=target == "cortex-a53"))
+        src.write_text(harness_source(configs, t.marker, aarch64=aarch64_scratch(target)))
         elf = build_elf([src], t, Path(td) / "harness.elf", with_kernels=True)
         res = simulate(elf, t.name, timeout=timeout, use_cache=use_cache)
     status = {}
@@ -347,7 +347,7 @@ def batches(configs: Sequence[KernelConfig], max_n: int = 48, max_bytes: int = 2
 def profile(configs: Sequence[KernelConfig], target: str, *, timeout: float = 300.0, progress: bool = False,
             use_cache: bool = True) -> pd.DataFrame:
     rows: list[dict] = []
-    for b in batches(configs, aarch64=target == "cortex-a53"):
+    for b in batches(configs, aarch64=aarch64_scratch(target)):
         rows += run_batch(b, target, timeout=timeout, use_cache=use_cache)
         if progress:
             print(f"  profiled {len(rows)}/{len(configs)} on {target}", flush=True)

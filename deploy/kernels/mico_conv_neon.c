@@ -1,20 +1,15 @@
-/* AArch64 NEON convolution (groups == 1).
- *
- * 8-bit weights: each pixel's im2col column is widened once to int16 (contiguous, 8 lanes per
- * vector); a tile of 2 output channels x 2 pixels loads 8 weights per row (LD1 + SXTL) and runs
- * 8 widening multiply-accumulates (SMLAL / SMLAL2, int16 x int16 -> int32x4) per 8-deep step:
- * 32 MACs per 14 instructions. Rows are read in whole 8-byte steps while they last and the tail
- * (K mod 8) in scalar code, so nothing past a row is read. Sub-byte weights (containers 4/2/1)
- * run the same int16 SMLAL tiles: a row is read 8 bytes (64/c weights) at a time and unpacked
- * with vector shifts into 8/c int8x8 vectors, one per bit field (SHL + SSHR sign-extends a
- * field; 1-bit: w = ~(2t) with t = SSHR(SHL(v)) in {0, -1}), then SXTL; the im2col column of a
- * full 64/c block is stored permuted in that field order (element e at (e mod 8/c) * 8 + e div
- * 8/c), the row's last 4-byte word as a half block on 4 lanes (column zero padded to
- * roundup(K, 32/c), so nothing past a row is read). With 2/4-bit activation containers the
- * column is narrowed to int8 and the tiles use SMLAL.8B into int16 lanes (8 MACs/instruction),
- * folded into int32 with SADALP every 16 blocks; 1-bit weights there are CMTST masks t = -w'
- * and sum x w = -2 sum x t - sum x. Elsewhere (no NEON) this is the dual-MAC kernel.
- * Scratch: 2 pixels x K (rounded up to 32) int16 (mico_conv_get_buffer_size).
+/* AArch64 NEON convolution (groups == 1). mico_conv_neon picks one of four paths (each described
+ * at its section below):
+ *   single-channel layers with stride_w 1 (nr_run): output pixels in the lanes over a ring of
+ *     input rows, no im2col;
+ *   short columns (n8_outer): output channels in the lanes, weights transposed once per call;
+ *   the int8 path (n8_run): 2/4-bit activation containers, or 8-bit ones with sub-byte weights
+ *     (flipped to x - 128), 16-lane MLA / SMLAL tiles over 16-byte weight blocks;
+ *   the int16 path (nz_run): 8-bit activations with 8-bit weights (or wherever the int8 scratch
+ *     does not fit): int16 columns, 2x2 tiles of SMLAL / SMLAL2 on 8-deep int16 vectors (32 MACs
+ *     per 14 instructions), sub-byte weights unpacked with SHL + SSHR into 8-byte field vectors.
+ * Every path ends in the shared requantization pass (mico_conv_store_pixels). Elsewhere (no NEON)
+ * this is the dual-MAC kernel. Scratch: mico_conv_get_buffer_size (its AArch64 terms).
  */
 #include "mico_conv_check.h"
 #include "mico_nn_support.h"
@@ -133,7 +128,7 @@ static void nz_im2col(const mico_conv_params *p, const uint8_t *in, int32_t pix,
     nz_im2col_t(p, in, pix, col, kp8, 2);
 }
 
-/* Few-channel layers (c < 16): a ring of k_h converted input rows (mico_ring16 / mico_ring8, the
+/* A ring of k_h converted input rows (mico_ring16 / mico_ring8, the
  * horizontal padding materialised, 16 elements of zero slack), so each input row is converted once
  * and kernel row kh of output pixel ow is the k_w c consecutive elements at rp[kh] + ow stride_w c.
  * Ring length in elements; 0 when the ring does not apply. */
@@ -312,7 +307,8 @@ MICO_INLINE void nz_tile_sub(const uint8_t *ra, const uint8_t *rb, const int16_t
     acc[3] = vaddvq_s32(a11);
 }
 
-/* ---- The int8 path: activations in 2/4-bit containers (they fit int8), weights 1/2/4/8 ----
+/* ---- The int8 path: activations in 2/4-bit containers (they fit int8), or 8-bit ones with sub-byte
+ * weights (flipped to x - 128, sum x w = sum x' w + 128 sum w); weights 1/2/4/8 ----
  *
  * A 16-byte weight block holds E = 128 / WC elements; field j (F = 8 / WC fields a byte) of its
  * byte l is element l F + j, split off with vector shifts into the 16 int8 lanes of one vector
@@ -327,7 +323,7 @@ MICO_INLINE void nz_tile_sub(const uint8_t *ra, const uint8_t *rb, const int16_t
  *   SMLAL / SMLAL2 .8B -> .8H otherwise (W4A4, W8A2, W8A4): 8 MACs an instruction, 2 F P a block
  *     per int16 lane, folded into the int32 sums (SADDLV) every 32767 / (2 F P) blocks.
  * Convolutions take 2 channels x 4 pixels; single-pixel layers (linear) 4 channels x 1 pixel.
- * The last partial block of a row is read from a zero-padded copy (nothing past a row is read);
+ * The last partial block of a row is loaded in 4/8/12-byte pieces (nothing past a row is read);
  * the column is zero past K, so padding lanes add nothing. The raw sums of the tile's pixels go
  * through the shared requantization pass (mico_conv_store_pixels).
  * Scratch (16-byte aligned): NP interleaved columns and one natural column (kpE = K rounded up
@@ -349,7 +345,7 @@ MICO_INLINE int8x16_t n8_field(int8x16_t v, const int32_t J, const int32_t WC) {
     return vreinterpretq_s8_u8(vtstq_s8(v, vdupq_n_s8((int8_t)(1u << J))));
 }
 
-/* Largest |w x| of one product. */
+/* Largest |w x| of one product with container maxima (8-bit activations as the flipped x - 128). */
 static int32_t n8_pmax(const mico_conv_params *p) {
     const int32_t xm = p->in_signed || p->in_cont == 8 ? 1 << (p->in_cont - 1) : (1 << p->in_cont) - 1;
     return (p->w_cont == 1 ? 1 : 1 << (p->w_cont - 1)) * xm;
@@ -700,9 +696,7 @@ static mico_status n8_outer(const mico_conv_params *p, const uint8_t *in, void *
     const int flip = p->in_cont == 8 && !p->in_signed;
     const int32_t fast = mico_conv_store_prepare(p, flip ? -128 : 0, tab);
     /* P: the largest |w x| (weights as values here, 1-bit ones +-1) */
-    const int32_t xm = p->in_signed || p->in_cont == 8 ? 1 << (p->in_cont - 1) : (1 << p->in_cont) - 1;
-    const int32_t pm = (p->w_cont == 1 ? 1 : 1 << (p->w_cont - 1)) * xm;
-    const int32_t mla = 127 / pm >= 3; /* MLA pays from 3 elements a fold */
+    const int32_t pm = n8_pmax(p), mla = 127 / pm >= 3; /* MLA pays from 3 elements a fold */
     const int32_t step = mla ? 127 / pm : 32767 / pm;
     for (int32_t k = 0; k < kk; k++) {
         for (int32_t oc = 0; oc < out_c; oc++) wt[k * ocp + oc] = (int8_t)mico_get_w(p->weights + oc * p->w_row_bytes, k, p->w_cont);
@@ -825,8 +819,7 @@ static mico_status nr_run(const mico_conv_params *p, const uint8_t *in, void *ou
     uint8_t *wt = ring + ((2 * kh_n * L + 15) & ~15);
     mico_chq *tab = (mico_chq *)(void *)(wt + ((2 * out_c * taps + 15) & ~15));
     int32_t *sums = (int32_t *)(void *)(tab + out_c), *px = sums + 16 * out_c;
-    const int32_t xm = p->in_signed ? 1 << (p->in_cont - 1) : (1 << p->in_cont) - 1;
-    const int32_t pm = (p->w_cont == 1 ? 1 : 1 << (p->w_cont - 1)) * xm;
+    const int32_t pm = n8_pmax(p); /* only the int8 lanes (ES 1) use it */
     const int mla = ES == 1 && 127 / pm >= 3;
     const int32_t nb = mla ? 127 / pm : 32767 / pm;
     for (int32_t oc = 0; oc < out_c; oc++)

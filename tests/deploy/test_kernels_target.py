@@ -83,7 +83,7 @@ def test_rows_on_target(target, tmp_path, monkeypatch):
     build_bench(cases, target, tmp_path)  # raises if any call fails or differs from portable
 
 
-def test_int8_path_on_a53(tmp_path, monkeypatch):
+def test_int8_path_on_a53(tmp_path):
     """The Cortex-A53 int8 path (activations in 2/4-bit containers, and 8-bit ones with sub-byte
     weights, unsigned ones flipped to x - 128): every weight container with every activation
     container and sign, 4-pixel convolution tiles with a partial last group and
