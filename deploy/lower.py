@@ -119,16 +119,31 @@ def pack_input(lowered: LoweredModel, xq: np.ndarray) -> bytes:
     return b"".join(pack(row, cont) for row in x.reshape(x.shape[0], -1))
 
 
-def aarch64_scratch(target: str | None) -> bool:
-    """Whether conv scratch must cover the AArch64 kernels' terms for this target: every target but
-    Cortex-M7 (None: unknown, so the upper bound; host may be an AArch64 machine)."""
-    return target != "cortex-m7"
+def aarch64_scratch(target: str | None) -> bool | None:
+    """Which build's conv scratch a target needs: True for Cortex-A53 (AArch64), False for Cortex-M7,
+    None (the upper bound of both) for the host, which may be either."""
+    return {"cortex-a53": True, "cortex-m7": False}.get(target or "")
 
 
-def conv_scratch_bytes(p: dict[str, int], aarch64: bool = True) -> int:
+def long_extra_bytes(p: dict[str, int]) -> int:
+    """Scratch of the long-multiply kernel (``mico_conv_long_extra`` in mico_conv_long.c): its two-pixel
+    column and the weights converted to F-field words, for 2/4-bit containers with 4+ input channels,
+    16+ output pixels and K of 12+ words (0 where the kernel does not run)."""
+    if not (p["groups"] == 1 and p["w_cont"] in (2, 4) and p["in_cont"] in (2, 4)):
+        return 0
+    f = 4 if p["w_cont"] == p["in_cont"] == 2 else 3
+    nt = p["k_h"] * p["k_w"] * -(-p["in_c"] // f)  # words of K, then padded to whole extraction blocks
+    if p["in_c"] < 4 or p["out_h"] * p["out_w"] < 16 or nt < 12:
+        return 0
+    return 8 * (nt + (nt + 4) // 5 + 4) * (1 + (p["out_c"] + 1) // 2) + 8
+
+
+def conv_scratch_bytes(p: dict[str, int], aarch64: bool | None = None) -> int:
     """Scratch bytes of a conv op: the same formula as ``mico_conv_get_buffer_size`` in C. ``aarch64``:
-    include the terms of the AArch64 (Cortex-A53) kernel paths, which the C function adds only when
-    compiled for AArch64; with them the result is an upper bound for every target."""
+    True, the AArch64 (Cortex-A53) build, with the terms of its kernel paths; False, every other build,
+    with the long-multiply kernel's term; None, the larger of the two (an upper bound for every target)."""
+    if aarch64 is None:
+        return max(conv_scratch_bytes(p, True), conv_scratch_bytes(p, False))
     if p["groups"] == 1:  # im2col of two pixels as int16, one gathered field, requant table + raw sums,
         k = p["k_h"] * p["k_w"] * p["in_c"]  # then a ring of k_h converted input rows
         ring = 8 * p["k_h"] + p["k_h"] * p["in_w"] * (2 * p["in_c"] + 4)
@@ -138,7 +153,7 @@ def conv_scratch_bytes(p: dict[str, int], aarch64: bool = True) -> int:
                   if p["in_c"] <= 3 else 0)
         gemm = 5 * ((k + 31) // 32 * 32) + 24 * p["out_c"] + 16 + ring + rows_w
         if not aarch64:
-            return gemm
+            return gemm + long_extra_bytes(p)
         # the int8 path of Cortex-A53: 5 int8 columns of K rounded up to 128, the table and 4 pixels'
         # raw sums, a ring of k_h int8 rows with padding and 16 of slack
         ring8 = p["k_h"] * ((p["in_w"] + 2 * p["pad_w"]) * p["in_c"] + 16)

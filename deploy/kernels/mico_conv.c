@@ -2,6 +2,7 @@
 #include "mico_nn.h"
 
 int32_t mico_conv_bytelane_steps(const mico_conv_params *p);
+int32_t mico_conv_long_ok(const mico_conv_params *p);
 int32_t mico_conv_packed_ok(const mico_conv_params *p);
 int32_t mico_conv_poly_ok(const mico_conv_params *p);
 int32_t mico_conv_rows_ok(const mico_conv_params *p);
@@ -24,6 +25,9 @@ mico_conv_variant mico_conv_select(const mico_conv_params *p) {
      * instructions per MAC vs 5.31 through gather + dual-MAC in session 4, results/lowbit_e2e_m7.md), at any
      * bit pair */
     if (mico_conv_rows_ok(p)) return MICO_CONV_ROWS;
+    /* 2/4-bit containers with 4+ input channels and 16+ output pixels: three (W2A2 four)
+     * products per UMLAL beat the two of the poly kernel's MLA (results/kernel_bench.md) */
+    if (mico_conv_long_ok(p)) return MICO_CONV_LONG;
     if (mico_conv_poly_ok(p)) return MICO_CONV_POLY;
     /* 1-bit weights x 2-bit activations with whole-word im2col (in_c % 16 == 0): packed
      * 4-product MLA; with other channel counts its per-element im2col costs more than it saves */
@@ -54,6 +58,7 @@ mico_status mico_conv_variant_run(mico_conv_variant v, const mico_conv_params *p
         case MICO_CONV_POLY: return mico_conv_poly(p, in, out, scratch, scratch_bytes);
         case MICO_CONV_NEON: return mico_conv_neon(p, in, out, scratch, scratch_bytes);
         case MICO_CONV_ROWS: return mico_conv_rows(p, in, out, scratch, scratch_bytes);
+        case MICO_CONV_LONG: return mico_conv_long(p, in, out, scratch, scratch_bytes);
         default: return MICO_ERR_ARG;
     }
 }

@@ -26,7 +26,9 @@ static int32_t mico_a64_scratch(const mico_conv_params *p, int32_t base) {
 }
 #define MICO_SCRATCH(P, B) mico_a64_scratch((P), (B))
 #else
-#define MICO_SCRATCH(P, B) (B)
+/* elsewhere the long-multiply kernel's column and converted weights (mico_conv_long.c) on top */
+int32_t mico_conv_long_extra(const mico_conv_params *p);
+#define MICO_SCRATCH(P, B) ((B) + mico_conv_long_extra(P))
 #endif
 
 int32_t mico_conv_get_buffer_size(const mico_conv_params *p) {

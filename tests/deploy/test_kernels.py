@@ -5,16 +5,16 @@ import platform
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from kernel_ref import random_conv
 
 from deploy import ckernels
-from deploy.lower import conv_scratch_bytes
+from deploy.lower import conv_scratch_bytes, long_extra_bytes
 from deploy.pack import act_container, pack, unpack
 from mico.quant import act_range, requant_params, requantize
 
-VARIANTS = ["portable", "dualmac", "bytelane", "dw", "neon", "packed", "poly", "rows", "auto"]
+VARIANTS = ["portable", "dualmac", "bytelane", "dw", "neon", "packed", "poly", "rows", "long", "auto"]
 
 
 @st.composite
@@ -32,6 +32,11 @@ def conv_cases(draw):
                 pad=(draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1))), groups=groups,
                 w_bits=draw(st.integers(1, 8)), in_bits=draw(st.integers(1, 8)), in_signed=draw(st.booleans()),
                 out_bits=draw(st.one_of(st.none(), st.integers(1, 8))), out_signed=draw(st.booleans()))
+
+
+def _long(op) -> bool:
+    """Whether the dispatcher runs the long-multiply kernel on this op (not on AArch64 builds)."""
+    return platform.machine() != "aarch64" and long_extra_bytes(op.params) > 0
 
 
 def _check(case, seed, sanitize=False):
@@ -74,7 +79,7 @@ def test_bytelane_runs_for_low_bits(w_bits, in_bits):
     assert ("packed" in ran) == (w_bits <= 2 and in_bits <= 2)
     poly = w_bits >= 2 and w_bits <= 4 and in_bits <= 4
     assert ("poly" in ran) == poly
-    assert ckernels.selected_variant(op) == ("poly" if poly else "bytelane")
+    assert ckernels.selected_variant(op) == ("long" if _long(op) else "poly" if poly else "bytelane")
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -108,7 +113,8 @@ def test_word_im2col_every_container_pair(cin, w_bits, in_bits, in_signed):
     assert ("packed" in ran) == packed
     poly = 2 <= w_bits <= 4 and in_bits <= 4
     assert ("poly" in ran) == poly
-    assert ckernels.selected_variant(op) == ("poly" if poly else "packed" if packed else "dualmac")
+    assert ("long" in ran) == _long(op)
+    assert ckernels.selected_variant(op) == ("long" if _long(op) else "poly" if poly else "packed" if packed else "dualmac")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -146,8 +152,75 @@ def test_poly_matches_reference(data, seed):
         got = np.frombuffer(out, np.int32) if cont == 32 else unpack(out, expected.size, cont,
                                                                       bool(op.params["out_signed"]))
         np.testing.assert_array_equal(got, expected, err_msg=str(op.params))
-    # first layers (1-3 input channels, several output pixels) take the row-ring kernel
-    assert ckernels.selected_variant(op) == "poly" or (ckernels.selected_variant(op) == "rows" and cin <= 3)
+    # first layers (1-3 input channels, several output pixels) take the row-ring kernel, 16+ pixels the
+    # long-multiply kernel
+    sel = ckernels.selected_variant(op)
+    assert sel == ("long" if _long(op) else "poly") or (sel == "rows" and cin <= 3)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), st.integers(0, 2**31))
+def test_long_matches_reference(data, seed):
+    """Long-multiply kernel (3-4 products per 64-bit multiply-accumulate): 2/4-bit containers, channel
+    counts that fill the F-field words or leave padding fields, K spanning several extraction blocks,
+    odd channel and pixel counts, strides, padding, signed inputs, every output container; host and
+    sanitizers."""
+    cin = data.draw(st.sampled_from([4, 5, 6, 7, 8, 12, 16, 17, 24, 32, 48, 64]))
+    kh, kw = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 3))
+    stride = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)))
+    h, w = data.draw(st.integers(kh + 3, 11)), data.draw(st.integers(kw + 3, 11))
+    case = dict(cin=cin, cout=data.draw(st.integers(1, 9)), h=h, w=w, k=(kh, kw), stride=stride,
+                pad=(data.draw(st.integers(0, kh - 1)), data.draw(st.integers(0, kw - 1))), groups=1,
+                w_bits=data.draw(st.integers(2, 4)), in_bits=data.draw(st.integers(1, 4)),
+                in_signed=data.draw(st.booleans()), out_bits=data.draw(st.one_of(st.none(), st.integers(1, 8))),
+                out_signed=data.draw(st.booleans()))
+    op, xb, expected = random_conv(np.random.default_rng(seed), **case)
+    event(f"long: {_long(op)}")
+    for sanitize in (False, True):
+        status, out = ckernels.run_conv(op, xb, "long", ckernels.library(sanitize))
+        if not _long(op):
+            assert status == -3  # fewer than 16 output pixels (or an AArch64 build): unsupported
+            return
+        assert status == 0
+        cont = op.params["out_cont"]
+        got = np.frombuffer(out, np.int32) if cont == 32 else unpack(out, expected.size, cont,
+                                                                      bool(op.params["out_signed"]))
+        np.testing.assert_array_equal(got, expected, err_msg=str(op.params))
+    assert ckernels.selected_variant(op) == "long"
+
+
+class _MaxRng:
+    """A generator whose integers are the largest of their range: every weight and activation at its
+    container's maximum, the worst case of the long-multiply kernel's extraction bound."""
+
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
+
+    def integers(self, lo, hi, size=None):
+        return np.full(size, hi - 1) if size is not None else hi - 1
+
+    def __getattr__(self, name):
+        return getattr(self.rng, name)
+
+
+@pytest.mark.parametrize("w_bits,in_bits", [(4, 4), (2, 2), (4, 2), (2, 4)])
+def test_long_extraction_bound_is_tight(w_bits, in_bits):
+    """Every field at its maximum over a K of 9 taps x 63 / 64 channels (whole F-field words, several
+    extraction blocks): exact. One more multiply per block than the kernel allows would overflow the dot
+    field (checked by the same data)."""
+    case = dict(cin=64 if w_bits == in_bits == 2 else 63, cout=3, h=6, w=6, k=(3, 3), stride=(1, 1), pad=(0, 0), groups=1, w_bits=w_bits,
+                in_bits=in_bits, in_signed=False, out_bits=None)
+    op, xb, expected = random_conv(_MaxRng(0), **case)
+    assert _long(op)
+    status, out = ckernels.run_conv(op, xb, "long")
+    assert status == 0
+    np.testing.assert_array_equal(np.frombuffer(out, np.int32), expected)
+    # the data reach the bound: the kernel's block (even) of n multiplies fills the S-bit dot field, n + 2
+    # would overflow it (F fields, P the largest product x'w': weights at +qmax are w' = 2^cw - 1)
+    f, s = (4, 10) if w_bits == in_bits == 2 else (3, 14)
+    p = ((1 << in_bits) - 1) * ((1 << w_bits) - 1)
+    n = {(4, 4): 24, (2, 2): 28, (4, 2): 120, (2, 4): 120}[(w_bits, in_bits)]
+    assert n * f * p < 1 << s <= (n + 2) * f * p
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -49,6 +49,26 @@ def test_conv_on_target_matches_portable(target, variant, tmp_path, monkeypatch)
     build_bench(cases, target, tmp_path)  # raises if any call fails or differs from portable
 
 
+def test_long_on_m7(tmp_path, monkeypatch):
+    """The long-multiply kernel's UMLAL loop on Cortex-M7: every 2/4-bit container pair, signed and
+    unsigned inputs, channel counts with and without padding fields, K from one extraction block to
+    several, odd channel and pixel counts, strides and padding."""
+    if not all(shutil.which(t) for t in TOOLS["cortex-m7"]):
+        pytest.skip(f"needs {' and '.join(TOOLS['cortex-m7'])}")
+    rng = np.random.default_rng(11)
+    cases = []
+    for cin, k, stride, pad, (h, w) in [(5, (3, 3), (1, 1), (1, 1), (5, 6)), (6, (5, 5), (1, 1), (0, 0), (9, 8)),
+                                        (16, (3, 3), (1, 1), (1, 1), (6, 6)), (17, (3, 1), (2, 1), (1, 0), (9, 5)),
+                                        (32, (3, 3), (1, 2), (1, 1), (7, 9)), (64, (1, 1), (1, 1), (0, 0), (4, 5))]:
+        for wb, ab, sg in ((4, 4, False), (2, 2, True), (4, 2, False), (2, 4, True), (3, 3, False)):
+            op, xb, _ = random_conv(rng, cin=cin, cout=int(rng.integers(1, 8)), h=h, w=w, k=k, stride=stride, pad=pad,
+                                    groups=1, w_bits=wb, in_bits=ab, in_signed=sg, out_bits=int(rng.choice([2, 4, 8])))
+            assert op.params["out_h"] * op.params["out_w"] >= 16
+            cases.append((op, xb))
+    monkeypatch.setenv("MICO_BENCH_VARIANT", "MICO_CONV_LONG")
+    build_bench(cases, "cortex-m7", tmp_path)  # raises if any call fails or differs from portable
+
+
 @pytest.mark.parametrize("target", ["cortex-m7", "cortex-a53"])
 def test_single_output_channel_on_target(target, tmp_path, monkeypatch):
     """One output channel through poly's two-pixel path (found by the latency profiler: the M7

@@ -1,0 +1,350 @@
+/* Long-multiply field packing (groups == 1, several output pixels) for 2/4-bit weight x 2/4-bit
+ * activation containers: three products (four for W2 x A2) per 32 x 32 -> 64-bit unsigned
+ * multiply-accumulate (UMLAL on Cortex-M7), accumulated over up to 120 multiplies before one
+ * extraction.
+ *
+ * The polynomial-packing kernel (mico_conv_poly.c) gets two 4-bit products from a 32-bit MLA,
+ * because only the low 32 bits of the product survive. The 64-bit product of UMLAL has room for a
+ * third: with F fields of spacing S bits,
+ *     x = sum_f a_f 2^(S f)              (activations, in the column)
+ *     y = sum_f w_f 2^(S (F-1-f))        (weights, converted once per call into scratch)
+ * the coefficient of 2^D, D = S (F-1), in x y is sum_f a_f w_f; cross terms land below D or at
+ * D + S and above. Both operands are unsigned (x' = x + o_x, o_x = 2^(ca-1) for signed inputs,
+ * w' = w + 2^(cw-1): the containers' sign bits flipped), so
+ *     sum x w = sum x'w' - o_w sum x' - o_x sum w     (sum w = wsum, sum x' over the real K).
+ * Layouts: W4/A4 and the mixed pairs F = 3, S = 14 (x and y fit 32 bits: 2 S + 4 <= 32);
+ * W2 x A2 F = 4, S = 10 (3 S + 2 <= 32). With P = max x' max w' (container maxima, so any
+ * container content is exact), n accumulated multiplies stay exact while
+ *     n F P <= 2^S - 1                                (the dot field does not overflow) and
+ *     n P sum_{j<F-1} (j+1) 2^(j S) <= 2^D - 1        (the lower fields never carry into bit D),
+ * lg_steps() returns the largest even such n (W4A4 24, W2A2 28, W4A2 / W2A4 120).
+ * Each tap's c channels take tw = ceil(c / F) words; the fields past c hold weight 0 (so they add
+ * nothing whatever the activation field holds). Column and weights interleave word by word (two
+ * pixels, two channels), so one double-word load feeds both operands of four UMLALs: 2 channels
+ * x 2 pixels x F products in 6 instructions. Each input row is converted once into the row ring
+ * (mico_ring_row) and copied into the columns of the pixels that read it.
+ * Scratch (after the GEMM kernels' layout, whose table, raw sums and ring it shares): the column
+ * (2 pixels x ntp words, ntp = k_h k_w tw rounded up to even) and the converted weights
+ * (ceil(out_c / 2) channel pairs x 2 ntp words), mico_conv_get_buffer_size.
+ */
+#include "mico_conv_check.h"
+#include "mico_nn_support.h"
+
+/* Fields per word: 4 for W2 x A2, else 3. */
+MICO_INLINE int32_t lg_fields(const mico_conv_params *p) { return p->w_cont == 2 && p->in_cont == 2 ? 4 : 3; }
+
+/* The shapes it runs: 2/4-bit containers, 4+ input channels (1-3: the rows kernel), 16+ output
+ * pixels (converting the weights costs about as much as 10 pixels' multiplies) and K of 12+ words
+ * (shorter columns, e.g. a 1x1 conv over 32 channels, run faster through the poly kernel: less
+ * padding and no block overhead; results/kernel_bench.md). */
+MICO_INLINE int lg_shape_ok(const mico_conv_params *p) {
+#if defined(__aarch64__)
+    (void)p;
+    return 0; /* the NEON kernel serves AArch64, and its scratch (mico_conv_get_buffer_size) has no room for this one */
+#else
+    if (!p || p->groups != 1 || (p->w_cont != 2 && p->w_cont != 4) || (p->in_cont != 2 && p->in_cont != 4)) return 0;
+    const int32_t F = lg_fields(p);
+    return p->in_c >= 4 && p->out_h * p->out_w >= 16 && p->k_h * p->k_w * ((p->in_c + F - 1) / F) >= 12;
+#endif
+}
+
+int32_t mico_conv_long_ok(const mico_conv_params *p);
+int32_t mico_conv_long_ok(const mico_conv_params *p) { return lg_shape_ok(p) && p->wsum != 0; }
+
+/* Words a tap takes (tw = ceil(c / F)), and the column length ntp: nt = k_h k_w tw words padded
+ * (with weight-0 words) to nch blocks of nbe = 2 (mod 4) words, nbe <= nb (lg_steps), so less
+ * than 4 words a block: at most nt + ceil(nt / 5) + 4 (nb >= 24, so nch <= nt / 22 + 1). */
+MICO_INLINE int32_t lg_tw(const mico_conv_params *p, const int32_t F) { return (p->in_c + F - 1) / F; }
+MICO_INLINE int32_t lg_cap(const mico_conv_params *p, const int32_t F) {
+    const int32_t nt = p->k_h * p->k_w * lg_tw(p, F);
+    return nt + (nt + 4) / 5 + 4;
+}
+
+/* Scratch bytes on top of the GEMM kernels' (see mico_conv_get_buffer_size): the two-pixel column
+ * and the converted weights, each channel pair 2 x lg_cap words. */
+int32_t mico_conv_long_extra(const mico_conv_params *p);
+int32_t mico_conv_long_extra(const mico_conv_params *p) {
+    if (!lg_shape_ok(p)) return 0;
+    return 8 * lg_cap(p, lg_fields(p)) * (1 + (p->out_c + 1) / 2) + 8;
+}
+
+/* Largest even number of accumulated multiplies with an exact extraction (see the header). */
+static int32_t lg_steps(int32_t F, int32_t S, uint32_t P) {
+    const uint64_t D = (uint64_t)(F - 1) * (uint64_t)S;
+    uint64_t lower = 0;
+    for (int32_t j = 0; j < F - 1; j++) lower += (uint64_t)(j + 1) << (j * S);
+    int64_t n = (int64_t)(((1u << S) - 1u) / ((uint32_t)F * P));
+    while (n > 0 && (uint64_t)n * P * lower > ((uint64_t)1 << D) - 1u) n--;
+    return (int32_t)(n & ~1);
+}
+
+/* The (up to 12) bits of elements e, e+1, ... of a packed CA-bit stream, from bit 0 (reads the
+ * second byte only when they reach into it). */
+MICO_INLINE uint32_t lg_win(const uint8_t *in, int32_t e, int32_t n, const int32_t CA) {
+    const int32_t bit = (e * CA) & 7, b = (e * CA) >> 3;
+    uint32_t v = in[b];
+    if (bit + n * CA > 8) v |= (uint32_t)in[b + 1] << 8;
+    return v >> bit;
+}
+
+/* One pixel's c channels (CA-bit elements from element e0 of in, sign bits flipped when sg) as tw
+ * words of F fields (element j at bit S j) at dst[0], dst[DS], ...; returns sum x'. */
+MICO_INLINE int32_t lg_words(const uint8_t *in, int32_t e0, int32_t c, int32_t sg, uint32_t *dst, int32_t DS,
+                             const int32_t CA, const int32_t F, const int32_t S) {
+    const uint32_t fl = sg ? 1u << (CA - 1) : 0u, m = (1u << CA) - 1u;
+    const uint32_t flw = sg ? (CA == 4 ? 0x8888u : 0xAAAAu) : 0u; /* every field's sign bit */
+    int32_t sum = 0, ci = 0;
+    for (; ci + F <= c; ci += F, dst += DS) {
+        const uint32_t v = lg_win(in, e0 + ci, F, CA) ^ flw;
+        uint32_t word = 0, fs = 0;
+        for (int32_t f = 0; f < F; f++) {
+            const uint32_t xv = (v >> (CA * f)) & m;
+            word |= xv << (S * f);
+            fs += xv;
+        }
+        sum += (int32_t)fs;
+        *dst = word;
+    }
+    if (ci < c) {
+        const uint32_t v = lg_win(in, e0 + ci, c - ci, CA);
+        uint32_t word = 0;
+        for (int32_t f = 0; f < c - ci; f++) {
+            const uint32_t xv = ((v >> (CA * f)) & m) ^ fl;
+            word |= xv << (S * f);
+            sum += (int32_t)xv;
+        }
+        *dst = word;
+    }
+    return sum;
+}
+
+/* The weights of every output channel as F-field words (element j at bit S (F-1-j)), channel pairs
+ * interleaved word by word: wb[(q ntp + t) 2 + j] is word t of channel 2q + j (the last channel
+ * repeated for odd out_c); padding words and fields 0. */
+MICO_INLINE void lg_weights(const mico_conv_params *p, uint32_t *wb, int32_t tw, int32_t ntp, const int32_t WC,
+                            const int32_t F, const int32_t S) {
+    const int32_t c = p->in_c, taps = p->k_h * p->k_w, out_c = p->out_c;
+    const uint32_t fl = 1u << (WC - 1), m = (1u << WC) - 1u;
+    for (int32_t oc = 0; oc < ((out_c + 1) & ~1); oc++) {
+        const uint8_t *row = p->weights + (oc < out_c ? oc : out_c - 1) * p->w_row_bytes;
+        uint32_t *dst = wb + (oc >> 1) * 2 * ntp + (oc & 1);
+        const uint32_t flw = WC == 4 ? 0x8888u : 0xAAAAu; /* every field's sign bit */
+        for (int32_t tap = 0; tap < taps; tap++) {
+            int32_t ci = 0;
+            for (; ci + F <= c; ci += F, dst += 2) {
+                const uint32_t v = lg_win(row, tap * c + ci, F, WC) ^ flw;
+                uint32_t word = 0;
+                for (int32_t f = 0; f < F; f++) word |= ((v >> (WC * f)) & m) << (S * (F - 1 - f));
+                *dst = word;
+            }
+            if (ci < c) {
+                const uint32_t v = lg_win(row, tap * c + ci, c - ci, WC);
+                uint32_t word = 0;
+                for (int32_t f = 0; f < c - ci; f++) word |= (((v >> (WC * f)) & m) ^ fl) << (S * (F - 1 - f));
+                *dst = (uint32_t)word;
+                dst += 2;
+            }
+        }
+        for (int32_t t = taps * tw; t < ntp; t++, dst += 2) *dst = 0;
+    }
+}
+
+/* Column of pixel slot s (col[2 t + s], t < ntp); returns sum x' over the real K. */
+MICO_INLINE int32_t lg_im2col(const mico_conv_params *p, const uint8_t *in, int32_t pix, int32_t s, uint32_t *col,
+                              int32_t tw, int32_t ntp, uint32_t ox, int32_t *ring, const int32_t CA, const int32_t F,
+                              const int32_t S) {
+    const int32_t c = p->in_c, sg = p->in_signed;
+    const int32_t oh = pix / p->out_w, ow = pix % p->out_w;
+    uint32_t opat = 0; /* an outside pixel: x' = o_x in every field (padding fields meet weight 0) */
+    for (int32_t f = 0; f < F; f++) opat |= ox << (S * f);
+    int32_t sum = 0;
+    uint32_t *dst = col + s;
+    for (int32_t kh = 0; kh < p->k_h; kh++) {
+        const int32_t ih = oh * p->stride_h - p->pad_h + kh;
+        const int rowin = ih >= 0 && ih < p->in_h;
+        const int32_t iw0 = ow * p->stride_w - p->pad_w;
+        const uint32_t *row = 0, *psum = 0;
+        if (ring && rowin) {
+            int fill;
+            uint32_t *r = mico_ring_row(p, ring, ih, tw, &fill);
+            uint32_t *ps = r + p->in_w * tw;
+            if (fill) { /* convert the row once; prefix sums of x' after its words */
+                uint32_t acc = 0;
+                ps[0] = 0;
+                for (int32_t iw = 0; iw < p->in_w; iw++) {
+                    acc += (uint32_t)lg_words(in, (ih * p->in_w + iw) * c, c, sg, r + iw * tw, 1, CA, F, S);
+                    ps[iw + 1] = acc;
+                }
+            }
+            row = r;
+            psum = ps;
+            if (p->stride_w == 1 && iw0 >= 0 && iw0 + p->k_w <= p->in_w) { /* the whole window row: one run */
+                const int32_t n = p->k_w * tw;
+                mico_copy_slot(dst, row + iw0 * tw, n & ~1, 0);
+                if (n & 1) dst[2 * (n - 1)] = row[iw0 * tw + n - 1];
+                sum += (int32_t)(psum[iw0 + p->k_w] - psum[iw0]);
+                dst += 2 * n;
+                continue;
+            }
+        }
+        for (int32_t kw = 0; kw < p->k_w; kw++, dst += 2 * tw) {
+            const int32_t iw = iw0 + kw;
+            if (!rowin || iw < 0 || iw >= p->in_w) {
+                for (int32_t i = 0; i < tw; i++) dst[2 * i] = opat;
+                sum += (int32_t)ox * c;
+            } else if (row) {
+                for (int32_t i = 0; i < tw; i++) dst[2 * i] = row[iw * tw + i];
+                sum += (int32_t)(psum[iw + 1] - psum[iw]);
+            } else {
+                sum += lg_words(in, (ih * p->in_w + iw) * c, c, sg, dst, 2, CA, F, S);
+            }
+        }
+    }
+    (void)ntp; /* the padding words past k_h k_w tw are zeroed once per call */
+    return sum;
+}
+
+/* nbe (even, >= 2) steps of 2 channels x 2 pixels from zero, then the dot field of each 64-bit sum
+ * added to s: s[0] += slot 0 x channel a, s[1] += slot 0 x b, s[2] += slot 1 x a, s[3] += slot 1 x b. */
+MICO_INLINE void lg_block(const uint32_t *w, const uint32_t *x, int32_t nbe, int32_t D, uint32_t mask, uint32_t s[4]) {
+    uint64_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
+    for (int32_t t = 0; t < nbe; t++, w += 2, x += 2) {
+        a00 += (uint64_t)x[0] * w[0];
+        a01 += (uint64_t)x[1] * w[0];
+        a10 += (uint64_t)x[0] * w[1];
+        a11 += (uint64_t)x[1] * w[1];
+    }
+    s[0] += (uint32_t)(a00 >> D) & mask;
+    s[1] += (uint32_t)(a10 >> D) & mask;
+    s[2] += (uint32_t)(a01 >> D) & mask;
+    s[3] += (uint32_t)(a11 >> D) & mask;
+}
+
+#if defined(__thumb2__)
+#define LG_ASM 1
+/* Cortex-M7: the whole pair loop as one assembly block (as the poly kernel's pl_pairs_44). The 8
+ * accumulator words, 4 operand words and the two data pointers take 14 registers; the loop state
+ * (block end, pair count, sums pointers, the pair's running sums) lives in memory operands. The
+ * weights of consecutive pairs follow each other, so w just runs on. A block: two steps with
+ * UMULL (the reset) and UMLAL, the rest two steps per iteration, then per sum LSR / ORR / UBFX of
+ * the dot field (bits D..D+S-1 of lo:hi) added to the running sums. */
+#define LG_STEP(OP)                                                                              \
+    "ldrd %[ya], %[yb], [%[w]], #8\n\tldrd %[x0], %[x1], [%[x]], #8\n\t"                         \
+    OP " %[l00], %[h00], %[x0], %[ya]\n\t" OP " %[l01], %[h01], %[x1], %[ya]\n\t"                \
+    OP " %[l10], %[h10], %[x0], %[yb]\n\t" OP " %[l11], %[h11], %[x1], %[yb]\n\t"
+#define LG_FIELD(R, L, H, D, S) \
+    "lsrs %[" R "], %[" L "], #" #D "\n\torr %[" R "], %[" R "], %[" H "], lsl #(32-" #D ")\n\t" \
+    "ubfx %[" R "], %[" R "], #0, #" #S "\n\t"
+#define LG_PAIRS_FN(NAME, D, S)                                                                                  \
+    static __attribute__((noinline)) void NAME(const uint32_t *w, const uint32_t *xb, int32_t ntp, int32_t nbe,   \
+                                               int32_t n, int32_t *sa, int32_t *sb) {                            \
+        const uint32_t *xe = xb + 2 * ntp, *be = xb;                                                              \
+        const int32_t bb = 8 * nbe;                                                                              \
+        uint64_t t01, t23;                                                                                       \
+        uint32_t l00, h00, l01, h01, l10, h10, l11, h11, ya, yb, x0, x1;                                         \
+        const uint32_t *x;                                                                                       \
+        __asm__ volatile("0:\n\tldr %[x], %[xb]\n\tmovs %[ya], #0\n\tmovs %[yb], #0\n\t"                           \
+                         "strd %[ya], %[yb], %[t01]\n\tstrd %[ya], %[yb], %[t23]\n"                              \
+                         "1:\n\tldr %[ya], %[bb]\n\tadd %[ya], %[x], %[ya]\n\tstr %[ya], %[be]\n\t"                \
+                         LG_STEP("umull") LG_STEP("umlal")                                                       \
+                         "ldr %[ya], %[be]\n\tcmp %[x], %[ya]\n\tbeq 3f\n"                                        \
+                         "2:\n\t" LG_STEP("umlal") LG_STEP("umlal") LG_STEP("umlal") LG_STEP("umlal")            \
+                         "ldr %[ya], %[be]\n\tcmp %[x], %[ya]\n\tbne 2b\n"                                        \
+                         "3:\n\t" LG_FIELD("ya", "l00", "h00", D, S) LG_FIELD("yb", "l10", "h10", D, S)          \
+                         LG_FIELD("x0", "l01", "h01", D, S) LG_FIELD("x1", "l11", "h11", D, S)                     \
+                         "ldrd %[l00], %[h00], %[t01]\n\tadd %[ya], %[ya], %[l00]\n\tadd %[yb], %[yb], %[h00]\n\t" \
+                         "strd %[ya], %[yb], %[t01]\n\t"                                                           \
+                         "ldrd %[l00], %[h00], %[t23]\n\tadd %[x0], %[x0], %[l00]\n\tadd %[x1], %[x1], %[h00]\n\t" \
+                         "strd %[x0], %[x1], %[t23]\n\t"                                                           \
+                         "ldr %[l00], %[xe]\n\tcmp %[x], %[l00]\n\tbne 1b\n\t"                                      \
+                         "ldr %[l00], %[sa]\n\tstrd %[ya], %[yb], [%[l00]], #8\n\tstr %[l00], %[sa]\n\t"             \
+                         "ldr %[l00], %[sb]\n\tstrd %[x0], %[x1], [%[l00]], #8\n\tstr %[l00], %[sb]\n\t"             \
+                         "ldr %[l00], %[n]\n\tsubs %[l00], %[l00], #1\n\tstr %[l00], %[n]\n\tbne 0b\n\t"           \
+                         : [l00] "=&r"(l00), [h00] "=&r"(h00), [l01] "=&r"(l01), [h01] "=&r"(h01),                 \
+                           [l10] "=&r"(l10), [h10] "=&r"(h10), [l11] "=&r"(l11), [h11] "=&r"(h11),                 \
+                           [ya] "=&r"(ya), [yb] "=&r"(yb), [x0] "=&r"(x0), [x1] "=&r"(x1), [w] "+r"(w),           \
+                           [x] "=&r"(x), [be] "+m"(be), [t01] "+m"(t01), [t23] "+m"(t23), [n] "+m"(n),           \
+                           [sa] "+m"(sa), [sb] "+m"(sb)                                                          \
+                         : [xb] "m"(xb), [xe] "m"(xe), [bb] "m"(bb)                                              \
+                         : "cc", "memory");                                                                      \
+    }
+LG_PAIRS_FN(lg_pairs_f3, 28, 14)
+LG_PAIRS_FN(lg_pairs_f4, 30, 10)
+#undef LG_PAIRS_FN
+#undef LG_FIELD
+#undef LG_STEP
+#else
+#define LG_ASM 0
+#endif
+
+/* Every channel pair of a two-pixel column: raw sums of x'w' into sa[c] (slot 0), sb[c] (slot 1). */
+MICO_INLINE void lg_pairs(const uint32_t *wb, const uint32_t *col, int32_t ntp, int32_t nbe, int32_t out_c,
+                          int32_t *sa, int32_t *sb, const int32_t F, const int32_t S) {
+    const int32_t D = S * (F - 1);
+    int32_t oc = 0;
+#if LG_ASM
+    if (out_c >= 2) { /* the assembly loop runs at least one pair (zero would wrap its count) */
+        if (F == 3) lg_pairs_f3(wb, col, ntp, nbe, out_c / 2, sa, sb);
+        else lg_pairs_f4(wb, col, ntp, nbe, out_c / 2, sa, sb);
+        oc = out_c & ~1;
+        wb += oc * ntp;
+    }
+#endif
+    for (; oc < out_c; oc += 2, wb += 2 * ntp) {
+        uint32_t s4[4] = {0, 0, 0, 0};
+        for (int32_t t = 0; t < ntp; t += nbe) lg_block(wb + 2 * t, col + 2 * t, nbe, D, (1u << S) - 1u, s4);
+        sa[oc] = (int32_t)s4[0];
+        sb[oc] = (int32_t)s4[2];
+        if (oc + 1 < out_c) {
+            sa[oc + 1] = (int32_t)s4[1];
+            sb[oc + 1] = (int32_t)s4[3];
+        }
+    }
+}
+
+MICO_INLINE void lg_conv(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch, uint8_t *base,
+                         const int32_t WC, const int32_t CA, const int32_t F, const int32_t S) {
+    const int32_t tw = lg_tw(p, F), nt = p->k_h * p->k_w * tw;
+    const uint32_t P = ((1u << CA) - 1u) * ((1u << WC) - 1u);
+    /* nch blocks of nbe steps (nbe = 2 mod 4, <= nb: two steps, then four per loop iteration):
+     * ntp = nch nbe >= nt, at most lg_cap */
+    const int32_t nb = lg_steps(F, S, P), nbm = nb - (nb - 2) % 4, nch = (nt + nbm - 1) / nbm;
+    const int32_t per = (nt + nch - 1) / nch, nbe = per + (6 - per % 4) % 4, ntp = nch * nbe;
+    const int32_t ox = p->in_signed ? 1 << (CA - 1) : 0;
+    /* after the GEMM kernels' scratch (which ends within scratch + gemm), 8-byte aligned */
+    const int32_t gemm = mico_conv_get_buffer_size(p) - mico_conv_long_extra(p);
+    uint32_t *col = (uint32_t *)(((uintptr_t)scratch + (uintptr_t)gemm + 7u) & ~(uintptr_t)7u);
+    uint32_t *wb = col + 2 * ntp;
+    mico_chq *tab = (mico_chq *)(void *)(base + mico_sums_offset(p));
+    int32_t *sums = (int32_t *)(void *)(tab + p->out_c);
+    const int32_t fast = mico_conv_store_prepare(p, ox, tab);
+    lg_weights(p, wb, tw, ntp, WC, F, S);
+    for (int32_t t = 2 * nt; t < 2 * ntp; t++) col[t] = 0;
+    int32_t *ring = mico_ring_pays(p) ? mico_ring_reset(p, base) : 0;
+    const int32_t npix = p->out_h * p->out_w, ow_off = 1 << (WC - 1);
+    for (int32_t pix = 0; pix < npix; pix += 2) {
+        const int32_t n = pix + 1 < npix ? 2 : 1;
+        const int32_t s0 = lg_im2col(p, in, pix, 0, col, tw, ntp, (uint32_t)ox, ring, CA, F, S);
+        int32_t s1 = 0;
+        if (n == 2) s1 = lg_im2col(p, in, pix + 1, 1, col, tw, ntp, (uint32_t)ox, ring, CA, F, S);
+        else
+            for (int32_t t = 0; t < nt; t++) col[2 * t + 1] = 0;
+        lg_pairs(wb, col, ntp, nbe, p->out_c, sums, sums + p->out_c, F, S);
+        const int32_t t[2] = {ow_off * s0, ow_off * s1};
+        mico_conv_store_pixels(p, sums, tab, t, pix, n, fast, out);
+    }
+}
+
+mico_status mico_conv_long(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch,
+                           int32_t scratch_bytes) {
+    mico_status st = mico_conv_check(p);
+    if (st != MICO_OK) return st;
+    if (!mico_conv_long_ok(p)) return MICO_ERR_UNSUPPORTED;
+    if (!scratch || scratch_bytes < mico_conv_get_buffer_size(p)) return MICO_ERR_SCRATCH;
+    uint8_t *base = (uint8_t *)(((uintptr_t)scratch + 3u) & ~(uintptr_t)3u);
+    if (p->w_cont == 4 && p->in_cont == 4) lg_conv(p, in, out, scratch, base, 4, 4, 3, 14);
+    else if (p->w_cont == 2 && p->in_cont == 2) lg_conv(p, in, out, scratch, base, 2, 2, 4, 10);
+    else if (p->w_cont == 4) lg_conv(p, in, out, scratch, base, 4, 2, 3, 14);
+    else lg_conv(p, in, out, scratch, base, 2, 4, 3, 14);
+    return MICO_OK;
+}
