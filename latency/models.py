@@ -67,7 +67,8 @@ WC, AC = (1, 2, 4, 8), (2, 4, 8)
 
 # ---------------------------------------------------------------------------------- features
 VARIANT_NAMES = {1: "portable", 2: "dualmac", 3: "bytelane", 4: "dw", 5: "neon", 6: "packed", 7: "poly", 8: "rows",
-                 9: "n8", 10: "outer", 11: "dwn", 12: "nr"}
+                 9: "n8", 10: "outer", 11: "dwn", 12: "nr", 13: "long"}
+LONG = 13  # the long-multiply kernel (C enum MICO_CONV_LONG = 9; 9-12 name the A53 paths here)
 
 
 @lru_cache(maxsize=1)
@@ -101,7 +102,8 @@ def _variant_m7(df: pd.DataFrame) -> np.ndarray:
         if row not in cache:
             p = ConvParams(**KernelConfig(*row).c_params())
             p.wsum = ct.addressof(dummy)
-            cache[row] = int(lib.mico_conv_select(ct.byref(p)))
+            v = int(lib.mico_conv_select(ct.byref(p)))
+            cache[row] = LONG if v == 9 else v
         out[i] = cache[row]
     return out
 
@@ -302,6 +304,32 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     pk_t1 = (P % 2) * cpairs
     df["pk_t2"], df["pk_t1"] = pk_t2, pk_t1
     df["pk_w2"], df["pk_w1"] = pk_t2 * nw, pk_t1 * nw
+    # M7 long-multiply kernel (mico_conv_long.c): F-field words (tw a tap, nt in all) padded to nch
+    # blocks of nbe (2 mod 4) steps; asm pair loop over floor(oc / 2) channel pairs (per step 2 LDRD +
+    # 4 UMLAL, per block the extraction), the odd channel in C; the weights converted once per call;
+    # the column: each input row converted once into the ring (when it pays) and copied per tap
+    F_l = np.where((wc == 2) & (df["ac"].to_numpy() == 2), 4.0, 3.0)
+    tw_l = np.ceil(cin / F_l)
+    nt_l = kh * kw * tw_l
+    nbm = np.where(F_l == 4, 26.0, np.where((wc == 4) & (df["ac"].to_numpy() == 4), 22.0, 118.0))
+    nch = np.ceil(nt_l / nbm)
+    per = np.ceil(nt_l / np.maximum(nch, 1))
+    ntp = nch * (per + (6 - per % 4) % 4)
+    ppairs = np.ceil(P / 2)
+    df["lg_tiles"] = ppairs * np.floor(oc / 2)
+    df["lg_steps"] = df["lg_tiles"] * ntp
+    df["lg_blocks"] = df["lg_tiles"] * nch
+    df["lg_ctiles"] = ppairs * (oc % 2)
+    df["lg_csteps"] = df["lg_ctiles"] * ntp
+    df["lg_wt"] = (oc + oc % 2) * nt_l  # weight words converted
+    df["lg_wtail"] = (oc + oc % 2) * kh * kw * (cin % F_l != 0)  # partial words (per-field loop)
+    lg_ring = (kh * kw > sh * df["stride"].to_numpy(float)).astype(float)
+    df["lg_ring"] = lg_ring
+    df["lg_rowcv"] = lg_ring * df["in_h"].to_numpy(float) * df["in_w"].to_numpy(float) * tw_l  # ring words
+    df["lg_tapcv"] = (1 - lg_ring) * vh * vw * tw_l  # words converted per tap (no ring)
+    df["lg_copy"] = lg_ring * vh * vw * tw_l  # ring words copied into columns
+    df["lg_runs"] = lg_ring * P * kh
+    df["lg_pad"] = P * (ntp - nt_l)
     df["pk_words_in"] = vh * vw * np.ceil(cin / 16)  # input words converted (inside the image)
     df["pk_words_out"] = (taps - vh * vw) * np.ceil(cin / 16)  # padding words filled
     # A53 NEON: always 2x2 tiles (the odd pixel / channel is duplicated); per tile 8-deep int16 steps
@@ -555,6 +583,23 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         add(f"poly:o{o}:outs", m * (oc == o) * df["outs"])
     for g in (*G_FEATURES, *R_FEATURES):
         add(f"poly:{g}", m * df[g])
+    m = (var == LONG).astype(float)  # M7 long-multiply kernel (features: _frame, lg_*)
+    add("long:const", m)
+    add("long:pix", m * df["pix"])
+    add("long:taps_out", m * df["taps_out"])
+    add("long:pad", m * df["lg_pad"])
+    for f_ in ("tiles", "steps", "blocks", "ctiles", "csteps", "runs"):
+        add(f"long:{f_}", m * df[f"lg_{f_}"])
+    for w in (2, 4):
+        add(f"long:w{w}:wt", m * (wc == w) * df["lg_wt"])
+        add(f"long:w{w}:wtail", m * (wc == w) * df["lg_wtail"])
+    for a in (2, 4):
+        ma = m * (ac == a)
+        add(f"long:a{a}:rowcv", ma * df["lg_rowcv"])
+        add(f"long:a{a}:tapcv", ma * df["lg_tapcv"])
+        add(f"long:a{a}:copy", ma * df["lg_copy"])
+    for o in O_CONTS:
+        add(f"long:o{o}:outs", m * (oc == o) * df["outs"])
     def a53_col(vn: str, m: np.ndarray, t: str) -> None:  # a pixel's column: row ring or im2col (t: a8 / a16)
         for f in ("ringrows", "ringpad", "oh", "copies", "segs", "taps_in", "taps_out", "out"):
             add(f"{vn}:{f}", m * df[f"{t}_{f}"])
@@ -670,10 +715,11 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
 
 def _learn_features(df: pd.DataFrame, prior: np.ndarray, target: str) -> np.ndarray:
     """Inputs of the learned correction: kind / variant one-hots and log loop counts (the Cortex-A53
-    paths of session 7 add their variants and counts for that target only)."""
+    paths add their variants and counts for that target only, the Cortex-M7 long-multiply kernel its
+    own for Cortex-M7)."""
     a53 = target == "cortex-a53"
     kind = df["kind"].to_numpy()
-    variants = [v for v in VARIANT_NAMES if a53 or v <= 8]
+    variants = [v for v in VARIANT_NAMES if v != LONG] if a53 else [v for v in VARIANT_NAMES if v <= 8 or v == LONG]
     oh = np.column_stack([(kind == k).astype(float) for k in KINDS] + [(df["var"] == v).astype(float) for v in variants])
     lg = lambda c: np.log2(df[c].to_numpy(float) + 1)  # noqa: E731
     cols = [
@@ -684,6 +730,8 @@ def _learn_features(df: pd.DataFrame, prior: np.ndarray, target: str) -> np.ndar
     ]
     if a53:
         cols += [lg("n8_blk"), lg("ou_steps"), df["in_c"] % 8]
+    else:
+        cols += [lg("lg_steps"), lg("lg_blocks")]
     return np.column_stack([oh, np.column_stack(cols)])
 
 
