@@ -1,6 +1,6 @@
 /* Long-multiply field packing (groups == 1, several output pixels) for 2/4-bit weight x 2/4-bit
  * activation containers: three products (four for W2 x A2) per 32 x 32 -> 64-bit unsigned
- * multiply-accumulate (UMLAL on Cortex-M7), accumulated over up to 120 multiplies before one
+ * multiply-accumulate (UMLAL on Cortex-M7), accumulated over up to 118 multiplies before one
  * extraction.
  *
  * The polynomial-packing kernel (mico_conv_poly.c) gets two 4-bit products from a 32-bit MLA,
@@ -16,16 +16,18 @@
  * W2 x A2 F = 4, S = 10 (3 S + 2 <= 32). With P = max x' max w' (container maxima, so any
  * container content is exact), n accumulated multiplies stay exact while
  *     n F P <= 2^S - 1                                (the dot field does not overflow) and
- *     n P sum_{j<F-1} (j+1) 2^(j S) <= 2^D - 1        (the lower fields never carry into bit D),
- * lg_steps() returns the largest even such n (W4A4 24, W2A2 28, W4A2 / W2A4 120).
+ *     n P sum_{j<F-1} (j+1) 2^(j S) <= 2^D - 1        (the lower fields never carry into bit D)
+ * (mico_field_steps: W4A4 24, W2A2 28, W4A2 / W2A4 121). The K words are cut into nch blocks of
+ * nbe = 2 (mod 4) multiplies, nbe <= that bound (W4A4 22, W2A2 26, W4A2 / W2A4 118), the last
+ * block padded with weight-0 words.
  * Each tap's c channels take tw = ceil(c / F) words; the fields past c hold weight 0 (so they add
  * nothing whatever the activation field holds). Column and weights interleave word by word (two
  * pixels, two channels), so one double-word load feeds both operands of four UMLALs: 2 channels
  * x 2 pixels x F products in 6 instructions. Each input row is converted once into the row ring
- * (mico_ring_row) and copied into the columns of the pixels that read it.
+ * and copied into the columns of the pixels that read it (MICO_RING_TAPS, shared with poly).
  * Scratch (after the GEMM kernels' layout, whose table, raw sums and ring it shares): the column
- * (2 pixels x ntp words, ntp = k_h k_w tw rounded up to even) and the converted weights
- * (ceil(out_c / 2) channel pairs x 2 ntp words), mico_conv_get_buffer_size.
+ * (2 pixels x ntp = nch nbe words) and the converted weights (ceil(out_c / 2) channel pairs x 2
+ * ntp words), within mico_conv_long_extra.
  */
 #include "mico_conv_check.h"
 #include "mico_nn_support.h"
@@ -52,7 +54,7 @@ int32_t mico_conv_long_ok(const mico_conv_params *p);
 int32_t mico_conv_long_ok(const mico_conv_params *p) { return lg_shape_ok(p) && p->wsum != 0; }
 
 /* Words a tap takes (tw = ceil(c / F)), and the column length ntp: nt = k_h k_w tw words padded
- * (with weight-0 words) to nch blocks of nbe = 2 (mod 4) words, nbe <= nb (lg_steps), so less
+ * (with weight-0 words) to nch blocks of nbe = 2 (mod 4) words, nbe <= nb (mico_field_steps), so less
  * than 4 words a block: at most nt + ceil(nt / 5) + 4 (nb >= 24, so nch <= nt / 22 + 1). */
 MICO_INLINE int32_t lg_tw(const mico_conv_params *p, const int32_t F) { return (p->in_c + F - 1) / F; }
 MICO_INLINE int32_t lg_cap(const mico_conv_params *p, const int32_t F) {
@@ -68,15 +70,6 @@ int32_t mico_conv_long_extra(const mico_conv_params *p) {
     return 8 * lg_cap(p, lg_fields(p)) * (1 + (p->out_c + 1) / 2) + 8;
 }
 
-/* Largest even number of accumulated multiplies with an exact extraction (see the header). */
-static int32_t lg_steps(int32_t F, int32_t S, uint32_t P) {
-    const uint64_t D = (uint64_t)(F - 1) * (uint64_t)S;
-    uint64_t lower = 0;
-    for (int32_t j = 0; j < F - 1; j++) lower += (uint64_t)(j + 1) << (j * S);
-    int64_t n = (int64_t)(((1u << S) - 1u) / ((uint32_t)F * P));
-    while (n > 0 && (uint64_t)n * P * lower > ((uint64_t)1 << D) - 1u) n--;
-    return (int32_t)(n & ~1);
-}
 
 /* The (up to 12) bits of elements e, e+1, ... of a packed CA-bit stream, from bit 0 (reads the
  * second byte only when they reach into it). */
@@ -149,58 +142,17 @@ MICO_INLINE void lg_weights(const mico_conv_params *p, uint32_t *wb, int32_t tw,
     }
 }
 
-/* Column of pixel slot s (col[2 t + s], t < ntp); returns sum x' over the real K. */
+/* Column of pixel slot s (col[2 t + s], t < k_h k_w tw; the padding words after it are zeroed once
+ * per call); returns sum x' over the real K. */
 MICO_INLINE int32_t lg_im2col(const mico_conv_params *p, const uint8_t *in, int32_t pix, int32_t s, uint32_t *col,
-                              int32_t tw, int32_t ntp, uint32_t ox, int32_t *ring, const int32_t CA, const int32_t F,
-                              const int32_t S) {
+                              int32_t tw, uint32_t ox, int32_t *ring, const int32_t CA, const int32_t F, const int32_t S) {
     const int32_t c = p->in_c, sg = p->in_signed;
-    const int32_t oh = pix / p->out_w, ow = pix % p->out_w;
     uint32_t opat = 0; /* an outside pixel: x' = o_x in every field (padding fields meet weight 0) */
     for (int32_t f = 0; f < F; f++) opat |= ox << (S * f);
     int32_t sum = 0;
-    uint32_t *dst = col + s;
-    for (int32_t kh = 0; kh < p->k_h; kh++) {
-        const int32_t ih = oh * p->stride_h - p->pad_h + kh;
-        const int rowin = ih >= 0 && ih < p->in_h;
-        const int32_t iw0 = ow * p->stride_w - p->pad_w;
-        const uint32_t *row = 0, *psum = 0;
-        if (ring && rowin) {
-            int fill;
-            uint32_t *r = mico_ring_row(p, ring, ih, tw, &fill);
-            uint32_t *ps = r + p->in_w * tw;
-            if (fill) { /* convert the row once; prefix sums of x' after its words */
-                uint32_t acc = 0;
-                ps[0] = 0;
-                for (int32_t iw = 0; iw < p->in_w; iw++) {
-                    acc += (uint32_t)lg_words(in, (ih * p->in_w + iw) * c, c, sg, r + iw * tw, 1, CA, F, S);
-                    ps[iw + 1] = acc;
-                }
-            }
-            row = r;
-            psum = ps;
-            if (p->stride_w == 1 && iw0 >= 0 && iw0 + p->k_w <= p->in_w) { /* the whole window row: one run */
-                const int32_t n = p->k_w * tw;
-                mico_copy_slot(dst, row + iw0 * tw, n & ~1, 0);
-                if (n & 1) dst[2 * (n - 1)] = row[iw0 * tw + n - 1];
-                sum += (int32_t)(psum[iw0 + p->k_w] - psum[iw0]);
-                dst += 2 * n;
-                continue;
-            }
-        }
-        for (int32_t kw = 0; kw < p->k_w; kw++, dst += 2 * tw) {
-            const int32_t iw = iw0 + kw;
-            if (!rowin || iw < 0 || iw >= p->in_w) {
-                for (int32_t i = 0; i < tw; i++) dst[2 * i] = opat;
-                sum += (int32_t)ox * c;
-            } else if (row) {
-                for (int32_t i = 0; i < tw; i++) dst[2 * i] = row[iw * tw + i];
-                sum += (int32_t)(psum[iw + 1] - psum[iw]);
-            } else {
-                sum += lg_words(in, (ih * p->in_w + iw) * c, c, sg, dst, 2, CA, F, S);
-            }
-        }
-    }
-    (void)ntp; /* the padding words past k_h k_w tw are zeroed once per call */
+#define LG_CONV(E0, D, DS) lg_words(in, (E0), c, sg, (D), (DS), CA, F, S)
+    MICO_RING_TAPS(p, pix, col + s, tw, ring, opat, ox * (uint32_t)c, sum, LG_CONV);
+#undef LG_CONV
     return sum;
 }
 
@@ -226,16 +178,18 @@ MICO_INLINE void lg_block(const uint32_t *w, const uint32_t *x, int32_t nbe, int
  * accumulator words, 4 operand words and the two data pointers take 14 registers; the loop state
  * (block end, pair count, sums pointers, the pair's running sums) lives in memory operands. The
  * weights of consecutive pairs follow each other, so w just runs on. A block: two steps with
- * UMULL (the reset) and UMLAL, the rest two steps per iteration, then per sum LSR / ORR / UBFX of
- * the dot field (bits D..D+S-1 of lo:hi) added to the running sums. */
+ * UMULL (the reset) and UMLAL, the rest four steps per iteration, then each sum's dot field (bits
+ * D..D+S-1 of lo:hi) added to its running sum with two shifted ADDs and a UBFX. */
 #define LG_STEP(OP)                                                                              \
     "ldrd %[ya], %[yb], [%[w]], #8\n\tldrd %[x0], %[x1], [%[x]], #8\n\t"                         \
     OP " %[l00], %[h00], %[x0], %[ya]\n\t" OP " %[l01], %[h01], %[x1], %[ya]\n\t"                \
     OP " %[l10], %[h10], %[x0], %[yb]\n\t" OP " %[l11], %[h11], %[x1], %[yb]\n\t"
-#define LG_FIELD(R, L, H, D, S) \
-    "lsrs %[" R "], %[" L "], #" #D "\n\torr %[" R "], %[" R "], %[" H "], lsl #(32-" #D ")\n\t" \
-    "ubfx %[" R "], %[" R "], #0, #" #S "\n\t"
-#define LG_PAIRS_FN(NAME, D, S)                                                                                  \
+/* running sum R += the dot field of L:H (bits D..D+S-1: L >> D plus the low W = D + S - 32 bits of
+ * H shifted up by 32 - D), T a scratch register */
+#define LG_FIELD(R, L, H, T, D, W)                                                                 \
+    "add %[" R "], %[" R "], %[" L "], lsr #" #D "\n\tubfx %[" T "], %[" H "], #0, #" #W "\n\t"      \
+    "add %[" R "], %[" R "], %[" T "], lsl #(32-" #D ")\n\t"
+#define LG_PAIRS_FN(NAME, D, W)                                                                                  \
     static __attribute__((noinline)) void NAME(const uint32_t *w, const uint32_t *xb, int32_t ntp, int32_t nbe,   \
                                                int32_t n, int32_t *sa, int32_t *sb) {                            \
         const uint32_t *xe = xb + 2 * ntp, *be = xb;                                                              \
@@ -250,12 +204,10 @@ MICO_INLINE void lg_block(const uint32_t *w, const uint32_t *x, int32_t nbe, int
                          "ldr %[ya], %[be]\n\tcmp %[x], %[ya]\n\tbeq 3f\n"                                        \
                          "2:\n\t" LG_STEP("umlal") LG_STEP("umlal") LG_STEP("umlal") LG_STEP("umlal")            \
                          "ldr %[ya], %[be]\n\tcmp %[x], %[ya]\n\tbne 2b\n"                                        \
-                         "3:\n\t" LG_FIELD("ya", "l00", "h00", D, S) LG_FIELD("yb", "l10", "h10", D, S)          \
-                         LG_FIELD("x0", "l01", "h01", D, S) LG_FIELD("x1", "l11", "h11", D, S)                     \
-                         "ldrd %[l00], %[h00], %[t01]\n\tadd %[ya], %[ya], %[l00]\n\tadd %[yb], %[yb], %[h00]\n\t" \
-                         "strd %[ya], %[yb], %[t01]\n\t"                                                           \
-                         "ldrd %[l00], %[h00], %[t23]\n\tadd %[x0], %[x0], %[l00]\n\tadd %[x1], %[x1], %[h00]\n\t" \
-                         "strd %[x0], %[x1], %[t23]\n\t"                                                           \
+                         "3:\n\tldrd %[ya], %[yb], %[t01]\n\t" LG_FIELD("ya", "l00", "h00", "x0", D, W)         \
+                         LG_FIELD("yb", "l10", "h10", "x0", D, W) "strd %[ya], %[yb], %[t01]\n\t"                 \
+                         "ldrd %[x0], %[x1], %[t23]\n\t" LG_FIELD("x0", "l01", "h01", "l00", D, W)                \
+                         LG_FIELD("x1", "l11", "h11", "l00", D, W) "strd %[x0], %[x1], %[t23]\n\t"                \
                          "ldr %[l00], %[xe]\n\tcmp %[x], %[l00]\n\tbne 1b\n\t"                                      \
                          "ldr %[l00], %[sa]\n\tstrd %[ya], %[yb], [%[l00]], #8\n\tstr %[l00], %[sa]\n\t"             \
                          "ldr %[l00], %[sb]\n\tstrd %[x0], %[x1], [%[l00]], #8\n\tstr %[l00], %[sb]\n\t"             \
@@ -268,8 +220,8 @@ MICO_INLINE void lg_block(const uint32_t *w, const uint32_t *x, int32_t nbe, int
                          : [xb] "m"(xb), [xe] "m"(xe), [bb] "m"(bb)                                              \
                          : "cc", "memory");                                                                      \
     }
-LG_PAIRS_FN(lg_pairs_f3, 28, 14)
-LG_PAIRS_FN(lg_pairs_f4, 30, 10)
+LG_PAIRS_FN(lg_pairs_f3, 28, 10) /* S 14: bits 28..41 */
+LG_PAIRS_FN(lg_pairs_f4, 30, 8)  /* S 10: bits 30..39 */
 #undef LG_PAIRS_FN
 #undef LG_FIELD
 #undef LG_STEP
@@ -308,7 +260,7 @@ MICO_INLINE void lg_conv(const mico_conv_params *p, const uint8_t *in, void *out
     const uint32_t P = ((1u << CA) - 1u) * ((1u << WC) - 1u);
     /* nch blocks of nbe steps (nbe = 2 mod 4, <= nb: two steps, then four per loop iteration):
      * ntp = nch nbe >= nt, at most lg_cap */
-    const int32_t nb = lg_steps(F, S, P), nbm = nb - (nb - 2) % 4, nch = (nt + nbm - 1) / nbm;
+    const int32_t nb = mico_field_steps(F, S, P) & ~1, nbm = nb - (nb - 2) % 4, nch = (nt + nbm - 1) / nbm;
     const int32_t per = (nt + nch - 1) / nch, nbe = per + (6 - per % 4) % 4, ntp = nch * nbe;
     const int32_t ox = p->in_signed ? 1 << (CA - 1) : 0;
     /* after the GEMM kernels' scratch (which ends within scratch + gemm), 8-byte aligned */
@@ -324,9 +276,9 @@ MICO_INLINE void lg_conv(const mico_conv_params *p, const uint8_t *in, void *out
     const int32_t npix = p->out_h * p->out_w, ow_off = 1 << (WC - 1);
     for (int32_t pix = 0; pix < npix; pix += 2) {
         const int32_t n = pix + 1 < npix ? 2 : 1;
-        const int32_t s0 = lg_im2col(p, in, pix, 0, col, tw, ntp, (uint32_t)ox, ring, CA, F, S);
+        const int32_t s0 = lg_im2col(p, in, pix, 0, col, tw, (uint32_t)ox, ring, CA, F, S);
         int32_t s1 = 0;
-        if (n == 2) s1 = lg_im2col(p, in, pix + 1, 1, col, tw, ntp, (uint32_t)ox, ring, CA, F, S);
+        if (n == 2) s1 = lg_im2col(p, in, pix + 1, 1, col, tw, (uint32_t)ox, ring, CA, F, S);
         else
             for (int32_t t = 0; t < nt; t++) col[2 * t + 1] = 0;
         lg_pairs(wb, col, ntp, nbe, p->out_c, sums, sums + p->out_c, F, S);

@@ -21,7 +21,7 @@
  * per multiply) at most n (j+1) P. The extraction (acc >> D) is exact while
  *     n F P <= 2^S - 1                                  (dot field does not overflow) and
  *     n P sum_{j<F-1} (j+1) 2^(j S) <= 2^D - 1           (lower fields never carry into bit D),
- * pl_steps() returns the largest such n (W4A4: 145, W2A2: 7, W4A2 / W2A4: 1). With n >= G a whole
+ * mico_field_steps() returns the largest such n (W4A4: 145, W2A2: 7, W4A2 / W2A4: 1). With n >= G a whole
  * number of weight words (n / G) is accumulated per extraction (MLA); otherwise every product
  * is extracted on its own (MUL + ADD with LSR, still F products per multiply).
  * Tiles: 2 output channels x 2 pixels; x words of the two pixels are interleaved, so one
@@ -55,15 +55,6 @@ MICO_INLINE uint32_t pl_mla(uint32_t x, uint32_t y, uint32_t acc) {
 #endif
 }
 
-/* Largest number of accumulated multiplies with an exact extraction (see the header). */
-static int32_t pl_steps(int32_t F, int32_t S, uint32_t P) {
-    const uint64_t D = (uint64_t)(F - 1) * (uint64_t)S;
-    uint64_t lower = 0;
-    for (int32_t j = 0; j < F - 1; j++) lower += (uint64_t)(j + 1) << (j * S);
-    int64_t n = (int64_t)(((1u << S) - 1u) / ((uint32_t)F * P));
-    while (n > 0 && (uint64_t)n * P * lower > ((uint64_t)1 << D) - 1u) n--;
-    return (int32_t)n;
-}
 
 /* Group words in the column's reversed field order: ROR #16 for two 16-bit fields, REV for four
  * bytes. */
@@ -130,52 +121,13 @@ MICO_INLINE int32_t pl_im2col(const mico_conv_params *p, const uint8_t *in, int3
         mico_gather_field(p, in, pix, stream, nw * E, sg ? 1u << (CA - 1) : 0u);
         return pl_words((const uint8_t *)stream, col + s, nw * E, sg, WC, CA, 2);
     }
-    const int32_t oh = pix / p->out_w, ow = pix % p->out_w;
     /* x' pattern of an outside pixel: o_x in every field */
     const uint32_t opat = ox * (S == 16 ? 0x00010001u : 0x01010101u);
     const int32_t tw = G * (c / E); /* column words of one tap (one pixel) */
     int32_t sum = 0;
-    uint32_t *dst = col + s;
-    for (int32_t kh = 0; kh < p->k_h; kh++) {
-        const int32_t ih = oh * p->stride_h - p->pad_h + kh;
-        const int rowin = ih >= 0 && ih < p->in_h;
-        const int32_t iw0 = ow * p->stride_w - p->pad_w;
-        const uint32_t *row = 0, *psum = 0;
-        if (ring && rowin) {
-            int fill;
-            uint32_t *r = mico_ring_row(p, ring, ih, tw, &fill);
-            uint32_t *ps = r + p->in_w * tw;
-            if (fill) { /* convert the row once; prefix sums of x' after its words */
-                const uint8_t *src = in + ih * p->in_w * c * CA / 8;
-                uint32_t acc = 0;
-                ps[0] = 0;
-                for (int32_t iw = 0; iw < p->in_w; iw++, src += c * CA / 8) {
-                    acc += (uint32_t)pl_words(src, r + iw * tw, c, sg, WC, CA, 1);
-                    ps[iw + 1] = acc;
-                }
-            }
-            row = r;
-            psum = ps;
-            if (p->stride_w == 1 && iw0 >= 0 && iw0 + p->k_w <= p->in_w) { /* the whole window row: one run */
-                mico_copy_slot(dst, row + iw0 * tw, p->k_w * tw, 0);
-                sum += (int32_t)(psum[iw0 + p->k_w] - psum[iw0]);
-                dst += 2 * p->k_w * tw;
-                continue;
-            }
-        }
-        for (int32_t kw = 0; kw < p->k_w; kw++, dst += 2 * tw) {
-            const int32_t iw = iw0 + kw;
-            if (!rowin || iw < 0 || iw >= p->in_w) {
-                for (int32_t i = 0; i < tw; i += 2) dst[2 * i] = dst[2 * i + 2] = opat;
-                sum += (int32_t)ox * c;
-            } else if (row) {
-                mico_copy_slot(dst, row + iw * tw, tw, 0);
-                sum += (int32_t)(psum[iw + 1] - psum[iw]);
-            } else {
-                sum += pl_words(in + (ih * p->in_w + iw) * c * CA / 8, dst, c, sg, WC, CA, 2);
-            }
-        }
-    }
+#define PL_CONV(E0, D, DS) pl_words(in + (E0) * CA / 8, (D), c, sg, WC, CA, (DS))
+    MICO_RING_TAPS(p, pix, col + s, tw, ring, opat, ox * (uint32_t)c, sum, PL_CONV);
+#undef PL_CONV
     return sum;
 }
 
@@ -630,7 +582,7 @@ mico_status mico_conv_poly(const mico_conv_params *p, const uint8_t *in, void *o
     const int32_t ox = p->in_signed ? 1 << (ca - 1) : 0;
     const int32_t S = wc == 4 && ca == 4 ? 16 : 8, F = 32 / S, G = E / F;
     const uint32_t P = ((1u << ca) - 1u) * ((1u << wc) - 1u);
-    const int32_t nb = pl_steps(F, S, P) / G; /* weight words per extraction; 0: every product */
+    const int32_t nb = mico_field_steps(F, S, P) / G; /* weight words per extraction; 0: every product */
     /* a 16-bit lane accumulator gets at most E P per weight word (G dots of F products) */
     const int32_t lw = (int32_t)(65535u / ((uint32_t)E * P));
     uint32_t *col = (uint32_t *)(((uintptr_t)scratch + 3u) & ~(uintptr_t)3u);

@@ -107,6 +107,75 @@ MICO_INLINE void mico_copy_slot(uint32_t *dst, const uint32_t *src, int32_t n, c
 #endif
 }
 
+/* The column of one output pixel, tap by tap, for kernels that convert a pixel's c = in_c channels
+ * into tw whole words (poly, long): into slot words DST[0], DST[2], ... (two pixels interleaved),
+ * from the row ring RING (mico_ring_row; 0: each tap converted straight from the input). A row
+ * entering the ring is converted once, with the prefix sums of its pixels' sums after its words;
+ * a window row inside the image (stride_w 1) is one run of k_w tw words; taps outside the image
+ * get the words OPAT and the sum OSUM. CONV(E0, D, DS) converts the pixel whose channels start at
+ * element E0 of the input into D[0], D[DS], ... and evaluates to their sum. Adds the pixel's sum to
+ * SUM (int32_t). */
+#define MICO_RING_TAPS(P, PIX, DST, TW, RING, OPAT, OSUM, SUM, CONV)                                          \
+    do {                                                                                                     \
+        const int32_t oh_ = (PIX) / (P)->out_w, ow_ = (PIX) % (P)->out_w, tw_ = (TW);                          \
+        uint32_t *d_ = (DST);                                                                                \
+        for (int32_t kh_ = 0; kh_ < (P)->k_h; kh_++) {                                                        \
+            const int32_t ih_ = oh_ * (P)->stride_h - (P)->pad_h + kh_;                                       \
+            const int rowin_ = ih_ >= 0 && ih_ < (P)->in_h;                                                   \
+            const int32_t iw0_ = ow_ * (P)->stride_w - (P)->pad_w;                                            \
+            const uint32_t *row_ = 0, *psum_ = 0;                                                            \
+            if ((RING) && rowin_) {                                                                          \
+                int fill_;                                                                                   \
+                uint32_t *r_ = mico_ring_row((P), (RING), ih_, tw_, &fill_);                                  \
+                uint32_t *ps_ = r_ + (P)->in_w * tw_;                                                        \
+                if (fill_) { /* convert the row once; prefix sums of its pixels' sums after its words */      \
+                    uint32_t acc_ = 0;                                                                       \
+                    ps_[0] = 0;                                                                              \
+                    for (int32_t iw_ = 0; iw_ < (P)->in_w; iw_++) {                                          \
+                        acc_ += (uint32_t)(CONV((ih_ * (P)->in_w + iw_) * (P)->in_c, r_ + iw_ * tw_, 1));      \
+                        ps_[iw_ + 1] = acc_;                                                                 \
+                    }                                                                                        \
+                }                                                                                            \
+                row_ = r_;                                                                                   \
+                psum_ = ps_;                                                                                 \
+                if ((P)->stride_w == 1 && iw0_ >= 0 && iw0_ + (P)->k_w <= (P)->in_w) { /* one run */       \
+                    const int32_t n_ = (P)->k_w * tw_;                                                       \
+                    mico_copy_slot(d_, row_ + iw0_ * tw_, n_ & ~1, 0);                                       \
+                    if (n_ & 1) d_[2 * (n_ - 1)] = row_[iw0_ * tw_ + n_ - 1];                                \
+                    (SUM) += (int32_t)(psum_[iw0_ + (P)->k_w] - psum_[iw0_]);                                \
+                    d_ += 2 * n_;                                                                            \
+                    continue;                                                                                \
+                }                                                                                            \
+            }                                                                                                \
+            for (int32_t kw_ = 0; kw_ < (P)->k_w; kw_++, d_ += 2 * tw_) {                                     \
+                const int32_t iw_ = iw0_ + kw_;                                                              \
+                if (!rowin_ || iw_ < 0 || iw_ >= (P)->in_w) {                                                \
+                    for (int32_t i_ = 0; i_ < tw_; i_++) d_[2 * i_] = (OPAT);                                \
+                    (SUM) += (int32_t)(OSUM);                                                                \
+                } else if (row_) {                                                                           \
+                    for (int32_t i_ = 0; i_ < tw_; i_++) d_[2 * i_] = row_[iw_ * tw_ + i_];                  \
+                    (SUM) += (int32_t)(psum_[iw_ + 1] - psum_[iw_]);                                         \
+                } else {                                                                                     \
+                    (SUM) += (int32_t)(CONV((ih_ * (P)->in_w + iw_) * (P)->in_c, d_, 2));                     \
+                }                                                                                            \
+            }                                                                                                \
+        }                                                                                                    \
+    } while (0)
+
+/* Field packing (the poly and long kernels): a multiply of two words of F fields of spacing S
+ * bits, one in reversed order, holds an F-term dot product in bits D = (F-1) S .. D+S-1. The
+ * largest number n of accumulated multiplies whose dot field stays exact when every product is
+ * at most P: n F P <= 2^S - 1 (the dot field does not overflow) and
+ * n P sum_{j<F-1} (j+1) 2^(j S) <= 2^D - 1 (the lower fields never carry into bit D). */
+MICO_INLINE int32_t mico_field_steps(int32_t F, int32_t S, uint32_t P) {
+    const uint64_t D = (uint64_t)(F - 1) * (uint64_t)S;
+    uint64_t lower = 0;
+    for (int32_t j = 0; j < F - 1; j++) lower += (uint64_t)(j + 1) << (j * S);
+    int64_t n = (int64_t)(((1u << S) - 1u) / ((uint32_t)F * P));
+    while (n > 0 && (uint64_t)n * P * lower > ((uint64_t)1 << D) - 1u) n--;
+    return (int32_t)n;
+}
+
 /* Element i of a packed stream of `cont`-bit fields (2, 4, 8). */
 MICO_INLINE int32_t mico_get(const uint8_t *buf, int32_t i, int32_t cont, int32_t is_signed) {
     if (cont == 8) return is_signed ? (int32_t)(int8_t)buf[i] : (int32_t)buf[i];

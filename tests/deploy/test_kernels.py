@@ -203,12 +203,14 @@ class _MaxRng:
         return getattr(self.rng, name)
 
 
-@pytest.mark.parametrize("w_bits,in_bits", [(4, 4), (2, 2), (4, 2), (2, 4)])
-def test_long_extraction_bound_is_tight(w_bits, in_bits):
-    """Every field at its maximum over a K of 9 taps x 63 / 64 channels (whole F-field words, several
-    extraction blocks): exact. One more multiply per block than the kernel allows would overflow the dot
-    field (checked by the same data)."""
-    case = dict(cin=64 if w_bits == in_bits == 2 else 63, cout=3, h=6, w=6, k=(3, 3), stride=(1, 1), pad=(0, 0), groups=1, w_bits=w_bits,
+@pytest.mark.parametrize("w_bits,in_bits,cin,k", [(4, 4, 63, (3, 3)), (2, 2, 64, (3, 3)), (4, 2, 183, (2, 3)),
+                                                 (2, 4, 183, (2, 3))])
+def test_long_extraction_bound_is_tight(w_bits, in_bits, cin, k):
+    """Every field at its maximum over K words that split into blocks near the bound (whole F-field words:
+    63 / 183 channels in 3-field words, 64 in 4-field words; W4A4 189 words -> 9 blocks of 22, W2A2 144 ->
+    6 of 26, W4A2 / W2A4 366 -> 4 of 94, which a bound 4 steps looser would make 3 overflowing blocks of
+    122): exact. The checks below show the data reach the bound."""
+    case = dict(cin=cin, cout=3, h=6, w=6, k=k, stride=(1, 1), pad=(0, 0), groups=1, w_bits=w_bits,
                 in_bits=in_bits, in_signed=False, out_bits=None)
     op, xb, expected = random_conv(_MaxRng(0), **case)
     assert _long(op)
