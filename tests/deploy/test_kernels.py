@@ -88,6 +88,25 @@ def test_conv_variants_under_ubsan(case, seed):
     _check(case, seed, sanitize=True)
 
 
+def test_scratch_of_each_build_and_their_bound():
+    """Cortex-M7 / host builds add the long-multiply kernel's scratch, AArch64 builds the NEON paths';
+    lowering for an unknown build (the host) takes the larger of the two."""
+    from deploy.lower import aarch64_scratch
+
+    assert (aarch64_scratch("cortex-m7"), aarch64_scratch("cortex-a53"), aarch64_scratch("host")) == (False, True, None)
+    rng = np.random.default_rng(4)
+    for w_bits, in_bits in ((4, 4), (2, 2), (8, 8), (2, 4)):
+        op, _, _ = random_conv(rng, cin=16, cout=8, h=8, w=8, k=(3, 3), stride=(1, 1), pad=(1, 1), groups=1,
+                               w_bits=w_bits, in_bits=in_bits, in_signed=False, out_bits=8)
+        m7, a53 = conv_scratch_bytes(op.params, False), conv_scratch_bytes(op.params, True)
+        assert conv_scratch_bytes(op.params) == max(m7, a53)
+        assert (long_extra_bytes(op.params) > 0) == (w_bits <= 4 and in_bits <= 4)
+        if long_extra_bytes(op.params):  # 9 taps x ceil(16 / F) words, padded to whole blocks (at most nt / 5 + 4 more)
+            f = 4 if w_bits == in_bits == 2 else 3
+            nt = 9 * -(-16 // f)
+            assert long_extra_bytes(op.params) == 8 * (nt + (nt + 4) // 5 + 4) * (1 + 4) + 8
+
+
 def test_bad_parameters_return_status():
     op, xb, _ = random_conv(np.random.default_rng(0), cin=4, cout=4, h=4, w=4, k=(3, 3), stride=(1, 1), pad=(1, 1),
                             groups=1, w_bits=8, in_bits=8, in_signed=False, out_bits=8)
