@@ -305,16 +305,17 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     df["pk_t2"], df["pk_t1"] = pk_t2, pk_t1
     df["pk_w2"], df["pk_w1"] = pk_t2 * nw, pk_t1 * nw
     # M7 long-multiply kernel (mico_conv_long.c): F-field words (tw a tap, nt in all) padded to nch
-    # blocks of nbe (2 mod 4) steps; asm pair loop over floor(oc / 2) channel pairs (per step 2 LDRD +
-    # 4 UMLAL, per block the extraction), the odd channel in C; the weights converted once per call;
-    # the column: each input row converted once into the ring (when it pays) and copied per tap
+    # blocks of an even nbe <= nb steps; asm pair loop over floor(oc / 2) channel pairs (per step 2
+    # LDRD + 4 UMLAL, per block a computed jump and the extraction), the odd channel in C; the weights
+    # converted once per call; the column: each input row converted once into the ring (when it pays)
+    # and copied per tap
     F_l = np.where((wc == 2) & (df["ac"].to_numpy() == 2), 4.0, 3.0)
     tw_l = np.ceil(cin / F_l)
     nt_l = kh * kw * tw_l
-    nbm = np.where(F_l == 4, 26.0, np.where((wc == 4) & (df["ac"].to_numpy() == 4), 22.0, 118.0))
+    nbm = np.where(F_l == 4, 28.0, np.where((wc == 4) & (df["ac"].to_numpy() == 4), 24.0, 120.0))
     nch = np.ceil(nt_l / nbm)
     per = np.ceil(nt_l / np.maximum(nch, 1))
-    ntp = nch * (per + (6 - per % 4) % 4)
+    ntp = nch * (per + per % 2)
     ppairs = np.ceil(P / 2)
     df["lg_tiles"] = ppairs * np.floor(oc / 2)
     df["lg_steps"] = df["lg_tiles"] * ntp

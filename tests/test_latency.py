@@ -274,10 +274,10 @@ def test_packed_and_neon_subbyte_features():
     assert col["poly:w2a2:el_in"][1] > 0 and col["poly:w2a2:el_in_words"][1] == 0
     assert col["packed:w1:wp1"][2] == 5 * 2 and col["packed:w1:wp2"][2] == 0
     assert col["packed:const"][3] == 0 and col["poly:const"][3] == 0 and col["long:const"][3] == 0
-    # long: W2A2 4 fields (8 words a tap, 72 -> 3 blocks of 26, 78 steps), W4A4 3 fields (11 words a
-    # tap, 99 -> 5 blocks of 22, 110 steps); 32 pixel pairs x 8 channel pairs
-    assert col["long:steps"][4] == 32 * 8 * 78 and col["long:blocks"][4] == 32 * 8 * 3
-    assert col["long:steps"][5] == 32 * 8 * 110 and col["long:a4:rowcv"][5] == 8 * 8 * 11
+    # long: W2A2 4 fields (8 words a tap, 72 -> 3 blocks of 24), W4A4 3 fields (11 words a tap, 99 -> 5
+    # blocks of 20, 100 steps); 32 pixel pairs x 8 channel pairs
+    assert col["long:steps"][4] == 32 * 8 * 72 and col["long:blocks"][4] == 32 * 8 * 3
+    assert col["long:steps"][5] == 32 * 8 * 100 and col["long:a4:rowcv"][5] == 8 * 8 * 11
     assert col["long:w4:wt"][5] == 16 * 99 and col["poly:const"][5] == 0
     a = _frame(cfgs, "cortex-a53")
     X, names = _design(a)

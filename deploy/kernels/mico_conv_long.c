@@ -18,8 +18,8 @@
  *     n F P <= 2^S - 1                                (the dot field does not overflow) and
  *     n P sum_{j<F-1} (j+1) 2^(j S) <= 2^D - 1        (the lower fields never carry into bit D)
  * (mico_field_steps: W4A4 24, W2A2 28, W4A2 / W2A4 121). The K words are cut into nch blocks of
- * nbe = 2 (mod 4) multiplies, nbe <= that bound (W4A4 22, W2A2 26, W4A2 / W2A4 118), the last
- * block padded with weight-0 words.
+ * an even nbe <= that bound (W4A4 24, W2A2 28, W4A2 / W2A4 120) multiplies, padded with weight-0
+ * words.
  * Each tap's c channels take tw = ceil(c / F) words; the fields past c hold weight 0 (so they add
  * nothing whatever the activation field holds). Column and weights interleave word by word (two
  * pixels, two channels), so one double-word load feeds both operands of four UMLALs: 2 channels
@@ -54,8 +54,8 @@ int32_t mico_conv_long_ok(const mico_conv_params *p);
 int32_t mico_conv_long_ok(const mico_conv_params *p) { return lg_shape_ok(p) && p->wsum != 0; }
 
 /* Words a tap takes (tw = ceil(c / F)), and the column length ntp: nt = k_h k_w tw words padded
- * (with weight-0 words) to nch blocks of nbe = 2 (mod 4) words, nbe <= nb (mico_field_steps), so less
- * than 4 words a block: at most nt + ceil(nt / 5) + 4 (nb >= 24, so nch <= nt / 22 + 1). */
+ * (with weight-0 words) to nch blocks of an even nbe <= nb words (mico_field_steps), so less than 2
+ * words a block: within nt + ceil(nt / 5) + 4 (nb >= 24, so nch <= nt / 24 + 1). */
 MICO_INLINE int32_t lg_tw(const mico_conv_params *p, const int32_t F) { return (p->in_c + F - 1) / F; }
 MICO_INLINE int32_t lg_cap(const mico_conv_params *p, const int32_t F) {
     const int32_t nt = p->k_h * p->k_w * lg_tw(p, F);
@@ -178,8 +178,10 @@ MICO_INLINE void lg_block(const uint32_t *w, const uint32_t *x, int32_t nbe, int
  * accumulator words, 4 operand words and the two data pointers take 14 registers; the loop state
  * (block end, pair count, sums pointers, the pair's running sums) lives in memory operands. The
  * weights of consecutive pairs follow each other, so w just runs on. A block: two steps with
- * UMULL (the reset) and UMLAL, the rest four steps per iteration, then each sum's dot field (bits
- * D..D+S-1 of lo:hi) added to its running sum with two shifted ADDs and a UBFX. */
+ * UMULL (the reset) and UMLAL, then a jump (its address computed once per call) into a fully unrolled
+ * run of NMAX - 2 steps that executes the block's last nbe - 2 (no loop test inside a block), then
+ * each sum's dot field (bits D..D+S-1 of lo:hi) added to its running sum with two shifted ADDs and a
+ * UBFX. */
 #define LG_STEP(OP)                                                                              \
     "ldrd %[ya], %[yb], [%[w]], #8\n\tldrd %[x0], %[x1], [%[x]], #8\n\t"                         \
     OP " %[l00], %[h00], %[x0], %[ya]\n\t" OP " %[l01], %[h01], %[x1], %[ya]\n\t"                \
@@ -189,21 +191,21 @@ MICO_INLINE void lg_block(const uint32_t *w, const uint32_t *x, int32_t nbe, int
 #define LG_FIELD(R, L, H, T, D, W)                                                                 \
     "add %[" R "], %[" R "], %[" L "], lsr #" #D "\n\tubfx %[" T "], %[" H "], #0, #" #W "\n\t"      \
     "add %[" R "], %[" R "], %[" T "], lsl #(32-" #D ")\n\t"
-#define LG_PAIRS_FN(NAME, D, W)                                                                                  \
+#define LG_PAIRS_FN(NAME, D, W, NMAX)                                                                            \
     static __attribute__((noinline)) void NAME(const uint32_t *w, const uint32_t *xb, int32_t ntp, int32_t nbe,   \
                                                int32_t n, int32_t *sa, int32_t *sb) {                            \
-        const uint32_t *xe = xb + 2 * ntp, *be = xb;                                                              \
-        const int32_t bb = 8 * nbe;                                                                              \
+        const uint32_t *xe = xb + 2 * ntp;                                                                       \
+        const int32_t skip = 24 * (NMAX - nbe); /* bytes of unrolled steps a block jumps over (6 x 4 each) */    \
         uint64_t t01, t23;                                                                                       \
-        uint32_t l00, h00, l01, h01, l10, h10, l11, h11, ya, yb, x0, x1;                                         \
+        uint32_t l00, h00, l01, h01, l10, h10, l11, h11, ya, yb, x0, x1, entry;                                  \
         const uint32_t *x;                                                                                       \
-        __asm__ volatile("0:\n\tldr %[x], %[xb]\n\tmovs %[ya], #0\n\tmovs %[yb], #0\n\t"                           \
+        __asm__ volatile("adr.w %[ya], 8f\n\tldr %[yb], %[skip]\n\tadd %[ya], %[ya], %[yb]\n\t"                     \
+                         "orr %[ya], %[ya], #1\n\tstr %[ya], %[entry]\n\t"                                         \
+                         "0:\n\tldr %[x], %[xb]\n\tmovs %[ya], #0\n\tmovs %[yb], #0\n\t"                             \
                          "strd %[ya], %[yb], %[t01]\n\tstrd %[ya], %[yb], %[t23]\n"                              \
-                         "1:\n\tldr %[ya], %[bb]\n\tadd %[ya], %[x], %[ya]\n\tstr %[ya], %[be]\n\t"                \
-                         LG_STEP("umull") LG_STEP("umlal")                                                       \
-                         "ldr %[ya], %[be]\n\tcmp %[x], %[ya]\n\tbeq 3f\n"                                        \
-                         "2:\n\t" LG_STEP("umlal") LG_STEP("umlal") LG_STEP("umlal") LG_STEP("umlal")            \
-                         "ldr %[ya], %[be]\n\tcmp %[x], %[ya]\n\tbne 2b\n"                                        \
+                         "1:\n\t" LG_STEP("umull") LG_STEP("umlal")                                              \
+                         "ldr %[ya], %[entry]\n\tbx %[ya]\n\t.balign 4\n"                                          \
+                         "8:\n\t.rept " #NMAX " - 2\n\t" LG_STEP("umlal") ".endr\n"                                  \
                          "3:\n\tldrd %[ya], %[yb], %[t01]\n\t" LG_FIELD("ya", "l00", "h00", "x0", D, W)         \
                          LG_FIELD("yb", "l10", "h10", "x0", D, W) "strd %[ya], %[yb], %[t01]\n\t"                 \
                          "ldrd %[x0], %[x1], %[t23]\n\t" LG_FIELD("x0", "l01", "h01", "l00", D, W)                \
@@ -215,13 +217,13 @@ MICO_INLINE void lg_block(const uint32_t *w, const uint32_t *x, int32_t nbe, int
                          : [l00] "=&r"(l00), [h00] "=&r"(h00), [l01] "=&r"(l01), [h01] "=&r"(h01),                 \
                            [l10] "=&r"(l10), [h10] "=&r"(h10), [l11] "=&r"(l11), [h11] "=&r"(h11),                 \
                            [ya] "=&r"(ya), [yb] "=&r"(yb), [x0] "=&r"(x0), [x1] "=&r"(x1), [w] "+r"(w),           \
-                           [x] "=&r"(x), [be] "+m"(be), [t01] "+m"(t01), [t23] "+m"(t23), [n] "+m"(n),           \
+                           [x] "=&r"(x), [entry] "=m"(entry), [t01] "+m"(t01), [t23] "+m"(t23), [n] "+m"(n),     \
                            [sa] "+m"(sa), [sb] "+m"(sb)                                                          \
-                         : [xb] "m"(xb), [xe] "m"(xe), [bb] "m"(bb)                                              \
+                         : [xb] "m"(xb), [xe] "m"(xe), [skip] "m"(skip)                                          \
                          : "cc", "memory");                                                                      \
     }
-LG_PAIRS_FN(lg_pairs_f3, 28, 10) /* S 14: bits 28..41 */
-LG_PAIRS_FN(lg_pairs_f4, 30, 8)  /* S 10: bits 30..39 */
+LG_PAIRS_FN(lg_pairs_f3, 28, 10, 120) /* S 14: bits 28..41; blocks of up to 120 (W4A2 / W2A4) */
+LG_PAIRS_FN(lg_pairs_f4, 30, 8, 28)   /* S 10: bits 30..39; W2A2 blocks of up to 28 */
 #undef LG_PAIRS_FN
 #undef LG_FIELD
 #undef LG_STEP
@@ -258,10 +260,9 @@ MICO_INLINE void lg_conv(const mico_conv_params *p, const uint8_t *in, void *out
                          const int32_t WC, const int32_t CA, const int32_t F, const int32_t S) {
     const int32_t tw = lg_tw(p, F), nt = p->k_h * p->k_w * tw;
     const uint32_t P = ((1u << CA) - 1u) * ((1u << WC) - 1u);
-    /* nch blocks of nbe steps (nbe = 2 mod 4, <= nb: two steps, then four per loop iteration):
-     * ntp = nch nbe >= nt, at most lg_cap */
-    const int32_t nb = mico_field_steps(F, S, P) & ~1, nbm = nb - (nb - 2) % 4, nch = (nt + nbm - 1) / nbm;
-    const int32_t per = (nt + nch - 1) / nch, nbe = per + (6 - per % 4) % 4, ntp = nch * nbe;
+    /* nch blocks of nbe steps (even, <= nb): ntp = nch nbe >= nt, at most lg_cap */
+    const int32_t nb = mico_field_steps(F, S, P) & ~1, nch = (nt + nb - 1) / nb;
+    const int32_t per = (nt + nch - 1) / nch, nbe = per + (per & 1), ntp = nch * nbe;
     const int32_t ox = p->in_signed ? 1 << (CA - 1) : 0;
     /* after the GEMM kernels' scratch (which ends within scratch + gemm), 8-byte aligned */
     const int32_t gemm = mico_conv_get_buffer_size(p) - mico_conv_long_extra(p);

@@ -222,13 +222,14 @@ class _MaxRng:
         return getattr(self.rng, name)
 
 
-@pytest.mark.parametrize("w_bits,in_bits,cin,k", [(4, 4, 63, (3, 3)), (2, 2, 64, (3, 3)), (4, 2, 183, (2, 3)),
-                                                 (2, 4, 183, (2, 3))])
+@pytest.mark.parametrize("w_bits,in_bits,cin,k", [
+    (4, 4, 24, (1, 3)), (4, 4, 39, (1, 2)), (2, 2, 28, (2, 2)), (2, 2, 40, (1, 3)),
+    (4, 2, 120, (1, 3)), (4, 2, 183, (1, 2)), (2, 4, 120, (1, 3)), (2, 4, 183, (1, 2))])
 def test_long_extraction_bound_is_tight(w_bits, in_bits, cin, k):
-    """Every field at its maximum over K words that split into blocks near the bound (whole F-field words:
-    63 / 183 channels in 3-field words, 64 in 4-field words; W4A4 189 words -> 9 blocks of 22, W2A2 144 ->
-    6 of 26, W4A2 / W2A4 366 -> 4 of 94, which a bound 4 steps looser would make 3 overflowing blocks of
-    122): exact. The checks below show the data reach the bound."""
+    """Every field at its maximum, in whole F-field words (cin a multiple of F): K of exactly n words (one
+    block at the bound n: W4A4 24, W2A2 28, W4A2 / W2A4 120) and of n + 2 words (two blocks; a bound two
+    steps looser would make it one overflowing block): exact. The checks below show the data reach the
+    bound."""
     case = dict(cin=cin, cout=3, h=6, w=6, k=k, stride=(1, 1), pad=(0, 0), groups=1, w_bits=w_bits,
                 in_bits=in_bits, in_signed=False, out_bits=None)
     op, xb, expected = random_conv(_MaxRng(0), **case)
