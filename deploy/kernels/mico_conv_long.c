@@ -176,7 +176,7 @@ MICO_INLINE void lg_block(const uint32_t *w, const uint32_t *x, int32_t nbe, int
 #define LG_ASM 1
 /* Cortex-M7: the whole pair loop as one assembly block (as the poly kernel's pl_pairs_44). The 8
  * accumulator words, 4 operand words and the two data pointers take 14 registers; the loop state
- * (block end, pair count, sums pointers, the pair's running sums) lives in memory operands. The
+ * (jump address, pair count, sums pointers, the pair's running sums) lives in memory operands. The
  * weights of consecutive pairs follow each other, so w just runs on. A block: two steps with
  * UMULL (the reset) and UMLAL, then a jump (its address computed once per call) into a fully unrolled
  * run of NMAX - 2 steps that executes the block's last nbe - 2 (no loop test inside a block), then
@@ -222,7 +222,9 @@ MICO_INLINE void lg_block(const uint32_t *w, const uint32_t *x, int32_t nbe, int
                          : [xb] "m"(xb), [xe] "m"(xe), [skip] "m"(skip)                                          \
                          : "cc", "memory");                                                                      \
     }
-LG_PAIRS_FN(lg_pairs_f3, 28, 10, 120) /* S 14: bits 28..41; blocks of up to 120 (W4A2 / W2A4) */
+/* NMAX: the longest block of the layouts each serves (nbe <= mico_field_steps of container maxima, so
+ * the jump never lands before the run) */
+LG_PAIRS_FN(lg_pairs_f3, 28, 10, 120) /* S 14: bits 28..41; W4A4 blocks of up to 24, W4A2 / W2A4 120 */
 LG_PAIRS_FN(lg_pairs_f4, 30, 8, 28)   /* S 10: bits 30..39; W2A2 blocks of up to 28 */
 #undef LG_PAIRS_FN
 #undef LG_FIELD
