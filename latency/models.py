@@ -312,6 +312,7 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     F_l = np.where((wc == 2) & (df["ac"].to_numpy() == 2), 4.0, 3.0)
     tw_l = np.ceil(cin / F_l)
     nt_l = kh * kw * tw_l
+    # nb: mico_field_steps (even) at the container maxima of each layout (W2A2 28, W4A4 24, W4A2 / W2A4 120)
     nbm = np.where(F_l == 4, 28.0, np.where((wc == 4) & (df["ac"].to_numpy() == 4), 24.0, 120.0))
     nch = np.ceil(nt_l / nbm)
     per = np.ceil(nt_l / np.maximum(nch, 1))

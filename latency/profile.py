@@ -114,8 +114,9 @@ class KernelConfig:
         )
         return p
 
-    def buffer_bytes(self, aarch64: bool = False) -> tuple[int, int, int, int]:
-        """Weight, input, output and scratch bytes (``aarch64``: the scratch of the AArch64 kernels)."""
+    def buffer_bytes(self, aarch64: bool | None = False) -> tuple[int, int, int, int]:
+        """Weight, input, output and scratch bytes (``aarch64``: which build's scratch, as
+        ``deploy.lower.conv_scratch_bytes``)."""
         p = self.c_params()
         n_in = p["in_h"] * p["in_w"] * p["in_c"]
         n_out = p["out_h"] * p["out_w"] * p["out_c"]
@@ -123,9 +124,9 @@ class KernelConfig:
         return (self.out_c * p["w_row_bytes"], (n_in * p["in_cont"] + 7) // 8, out_b, scratch_bytes(p, aarch64))
 
 
-def scratch_bytes(p: dict[str, int], aarch64: bool = False) -> int:
+def scratch_bytes(p: dict[str, int], aarch64: bool | None = False) -> int:
     """Scratch size of the harness: deploy's (the kernel's own get_buffer_size is checked at run
-    time) with some slack; ``aarch64``: with the AArch64 kernels' terms (Cortex-A53)."""
+    time) with some slack; ``aarch64``: which build's scratch (``deploy.lower.aarch64_scratch``)."""
     return max(conv_scratch_bytes(p, aarch64), 64) + 64
 
 
@@ -250,7 +251,7 @@ _FIELDS = ["in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w", "str
            "out_lo", "out_hi", "out_chw", "w_row_bytes"]
 
 
-def harness_source(configs: Sequence[KernelConfig], marker: str, aarch64: bool = False) -> str:
+def harness_source(configs: Sequence[KernelConfig], marker: str, aarch64: bool | None = False) -> str:
     """C program running every configuration once inside its own marker region."""
     sizes = np.array([c.buffer_bytes(aarch64) for c in configs]).max(axis=0)
     maxc = max(c.out_c for c in configs)
@@ -331,7 +332,7 @@ def run_batch(configs: Sequence[KernelConfig], target: str, *, timeout: float = 
 
 
 def batches(configs: Sequence[KernelConfig], max_n: int = 48, max_bytes: int = 2_500_000,
-            aarch64: bool = False) -> Iterable[list[KernelConfig]]:
+            aarch64: bool | None = False) -> Iterable[list[KernelConfig]]:
     cur: list[KernelConfig] = []
     for c in configs:
         trial = cur + [c]
