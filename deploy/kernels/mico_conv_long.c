@@ -71,8 +71,8 @@ int32_t mico_conv_long_extra(const mico_conv_params *p) {
 }
 
 
-/* The (up to 12) bits of elements e, e+1, ... of a packed CA-bit stream, from bit 0 (reads the
- * second byte only when they reach into it). */
+/* Bits of elements e, e+1, ... of a packed CA-bit stream from bit 0, byte by byte (the second byte
+ * read only when the n elements reach into it). */
 MICO_INLINE uint32_t lg_win(const uint8_t *in, int32_t e, int32_t n, const int32_t CA) {
     const int32_t bit = (e * CA) & 7, b = (e * CA) >> 3;
     uint32_t v = in[b];
@@ -80,64 +80,81 @@ MICO_INLINE uint32_t lg_win(const uint8_t *in, int32_t e, int32_t n, const int32
     return v >> bit;
 }
 
-/* One pixel's c channels (CA-bit elements from element e0 of in, sign bits flipped when sg) as tw
- * words of F fields (element j at bit S j) at dst[0], dst[DS], ...; returns sum x'. */
-MICO_INLINE int32_t lg_words(const uint8_t *in, int32_t e0, int32_t c, int32_t sg, uint32_t *dst, int32_t DS,
-                             const int32_t CA, const int32_t F, const int32_t S) {
-    const uint32_t fl = sg ? 1u << (CA - 1) : 0u, m = (1u << CA) - 1u;
-    const uint32_t flw = sg ? (CA == 4 ? 0x8888u : 0xAAAAu) : 0u; /* every field's sign bit */
-    int32_t sum = 0, ci = 0;
-    for (; ci + F <= c; ci += F, dst += DS) {
-        const uint32_t v = lg_win(in, e0 + ci, F, CA) ^ flw;
-        uint32_t word = 0, fs = 0;
-        for (int32_t f = 0; f < F; f++) {
-            const uint32_t xv = (v >> (CA * f)) & m;
-            word |= xv << (S * f);
-            fs += xv;
-        }
-        sum += (int32_t)fs;
-        *dst = word;
+/* The fields of a word of spacing S holding the low k CA-bit elements (REV 0: element f at bit S f,
+ * the activations; REV 1: at S (F-1-f), the weights). */
+MICO_INLINE uint32_t lg_fmask(int32_t k, const int32_t CA, const int32_t F, const int32_t S, const int REV) {
+    uint32_t fm = 0;
+    for (int32_t f = 0; f < k; f++) fm |= ((1u << CA) - 1u) << (REV ? S * (F - 1 - f) : S * f);
+    return fm;
+}
+
+/* The low F CA-bit elements of t spread to fields of spacing S, masked by fm (lg_fmask): each field is
+ * one shifted copy of those elements; S >= F CA keeps every other copy's bits out of it. */
+MICO_INLINE uint32_t lg_spread(uint32_t t, uint32_t fm, const int32_t CA, const int32_t F, const int32_t S,
+                               const int REV) {
+    uint32_t w = 0;
+    t &= (1u << (F * CA)) - 1u;
+    for (int32_t f = 0; f < F; f++) {
+        const int32_t to = REV ? S * (F - 1 - f) : S * f, from = CA * f;
+        w |= to >= from ? t << (to - from) : t >> (from - to);
     }
-    if (ci < c) {
-        const uint32_t v = lg_win(in, e0 + ci, c - ci, CA);
-        uint32_t word = 0;
-        for (int32_t f = 0; f < c - ci; f++) {
-            const uint32_t xv = ((v >> (CA * f)) & m) ^ fl;
-            word |= xv << (S * f);
-            sum += (int32_t)xv;
+    return w & fm;
+}
+
+/* c CA-bit elements from element e0 of the packed stream in (nbytes bytes), sign bits flipped by
+ * flw, as ceil(c / F) words of fields (lg_spread) at dst[0], dst[DS], ...; returns the sum of their
+ * fields. Where the elements' bytes end 4 or more bytes before the stream does, each word is one
+ * unaligned 32-bit load at a running bit position and the sum one UMLAL a word against fields of 1
+ * (its dot field, bits S (F-1).., sums the word's fields; exact for up to
+ * mico_field_steps(F, S, 2^CA - 1) words: 364 at S 14, 85 at S 10, which sw says); else element
+ * groups byte by byte. */
+MICO_INLINE int32_t lg_words(const uint8_t *in, int32_t nbytes, int32_t e0, int32_t c, uint32_t flw, int sw,
+                             uint32_t *dst, int32_t DS, const int32_t CA, const int32_t F, const int32_t S,
+                             const int REV) {
+    uint32_t fm = lg_fmask(F, CA, F, S, REV);
+    const int32_t full = c - c % F;
+    if (sw && (((e0 + c) * CA) >> 3) + 4 <= nbytes) {
+        const uint32_t ones = lg_fmask(F, 1, F, S, 0);
+        __asm__("" : "+r"(fm)); /* one AND with a register, not a chain of BICs */
+        uint64_t acc = 0;
+        uint32_t bp = (uint32_t)(e0 * CA);
+        for (int32_t ci = 0; ci < full; ci += F, dst += DS, bp += (uint32_t)(F * CA)) {
+            const uint32_t w = lg_spread((mico_load32(in + (bp >> 3)) >> (bp & 7)) ^ flw, fm, CA, F, S, REV);
+            acc += (uint64_t)w * ones;
+            *dst = w;
         }
-        *dst = word;
+        if (full < c) {
+            const uint32_t w = lg_spread((mico_load32(in + (bp >> 3)) >> (bp & 7)) ^ flw,
+                                         lg_fmask(c - full, CA, F, S, REV), CA, F, S, REV);
+            acc += (uint64_t)w * ones;
+            *dst = w;
+        }
+        return (int32_t)((uint32_t)(acc >> (S * (F - 1))) & ((1u << S) - 1u));
+    }
+    int32_t sum = 0;
+    for (int32_t ci = 0; ci < c; ci += F, dst += DS) {
+        const int32_t k = c - ci < F ? c - ci : F;
+        const uint32_t t = lg_win(in, e0 + ci, k, CA) ^ flw;
+        for (int32_t f = 0; f < k; f++) sum += (int32_t)((t >> (CA * f)) & ((1u << CA) - 1u));
+        *dst = lg_spread(t, lg_fmask(k, CA, F, S, REV), CA, F, S, REV);
     }
     return sum;
 }
 
 /* The weights of every output channel as F-field words (element j at bit S (F-1-j)), channel pairs
  * interleaved word by word: wb[(q ntp + t) 2 + j] is word t of channel 2q + j (the last channel
- * repeated for odd out_c); padding words and fields 0. */
+ * repeated for odd out_c); padding words and fields 0. A channel's taps are one run of
+ * k_h k_w c elements, converted a tap at a time (a tap's last word holds c mod F fields). */
 MICO_INLINE void lg_weights(const mico_conv_params *p, uint32_t *wb, int32_t tw, int32_t ntp, const int32_t WC,
                             const int32_t F, const int32_t S) {
-    const int32_t c = p->in_c, taps = p->k_h * p->k_w, out_c = p->out_c;
-    const uint32_t fl = 1u << (WC - 1), m = (1u << WC) - 1u;
+    const int32_t c = p->in_c, taps = p->k_h * p->k_w, out_c = p->out_c, nbytes = out_c * p->w_row_bytes;
+    const uint32_t flw = WC == 4 ? 0x888u : 0xAAu; /* every field's sign bit */
     for (int32_t oc = 0; oc < ((out_c + 1) & ~1); oc++) {
-        const uint8_t *row = p->weights + (oc < out_c ? oc : out_c - 1) * p->w_row_bytes;
+        const int32_t r = oc < out_c ? oc : out_c - 1;
+        const uint8_t *row = p->weights + r * p->w_row_bytes;
         uint32_t *dst = wb + (oc >> 1) * 2 * ntp + (oc & 1);
-        const uint32_t flw = WC == 4 ? 0x8888u : 0xAAAAu; /* every field's sign bit */
-        for (int32_t tap = 0; tap < taps; tap++) {
-            int32_t ci = 0;
-            for (; ci + F <= c; ci += F, dst += 2) {
-                const uint32_t v = lg_win(row, tap * c + ci, F, WC) ^ flw;
-                uint32_t word = 0;
-                for (int32_t f = 0; f < F; f++) word |= ((v >> (WC * f)) & m) << (S * (F - 1 - f));
-                *dst = word;
-            }
-            if (ci < c) {
-                const uint32_t v = lg_win(row, tap * c + ci, c - ci, WC);
-                uint32_t word = 0;
-                for (int32_t f = 0; f < c - ci; f++) word |= (((v >> (WC * f)) & m) ^ fl) << (S * (F - 1 - f));
-                *dst = (uint32_t)word;
-                dst += 2;
-            }
-        }
+        for (int32_t tap = 0; tap < taps; tap++, dst += 2 * tw)
+            (void)lg_words(row, nbytes - r * p->w_row_bytes, tap * c, c, flw, 1, dst, 2, WC, F, S, 1);
         for (int32_t t = taps * tw; t < ntp; t++, dst += 2) *dst = 0;
     }
 }
@@ -145,12 +162,14 @@ MICO_INLINE void lg_weights(const mico_conv_params *p, uint32_t *wb, int32_t tw,
 /* Column of pixel slot s (col[2 t + s], t < k_h k_w tw; the padding words after it are zeroed once
  * per call); returns sum x' over the real K. */
 MICO_INLINE int32_t lg_im2col(const mico_conv_params *p, const uint8_t *in, int32_t pix, int32_t s, uint32_t *col,
-                              int32_t tw, uint32_t ox, int32_t *ring, const int32_t CA, const int32_t F, const int32_t S) {
-    const int32_t c = p->in_c, sg = p->in_signed;
+                              int32_t tw, uint32_t ox, int32_t *ring, int sw, const int32_t CA, const int32_t F,
+                              const int32_t S) {
+    const int32_t c = p->in_c, nbytes = (p->in_h * p->in_w * c * CA + 7) >> 3;
+    const uint32_t flw = p->in_signed ? (CA == 4 ? 0x888u : 0xAAu) : 0u; /* every field's sign bit */
     uint32_t opat = 0; /* an outside pixel: x' = o_x in every field (padding fields meet weight 0) */
     for (int32_t f = 0; f < F; f++) opat |= ox << (S * f);
     int32_t sum = 0;
-#define LG_CONV(E0, D, DS) lg_words(in, (E0), c, sg, (D), (DS), CA, F, S)
+#define LG_CONV(E0, D, DS) lg_words(in, nbytes, (E0), c, flw, sw, (D), (DS), CA, F, S, 0)
     MICO_RING_TAPS(p, pix, col + s, tw, ring, opat, ox * (uint32_t)c, sum, LG_CONV);
 #undef LG_CONV
     return sum;
@@ -277,11 +296,12 @@ MICO_INLINE void lg_conv(const mico_conv_params *p, const uint8_t *in, void *out
     for (int32_t t = 2 * nt; t < 2 * ntp; t++) col[t] = 0;
     int32_t *ring = mico_ring_pays(p) ? mico_ring_reset(p, base) : 0;
     const int32_t npix = p->out_h * p->out_w, ow_off = 1 << (WC - 1);
+    const int sw = tw <= mico_field_steps(F, S, (1u << CA) - 1u); /* lg_words sums by UMLAL */
     for (int32_t pix = 0; pix < npix; pix += 2) {
         const int32_t n = pix + 1 < npix ? 2 : 1;
-        const int32_t s0 = lg_im2col(p, in, pix, 0, col, tw, (uint32_t)ox, ring, CA, F, S);
+        const int32_t s0 = lg_im2col(p, in, pix, 0, col, tw, (uint32_t)ox, ring, sw, CA, F, S);
         int32_t s1 = 0;
-        if (n == 2) s1 = lg_im2col(p, in, pix + 1, 1, col, tw, (uint32_t)ox, ring, CA, F, S);
+        if (n == 2) s1 = lg_im2col(p, in, pix + 1, 1, col, tw, (uint32_t)ox, ring, sw, CA, F, S);
         else
             for (int32_t t = 0; t < nt; t++) col[2 * t + 1] = 0;
         lg_pairs(wb, col, ntp, nbe, p->out_c, sums, sums + p->out_c, F, S);
