@@ -46,6 +46,7 @@ def library(sanitize: bool = False, extra_flags: tuple[str, ...] = ()) -> ct.CDL
     lib.mico_conv_variant_run.restype = ct.c_int
     lib.mico_conv_get_buffer_size.restype = ct.c_int32
     lib.mico_conv_select.restype = ct.c_int
+    lib.mico_conv_rows_fields.restype = ct.c_int32
     return lib
 
 
@@ -86,6 +87,14 @@ def buffer_size(op, lib: ct.CDLL | None = None) -> int:
     lib = lib or library()
     p = ConvParams(**{k: int(v) for k, v in op.params.items()})
     return lib.mico_conv_get_buffer_size(ct.byref(p))
+
+
+def rows_fields(params: dict[str, int], lib: ct.CDLL | None = None) -> int:
+    """Output pixels per 32-bit operand of the first-layer kernel's sub-byte path for these conv
+    parameters (`mico_conv_rows_fields`: 2-4; 0 where it takes the 16-bit dual-MAC path)."""
+    lib = lib or library()
+    p = ConvParams(**{k: int(v) for k, v in params.items()})
+    return int(lib.mico_conv_rows_fields(ct.byref(p)))
 
 
 def selected_variant(op, lib: ct.CDLL | None = None) -> str:

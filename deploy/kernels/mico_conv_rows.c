@@ -9,7 +9,8 @@
  * further: the weights of a kernel row, widened once per call to int16 pairs (zero-padded to an
  * even count), multiply 4 neighbouring pixels with 16-bit dual MACs (SMLAD on Cortex-M7;
  * unaligned 32-bit loads). The 4 pixels' raw sums then take the shared requantization pass
- * (mico_conv_store_pixels), two pixels at a time.
+ * (mico_conv_store_pixels), two pixels at a time. Sub-byte operands take the path below instead
+ * (rf_conv: 4-8 products per 64-bit multiply-accumulate).
  *
  * Scratch (4-byte aligned): the ring (k_h rows of L int16, L = (in_w + 2 pad_w + 3 stride_w) c + 2
  * rounded up to even: the zero-padded last weight pair and the pixels of a last, partial group of
@@ -70,12 +71,218 @@ MICO_INLINE void rw_pixels(const mico_conv_params *p, const int16_t *const *rp, 
     for (int32_t oc = 0; oc < oc_n; oc++, wt += step) rw_quad(rp, p->k_h, off, pw, wt, np, sums + oc, oc_n, NP, PW);
 }
 
+/* ---- Sub-byte operands: several products per signed 32 x 32 -> 64-bit multiply-accumulate ----
+ *
+ * With 2/4-bit activation and 1/2/4-bit weight containers the 16-bit dual MAC wastes most of its
+ * width. Here NX neighbouring output pixels share one 32-bit operand and two output channels the
+ * other: X = sum_i x_i 2^(S i) (pixel i's input value at one kernel element), Y = w_0 + w_1
+ * 2^(S NX) (the two channels' weights there). In the 64-bit product (SMLAL on Cortex-M7) each
+ * pixel x channel product sits alone in its S-bit digit (i + j NX) and sums over the K kernel
+ * elements stay there: the accumulator starts at B = sum_f 2^(S f + S - 1), so every digit holds
+ * its dot product + 2^(S-1) in [0, 2^S) as long as K max|x| max|w| < 2^(S-1) (container maxima,
+ * so any content is exact), and carries never cross digits. Signed values need no offsets: X and
+ * Y are plain signed integers (|X|, |Y| < 2^31 for the layouts below) and the product is exact
+ * integer arithmetic. The 2^(S-1) of each digit is the shared pass's per-pixel term t.
+ * Layouts (rf_layout, largest NX whose bound holds): NX 4, S 7 (S 6 with 4-bit weights: Y fits
+ * 31 bits); NX 3, S 9; NX 2, S 13: 8, 6 or 4 products a multiply, e.g. LeNet-5 conv1 (K 25) W4A4
+ * 4, W2A2 6; a 3x3 first layer W2A2 8.
+ * Input rows go through a ring of k_h rows of X words, one per element position of the padded
+ * row: X[q] = sum_i x[q + i d] 2^(S i) (d = stride_w c), converted in place from the row's values;
+ * the kernel row kh of the pixel group at ow is X[ow d + e], e < k_w c. Weights become Y words
+ * once per call, two channel pairs interleaved so that one X load feeds two multiplies. */
+MICO_INLINE int32_t rf_s(int32_t nx, int32_t mw) { return nx == 2 ? 13 : nx == 3 ? 9 : mw <= 2 ? 7 : 6; }
+
+/* Pixels per X word (2-4), 0 where no layout's bound holds or the containers are not sub-byte. */
+static int32_t rf_layout(const mico_conv_params *p) {
+    if ((p->in_cont != 2 && p->in_cont != 4) || (p->w_cont != 1 && p->w_cont != 2 && p->w_cont != 4)) return 0;
+    const int32_t mx = p->in_signed ? 1 << (p->in_cont - 1) : (1 << p->in_cont) - 1;
+    const int32_t mw = p->w_cont == 1 ? 1 : 1 << (p->w_cont - 1);
+    const int64_t b = (int64_t)p->k_h * p->k_w * p->in_c * mx * mw;
+    for (int32_t nx = 4; nx >= 2; nx--)
+        if (b < (1 << (rf_s(nx, mw) - 1))) return nx;
+    return 0;
+}
+
+/* Ring row length (X words, with the NX - 1 pixel steps the in-place conversion reads past the last
+ * group) */
+MICO_INLINE int32_t rf_len(const mico_conv_params *p, int32_t nx) {
+    const int32_t d = p->stride_w * p->in_c, g = (p->out_w + nx - 1) / nx;
+    return (g * nx - 1) * d + p->k_w * p->in_c;
+}
+
+/* Scratch: alignment, the ring, the Y words (ceil(out_c / 2) pairs x K), the table and 4 pixels' sums */
+static int32_t rf_need(const mico_conv_params *p, int32_t nx) {
+    return 4 + 4 * p->k_h * rf_len(p, nx) + 4 * ((p->out_c + 1) / 2) * p->k_h * p->k_w * p->in_c +
+           (int32_t)sizeof(mico_chq) * p->out_c + 16 * p->out_c;
+}
+
+/* Ring slot rows of input rows ih0 .. ih0 + k_h - 1 into rp; a row entering is converted to X words
+ * (rows outside the image: 0). */
+MICO_INLINE void rf_ring(const mico_conv_params *p, const uint8_t *in, int32_t *ring, int32_t len, int32_t *slot_row,
+                         int32_t ih0, const int32_t **rp, const int32_t NX, const int32_t S) {
+    const int32_t c = p->in_c, d = p->stride_w * c, lo = p->pad_w * c, n = p->in_w * c;
+    for (int32_t kh = 0; kh < p->k_h; kh++) {
+        const int32_t ih = ih0 + kh, slot = ((ih % p->k_h) + p->k_h) % p->k_h;
+        int32_t *r = ring + slot * len;
+        rp[kh] = r;
+        if (slot_row[slot] == ih) continue;
+        slot_row[slot] = ih;
+        if (ih < 0 || ih >= p->in_h) {
+            for (int32_t q = 0; q < len; q++) r[q] = 0;
+            continue;
+        }
+        const int32_t e0 = ih * n;
+        for (int32_t q = 0; q < len; q++) {
+            const int32_t e = q - lo;
+            r[q] = e >= 0 && e < n ? mico_get(in, e0 + e, p->in_cont, p->in_signed) : 0;
+        }
+        for (int32_t q = 0; q + (NX - 1) * d < len; q++) {
+            int32_t x = r[q];
+            for (int32_t i = 1; i < NX; i++) x += r[q + i * d] * (1 << (S * i));
+            r[q] = x;
+        }
+    }
+}
+
+/* Digits of the 64-bit sums a of a channel pair (2 q + j, j <= TWO) into s[i oc + j], pixel i < NX. */
+MICO_INLINE void rf_digits(uint64_t a, int32_t *s, int32_t oc, const int32_t TWO, const int32_t NX, const int32_t S) {
+#pragma GCC unroll 2
+    for (int32_t j = 0; j < 1 + TWO; j++)
+#pragma GCC unroll 4
+        for (int32_t i = 0; i < NX; i++) s[i * oc + j] = (int32_t)((uint32_t)(a >> (S * (i + j * NX))) & ((1u << S) - 1u));
+}
+
+/* One pixel group: kernel rows kh at rp[kh] + base, KWC (0: kwc) elements each, against PAIRS (1-3)
+ * channel pairs whose Y words are interleaved word by word (y[k PAIRS + j]): each X load feeds
+ * PAIRS multiplies. */
+MICO_INLINE void rf_group(const int32_t *const *rp, int32_t kh_n, int32_t base, int32_t kwc, const int32_t *y,
+                          uint64_t bias, uint64_t *a, const int32_t PAIRS, const int32_t KWC) {
+    const int32_t n = KWC ? KWC : kwc;
+#if defined(__thumb2__)
+    /* each 64-bit sum as two 32-bit halves, so that the compiler keeps them in place for SMLAL */
+    uint32_t l0 = (uint32_t)bias, h0 = (uint32_t)(bias >> 32), l1 = l0, h1 = h0, l2 = l0, h2 = h0;
+#define RF_MAC(L, H, X, Y) __asm__("smlal %0, %1, %2, %3" : "+r"(L), "+r"(H) : "r"(X), "r"(Y))
+#else
+    int64_t a0 = (int64_t)bias, a1 = (int64_t)bias, a2 = (int64_t)bias;
+#endif
+    for (int32_t kh = 0; kh < kh_n; kh++) {
+        const int32_t *x = rp[kh] + base;
+        __asm__("" : "+r"(x), "+r"(y)); /* loads at immediate offsets from two running pointers */
+#pragma GCC unroll 5
+        for (int32_t e = 0; e < n; e++, y += PAIRS) {
+#if defined(__thumb2__)
+            const int32_t xv = x[e];
+            RF_MAC(l0, h0, xv, y[0]);
+            if (PAIRS > 1) RF_MAC(l1, h1, xv, y[1]);
+            if (PAIRS > 2) RF_MAC(l2, h2, xv, y[2]);
+#else
+            const int64_t xv = x[e];
+            a0 += xv * y[0];
+            if (PAIRS > 1) a1 += xv * y[1];
+            if (PAIRS > 2) a2 += xv * y[2];
+#endif
+        }
+    }
+#if defined(__thumb2__)
+#undef RF_MAC
+    a[0] = (uint64_t)h0 << 32 | l0;
+    a[1] = (uint64_t)h1 << 32 | l1;
+    a[2] = (uint64_t)h2 << 32 | l2;
+#else
+    a[0] = (uint64_t)a0;
+    a[1] = (uint64_t)a1;
+    a[2] = (uint64_t)a2;
+#endif
+}
+
+/* Channel pairs in groups of 3 (then 2 or 1 for the rest): the number in the group starting at pair q */
+MICO_INLINE int32_t rf_take(int32_t np, int32_t q) { return np - q >= 3 ? 3 : np - q; }
+
+MICO_INLINE void rf_conv(const mico_conv_params *p, const uint8_t *in, void *out, uint8_t *base, const int32_t NX,
+                         const int32_t S) {
+    const int32_t c = p->in_c, oc = p->out_c, kwc = p->k_w * c, K = p->k_h * kwc, len = rf_len(p, NX);
+    const int32_t d = p->stride_w * c, np = (oc + 1) / 2;
+    int32_t *ring = (int32_t *)(void *)base;
+    int32_t *yw = ring + p->k_h * len;
+    mico_chq *tab = (mico_chq *)(void *)(yw + np * K);
+    int32_t *sums = (int32_t *)(void *)(tab + oc);
+    const int32_t fast = mico_conv_store_prepare(p, 0, tab);
+    /* Y words: the pairs of each group (rf_take) interleaved word by word, yw[q0 K + k m + j] for pair
+     * q0 + j of the group of m pairs starting at q0 */
+    for (int32_t q0 = 0; q0 < np; q0 += rf_take(np, q0)) {
+        const int32_t m = rf_take(np, q0);
+        for (int32_t j = 0; j < m; j++) {
+            const int32_t q = q0 + j;
+            const uint8_t *r0 = p->weights + 2 * q * p->w_row_bytes, *r1 = r0 + p->w_row_bytes;
+            for (int32_t k = 0; k < K; k++) {
+                const int32_t w1 = 2 * q + 1 < oc ? mico_get_w(r1, k, p->w_cont) : 0;
+                yw[q0 * K + k * m + j] = mico_get_w(r0, k, p->w_cont) + w1 * (1 << (S * NX));
+            }
+        }
+    }
+    uint64_t bias = 0;
+    for (int32_t f = 0; f < 2 * NX; f++) bias |= (uint64_t)1 << (S * f + S - 1);
+    int32_t t[4];
+    for (int32_t i = 0; i < 4; i++) t[i] = 1 << (S - 1);
+    int32_t slot_row[16];
+    const int32_t *rp[16];
+    mico_ring16_reset(slot_row, p->k_h);
+    for (int32_t oh = 0; oh < p->out_h; oh++) {
+        rf_ring(p, in, ring, len, slot_row, oh * p->stride_h - p->pad_h, rp, NX, S);
+        for (int32_t ow = 0; ow < p->out_w; ow += NX) {
+            const int32_t off = ow * d;
+            uint64_t a[3];
+            for (int32_t q = 0; q < np;) {
+                const int32_t m = rf_take(np, q);
+                const int32_t *y = yw + q * K;
+#define RF_GROUP(M)                                                                   \
+    if (kwc == 5) rf_group(rp, p->k_h, off, kwc, y, bias, a, (M), 5);                 \
+    else if (kwc == 3) rf_group(rp, p->k_h, off, kwc, y, bias, a, (M), 3);            \
+    else rf_group(rp, p->k_h, off, kwc, y, bias, a, (M), 0)
+                if (m == 3) {
+                    RF_GROUP(3);
+                } else if (m == 2) {
+                    RF_GROUP(2);
+                } else {
+                    RF_GROUP(1);
+                }
+#undef RF_GROUP
+                for (int32_t j = 0; j < m; j++, q++) {
+                    if (2 * q + 1 < oc) rf_digits(a[j], sums + 2 * q, oc, 1, NX, S);
+                    else rf_digits(a[j], sums + 2 * q, oc, 0, NX, S);
+                }
+            }
+            const int32_t n = p->out_w - ow < NX ? p->out_w - ow : NX;
+            mico_conv_store_pixels(p, sums, tab, t, oh * p->out_w + ow, n, fast, out);
+        }
+    }
+}
+
+/* Pixels per X word of the sub-byte path these parameters take (0: the 16-bit dual MAC path); the
+ * latency model and the tests ask it. */
+int32_t mico_conv_rows_fields(const mico_conv_params *p);
+int32_t mico_conv_rows_fields(const mico_conv_params *p) {
+    if (!p || !mico_conv_rows_ok(p)) return 0;
+    const int32_t nx = rf_layout(p);
+    return nx && rf_need(p, nx) <= mico_conv_get_buffer_size(p) ? nx : 0;
+}
+
 mico_status mico_conv_rows(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch,
                            int32_t scratch_bytes) {
     mico_status st = mico_conv_check(p);
     if (st != MICO_OK) return st;
     if (!mico_conv_rows_ok(p)) return MICO_ERR_UNSUPPORTED;
     if (!scratch || scratch_bytes < mico_conv_get_buffer_size(p)) return MICO_ERR_SCRATCH;
+    const int32_t nx = mico_conv_rows_fields(p);
+    if (nx) {
+        uint8_t *b = (uint8_t *)(((uintptr_t)scratch + 3u) & ~(uintptr_t)3u);
+        const int32_t mw = p->w_cont == 1 ? 1 : 1 << (p->w_cont - 1);
+        if (nx == 2) rf_conv(p, in, out, b, 2, 13);
+        else if (nx == 3) rf_conv(p, in, out, b, 3, 9);
+        else if (mw <= 2) rf_conv(p, in, out, b, 4, 7);
+        else rf_conv(p, in, out, b, 4, 6);
+        return MICO_OK;
+    }
     const int32_t c = p->in_c, kh_n = p->k_h, L = rw_len(p), np = rw_pairs(p), kr = p->k_w * c;
     int16_t *ring = (int16_t *)(((uintptr_t)scratch + 3u) & ~(uintptr_t)3u);
     uint32_t *wt = (uint32_t *)(void *)(ring + kh_n * L);

@@ -245,6 +245,43 @@ def test_long_extraction_bound_is_tight(w_bits, in_bits, cin, k):
     assert n * f * p < 1 << s <= (n + 2) * f * p
 
 
+class _ExtremeRng(_MaxRng):
+    """Weights (and signed activations) at the low end of their range, unsigned activations at the
+    top: every product at its largest magnitude with the sign of ``sign`` x the activations' sign."""
+
+    def __init__(self, seed, sign):
+        super().__init__(seed)
+        self.sign = sign
+
+    def integers(self, lo, hi, size=None):
+        v = lo if lo < 0 and self.sign < 0 else hi - 1
+        return np.full(size, v) if size is not None else v
+
+
+@pytest.mark.parametrize("w_bits,in_bits,in_signed,cin,k,nx", [
+    (4, 4, False, 2, (1, 17), 2), (4, 4, True, 3, (3, 7), 2), (2, 4, False, 2, (4, 17), 2),
+    (2, 2, False, 3, (2, 7), 3), (2, 2, False, 2, (1, 5), 4), (4, 2, False, 2, (1, 5), 3)])
+@pytest.mark.parametrize("sign", [1, -1])
+def test_rows_fields_at_their_bound(w_bits, in_bits, in_signed, cin, k, nx, sign):
+    """The first-layer kernel's sub-byte path (several pixels x two channels per SMLAL, one S-bit digit
+    each): every product at its largest magnitude, of either sign, with K at the largest the layout
+    takes (one more kernel element would need the next smaller number of pixels per word): exact,
+    host and sanitizers. The layout: NX pixels per word, S = 13, 9, 7 for NX = 2, 3, 4."""
+    case = dict(cin=cin, cout=5, h=k[0] + 2, w=k[1] + 7, k=k, stride=(1, 1), pad=(0, 0), groups=1, w_bits=w_bits,
+                in_bits=in_bits, in_signed=in_signed, out_bits=None)
+    op, xb, expected = random_conv(_ExtremeRng(0, sign), **case)
+    assert ckernels.selected_variant(op) == "rows" and ckernels.rows_fields(op.params) == nx
+    for sanitize in (False, True):
+        status, out = ckernels.run_conv(op, xb, "rows", ckernels.library(sanitize))
+        assert status == 0
+        np.testing.assert_array_equal(np.frombuffer(out, np.int32), expected)
+    # K is the largest the layout takes: K max|x| max|w| < 2^(S-1) (container maxima), one more element not
+    s = {2: 13, 3: 9, 4: 7}[nx]
+    mx = (1 << (in_bits - 1)) if in_signed else (1 << in_bits) - 1
+    K = cin * k[0] * k[1]
+    assert K * mx * (1 << (w_bits - 1)) < 1 << (s - 1) <= (K + cin) * mx * (1 << (w_bits - 1))
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), st.integers(0, 2**31))
 def test_poly_requant_shortcut(data, seed):

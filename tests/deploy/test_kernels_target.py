@@ -90,14 +90,15 @@ def test_single_output_channel_on_target(target, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("target", ["cortex-m7", "cortex-a53"])
 def test_rows_on_target(target, tmp_path, monkeypatch):
-    """The first-layer row-ring kernel on the targets (SMLAD and unaligned loads on Cortex-M7)."""
+    """The first-layer row-ring kernel on the targets (SMLAD and unaligned loads on Cortex-M7; with
+    sub-byte operands SMLAL over several pixels and two channels)."""
     if not all(shutil.which(t) for t in TOOLS[target]):
         pytest.skip(f"needs {' and '.join(TOOLS[target])}")
     rng = np.random.default_rng(5)
     cases = []
     for cin, k, stride, pad, (h, w) in [(1, (5, 5), (1, 1), (2, 2), (10, 10)), (3, (3, 3), (1, 1), (1, 1), (7, 9)),
                                         (2, (7, 7), (2, 2), (3, 3), (9, 11)), (1, (3, 3), (2, 1), (0, 1), (8, 7))]:
-        for wb, ab, sg in ((8, 8, False), (4, 4, True), (2, 2, False), (1, 2, False)):
+        for wb, ab, sg in ((8, 8, False), (4, 4, True), (2, 2, False), (1, 2, False), (2, 4, False), (4, 2, True)):
             op, xb, _ = random_conv(rng, cin=cin, cout=int(rng.integers(1, 7)), h=h, w=w, k=k, stride=stride, pad=pad,
                                     groups=1, w_bits=wb, in_bits=ab, in_signed=sg, out_bits=int(rng.choice([2, 4, 8])))
             cases.append((op, xb))
