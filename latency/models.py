@@ -108,6 +108,22 @@ def _variant_m7(df: pd.DataFrame) -> np.ndarray:
     return out
 
 
+def _rows_fields(df: pd.DataFrame) -> np.ndarray:
+    """Pixels per operand word of the first-layer kernel's sub-byte path (deploy's own
+    ``mico_conv_rows_fields`` through the host library; 0: its 16-bit dual-MAC path) of every row."""
+    from deploy.ckernels import rows_fields
+    from latency.profile import KernelConfig
+
+    cols = [f for f in KernelConfig.__dataclass_fields__]
+    cache: dict[tuple, int] = {}
+    out = np.zeros(len(df))
+    for i, row in enumerate(df[cols].itertuples(index=False, name=None)):
+        if row not in cache:
+            cache[row] = rows_fields(KernelConfig(*row).c_params())
+        out[i] = cache[row]
+    return out
+
+
 def _variant(df: pd.DataFrame, target: str) -> np.ndarray:
     dw = (df["kind"] == "depthwise").to_numpy()
     if target == "cortex-a53":  # AArch64 build (mico_conv_neon.c / mico_conv_dw.c, NEON paths)
@@ -389,6 +405,24 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     df["rw_kh"] = quads * kh
     df["rw_mac"] = quads * kh * rw_np
     df["rw_pairs"] = df["out_h"].to_numpy(float) * np.ceil(df["out_w"].to_numpy(float) / 2)
+    # its sub-byte path (rf_conv): NX pixels per X word; per kernel row entering the ring, its words
+    # (one element get each, then the in-place combination); per group of NX pixels and group of up
+    # to 3 channel pairs, K X loads and one SMLAL and Y load per pair; per pair the digits, per
+    # group one requantization call
+    nx = np.where(is_rw, _rows_fields(df) if is_rw.any() else 0.0, 0.0)
+    rf = (nx > 0).astype(float)
+    nxs = np.maximum(nx, 1)
+    rf_len = (np.ceil(df["out_w"].to_numpy(float) / nxs) * nxs - 1) * rw_pw + kw * cin
+    rf_groups = df["out_h"].to_numpy(float) * np.ceil(df["out_w"].to_numpy(float) / nxs)
+    npairs = np.ceil(oc / 2)
+    df["rf"] = rf
+    df["rf_conv"] = rf * df["rw_rows"] * rf_len
+    df["rf_wt"] = rf * npairs * K
+    df["rf_groups"] = rf * rf_groups
+    df["rf_xk"] = rf * rf_groups * np.ceil(npairs / 3) * K
+    df["rf_kh"] = rf * rf_groups * np.ceil(npairs / 3) * kh
+    df["rf_mac"] = rf * rf_groups * npairs * K
+    df["rf_digits"] = rf * rf_groups * oc * nx
     # the A53 counts join in one step (column by column the frame fragments)
     return pd.concat([df, pd.DataFrame(_a53_features(df, P, K, cin, oc, kh, kw, wc), index=df.index)], axis=1)
 
@@ -697,7 +731,7 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     add("dw:pix", m * df["pix"])
     for o in O_CONTS:
         add(f"dw:o{o}:outs", m * (oc == o) * df["outs"])
-    m = (var == 8).astype(float)  # first-layer row ring
+    m = (var == 8) * (1 - df["rf"].to_numpy())  # first-layer row ring, 16-bit dual MACs
     ring_kernel("rows", m, df["rw_rows"], df["rw_conv"], df["rw_wt"])
     add("rows:quads", m * df["rw_quads"])
     for sp_, sel in (("spec", df["rw_spec"]), ("gen", 1 - df["rw_spec"])):
@@ -706,6 +740,17 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     add("rows:pairs", m * df["rw_pairs"])
     for o in O_CONTS:
         add(f"rows:o{o}:outs", m * (oc == o) * df["outs"])
+    m = df["rf"].to_numpy()  # its sub-byte path (SMLAL over NX pixels x 2 channels)
+    add("rowsf:const", m)
+    add("rowsf:rows", m * df["rw_rows"])
+    for a in (2, 4):
+        add(f"rowsf:a{a}:conv", m * (ac == a) * df["rf_conv"])
+    for w in (1, 2, 4):
+        add(f"rowsf:w{w}:wt", m * (wc == w) * df["rf_wt"])
+    for f_ in ("groups", "xk", "kh", "mac", "digits"):
+        add(f"rowsf:{f_}", m * df[f"rf_{f_}"])
+    for o in O_CONTS:
+        add(f"rowsf:o{o}:outs", m * (oc == o) * df["outs"])
     m = (var == 1).astype(float)  # portable (grouped convs): direct loops
     add("portable:const", m)
     for w in WC:
@@ -733,7 +778,7 @@ def _learn_features(df: pd.DataFrame, prior: np.ndarray, target: str) -> np.ndar
     if a53:
         cols += [lg("n8_blk"), lg("ou_steps"), df["in_c"] % 8]
     else:
-        cols += [lg("lg_steps"), lg("lg_blocks")]
+        cols += [lg("lg_steps"), lg("lg_blocks"), lg("rf_mac")]
     return np.column_stack([oh, np.column_stack(cols)])
 
 

@@ -163,6 +163,26 @@ MICO_INLINE uint32_t sp_f(int32_t y, const int32_t CB, const int FULL) {
     return FULL == 1 ? (uint32_t)y : (uint32_t)y & ((1u << CB) - 1u);
 }
 
+#if MICO_HAVE_DSP && defined(__thumb2__) && !SP_NEON
+#define SP_LDM 1
+/* sp_q with FULL == 1 on Cortex-M7: the table entry {b, m, rnd, sh} in one LDM (post-incrementing
+ * *q), then ADD, SUB, SMMLA, ASR and USAT. The entry goes to fixed registers, as LDM lists them in
+ * ascending order. */
+MICO_INLINE uint32_t sp_q1(int32_t a, const mico_chq **q, int32_t ts, const int32_t CB) {
+    register int32_t b __asm__("r8"), m __asm__("r9"), r __asm__("r10"), sh __asm__("r11");
+    const mico_chq *e = *q;
+    __asm__("ldm %[e]!, {r8, r9, r10, r11}" : [e] "+r"(e), "=r"(b), "=r"(m), "=r"(r), "=r"(sh) : "m"(*e));
+    *q = e;
+    int32_t y;
+    __asm__("add %0, %1, %2\n\tsub %0, %0, %3\n\tsmmla %0, %0, %4, %5\n\tasr %0, %0, %6\n\tusat %0, %7, %0"
+            : "=&r"(y)
+            : "r"(a), "r"(b), "r"(ts), "r"(m), "r"(r), "r"(sh), "n"(CB));
+    return (uint32_t)y;
+}
+#else
+#define SP_LDM 0
+#endif
+
 MICO_INLINE void sp_pixel(const mico_conv_params *p, const int32_t *a, const mico_chq *tab, int32_t ts, int32_t i0,
                           int32_t lo, int32_t hi, void *out, const int32_t CB, const int FULL) {
     const int32_t oc = p->out_c;
@@ -171,6 +191,13 @@ MICO_INLINE void sp_pixel(const mico_conv_params *p, const int32_t *a, const mic
         int32_t c = 0;
 #if SP_NEON
         c = sp_pixel16(a, tab, ts, 0, oc, lo, hi, o, 8, FULL == 2);
+#endif
+#if SP_LDM
+        if (FULL == 1) {
+            const mico_chq *q = tab;
+            for (; c < oc; c++) o[c] = (uint8_t)sp_q1(a[c], &q, ts, 8);
+            return;
+        }
 #endif
         for (; c < oc; c++) o[c] = (uint8_t)sp_q(a[c] + tab[c].b - ts, &tab[c], lo, hi, CB, FULL);
         return;
@@ -188,7 +215,23 @@ MICO_INLINE void sp_pixel(const mico_conv_params *p, const int32_t *a, const mic
         c = c1;
     }
 #endif
-    if (CB == 4) {
+    if (FULL == 1 && !SP_NEON) { /* whole bytes: pointers that run on, one requantization after another */
+        const int32_t *ap = a + c;
+        const mico_chq *q = tab + c;
+        for (; c + per <= oc; c += per) {
+            uint32_t b = 0;
+#pragma GCC unroll 4
+            for (int32_t j = 0; j < per; j++) {
+#if SP_LDM
+                b |= sp_q1(*ap++, &q, ts, CB) << (CB * j);
+#else
+                b |= sp_f(sp_q(*ap++ + q->b - ts, q, lo, hi, CB, 1), CB, 1) << (CB * j);
+                q++;
+#endif
+            }
+            *o++ = (uint8_t)b;
+        }
+    } else if (CB == 4) {
         for (; c + 2 <= oc; c += 2)
             *o++ = (uint8_t)(sp_f(sp_q(a[c] + tab[c].b - ts, &tab[c], lo, hi, CB, FULL), CB, FULL) |
                              (sp_f(sp_q(a[c + 1] + tab[c + 1].b - ts, &tab[c + 1], lo, hi, CB, FULL), CB, FULL) << 4));
