@@ -83,6 +83,16 @@ def run_add(params: dict[str, int], a: bytes, b: bytes, lib: ct.CDLL | None = No
     return st, out.raw[:n_bytes]
 
 
+def run_maxpool(params: dict[str, int], x: bytes, lib: ct.CDLL | None = None) -> tuple[int, bytes]:
+    """Run `mico_maxpool` (``params``: the fields of `PoolParams`) on packed NHWC input; (status, output)."""
+    lib = lib or library()
+    p = PoolParams(**{k: int(params.get(k, 0)) for k, _ in PoolParams._fields_})
+    n_bytes = (p.out_h * p.out_w * p.c * p.in_cont + 7) // 8
+    out = ct.create_string_buffer(n_bytes)
+    st = lib.mico_maxpool(ct.byref(p), _buf(x), out)
+    return st, out.raw[:n_bytes]
+
+
 def buffer_size(op, lib: ct.CDLL | None = None) -> int:
     lib = lib or library()
     p = ConvParams(**{k: int(v) for k, v in op.params.items()})

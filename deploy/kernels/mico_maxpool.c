@@ -34,15 +34,30 @@ MICO_INLINE uint32_t mp_bits(const uint8_t *in, const uint8_t *end, uint32_t off
     return v >> (off & 7u);
 }
 
-/* Maximum of the fields of a chunk of each valid tap's pixel over the window: the fields are
- * made unsigned (sign bit flipped), split into byte lanes (one lane set per field position) and
- * compared four bytes at a time. BITS = 0: the chunk is n (<= 4) bytes at byte `off` of pixels of
+/* Fold a word of fields (made unsigned) into the running lane maxima b[0..3]: the fields are split
+ * into byte lanes (one lane set per field position) and compared four bytes at a time. */
+MICO_INLINE void mp_fold(uint32_t w, uint32_t *b, const int32_t cont) {
+    const uint32_t m = cont == 8 ? 0xFFFFFFFFu : cont == 4 ? 0x0F0F0F0Fu : 0x03030303u;
+    b[0] = mp_max8(b[0], w & m);
+    if (cont <= 4) b[1] = mp_max8(b[1], (w >> cont) & m);
+    if (cont == 2) {
+        b[2] = mp_max8(b[2], (w >> 4) & m);
+        b[3] = mp_max8(b[3], (w >> 6) & m);
+    }
+}
+
+/* The lane maxima joined back into a word of fields. */
+MICO_INLINE uint32_t mp_join(const uint32_t *b, const int32_t cont) {
+    return cont == 8 ? b[0] : cont == 4 ? b[0] | (b[1] << 4) : b[0] | (b[1] << 2) | (b[2] << 4) | (b[3] << 6);
+}
+
+/* Maximum of the fields of a chunk of each valid tap's pixel over the window (mp_fold, sign bits
+ * flipped on the way in and out). BITS = 0: the chunk is n (<= 4) bytes at byte `off` of pixels of
  * pb bytes; BITS = 1: the chunk is the bits selected by fm at bit `off` of pixels of pb bits. */
 MICO_INLINE uint32_t mp_word(const mico_pool_params *p, const uint8_t *in, const uint8_t *end, int32_t oh, int32_t ow,
                              int32_t off, int32_t n, uint32_t flip, int32_t pb, uint32_t fm, const int BITS) {
     const int32_t cont = p->in_cont;
-    const uint32_t m = cont == 8 ? 0xFFFFFFFFu : cont == 4 ? 0x0F0F0F0Fu : 0x03030303u;
-    uint32_t b0 = 0, b1 = 0, b2 = 0, b3 = 0; /* every field is >= 0 once unsigned */
+    uint32_t b[4] = {0, 0, 0, 0}; /* every field is >= 0 once unsigned */
     for (int32_t kh = 0; kh < p->k_h; kh++) {
         const int32_t ih = oh * p->stride_h - p->pad_h + kh;
         if (ih < 0 || ih >= p->in_h) continue;
@@ -61,17 +76,49 @@ MICO_INLINE uint32_t mp_word(const mico_pool_params *p, const uint8_t *in, const
                     for (int32_t i = 0; i < n; i++) w |= (uint32_t)src[i] << (8 * i);
                 }
             }
-            w ^= flip;
-            b0 = mp_max8(b0, w & m);
-            if (cont <= 4) b1 = mp_max8(b1, (w >> cont) & m);
-            if (cont == 2) {
-                b2 = mp_max8(b2, (w >> 4) & m);
-                b3 = mp_max8(b3, (w >> 6) & m);
-            }
+            if (cont == 8) mp_fold(w ^ flip, b, 8);
+            else if (cont == 4) mp_fold(w ^ flip, b, 4);
+            else mp_fold(w ^ flip, b, 2);
         }
     }
-    const uint32_t r = cont == 8 ? b0 : cont == 4 ? b0 | (b1 << 4) : b0 | (b1 << 2) | (b2 << 4) | (b3 << 6);
-    return r ^ flip;
+    return (cont == 8 ? mp_join(b, 8) : cont == 4 ? mp_join(b, 4) : mp_join(b, 2)) ^ flip;
+}
+
+/* 2x2 windows of stride 2 inside the input (the usual pooling after a convolution), whole-byte
+ * pixels of pb bytes: per chunk of 4 bytes, the four taps' words at fixed offsets, no bounds checks.
+ * A pixel's last chunk may be shorter: it is still read and written as a word while that stays
+ * inside the input and the output (the extra bytes written belong to the next output pixel, which
+ * is written after it), else byte by byte. */
+MICO_INLINE void mp_2x2(const mico_pool_params *p, const uint8_t *in, uint8_t *out, int32_t pb, uint32_t flip,
+                        const int32_t CONT) {
+    const int32_t row = p->in_w * pb;
+    const uint8_t *in_end = in + p->in_h * row, *out_end = out + p->out_h * p->out_w * pb;
+    for (int32_t oh = 0; oh < p->out_h; oh++) {
+        const uint8_t *r0 = in + 2 * oh * row;
+        for (int32_t ow = 0; ow < p->out_w; ow++, r0 += 2 * pb)
+            for (int32_t off = 0; off < pb; off += 4) {
+                const int32_t n = pb - off < 4 ? pb - off : 4;
+                uint32_t b[4] = {0, 0, 0, 0};
+                if (n == 4 || (r0 + row + pb + off + 4 <= in_end && out + 4 <= out_end)) {
+                    mp_fold(mico_load32(r0 + off) ^ flip, b, CONT);
+                    mp_fold(mico_load32(r0 + pb + off) ^ flip, b, CONT);
+                    mp_fold(mico_load32(r0 + row + off) ^ flip, b, CONT);
+                    mp_fold(mico_load32(r0 + row + pb + off) ^ flip, b, CONT);
+                    mico_store32(out, mp_join(b, CONT) ^ flip);
+                    out += n;
+                    continue;
+                }
+                for (int32_t i = 0; i < n; i++, out++) {
+                    const uint32_t f = flip & 0xFFu;
+                    b[0] = b[1] = b[2] = b[3] = 0;
+                    mp_fold(r0[off + i] ^ f, b, CONT);
+                    mp_fold(r0[pb + off + i] ^ f, b, CONT);
+                    mp_fold(r0[row + off + i] ^ f, b, CONT);
+                    mp_fold(r0[row + pb + off + i] ^ f, b, CONT);
+                    *out = (uint8_t)(mp_join(b, CONT) ^ f);
+                }
+            }
+    }
 }
 
 /* Sub-byte pixels that do not fill whole bytes (c * cont % 8 != 0, e.g. 6 channels of 2 bits):
@@ -91,9 +138,41 @@ MICO_INLINE void mp_put_bits(uint8_t *out, uint32_t off, uint32_t v, int32_t n) 
     }
 }
 
+/* 2x2 windows of stride 2 inside the input over such pixels: the four taps' chunks at fixed bit
+ * offsets, and the output, whose pixels follow each other bit after bit, written a byte at a time
+ * from a running bit buffer (its last byte's spare bits are the tensor's own padding). */
+MICO_INLINE void mp_2x2_bits(const mico_pool_params *p, const uint8_t *in, const uint8_t *end, uint8_t *out,
+                             uint32_t flip, int32_t bits, const int32_t CONT) {
+    const uint32_t row = (uint32_t)(p->in_w * bits);
+    uint32_t acc = 0;
+    int32_t na = 0; /* bits in acc */
+    for (int32_t oh = 0; oh < p->out_h; oh++)
+        for (int32_t ow = 0; ow < p->out_w; ow++) {
+            const uint32_t t0 = 2u * (uint32_t)oh * row + 2u * (uint32_t)(ow * bits);
+            for (int32_t off = 0; off < bits; off += 24) {
+                const int32_t nb = bits - off < 24 ? bits - off : 24;
+                const uint32_t fm = (1u << nb) - 1u, f = flip & fm, o = t0 + (uint32_t)off;
+                uint32_t b[4] = {0, 0, 0, 0};
+                mp_fold((mp_bits(in, end, o) & fm) ^ f, b, CONT);
+                mp_fold((mp_bits(in, end, o + (uint32_t)bits) & fm) ^ f, b, CONT);
+                mp_fold((mp_bits(in, end, o + row) & fm) ^ f, b, CONT);
+                mp_fold((mp_bits(in, end, o + row + (uint32_t)bits) & fm) ^ f, b, CONT);
+                acc |= ((mp_join(b, CONT) ^ f) & fm) << na; /* na < 8, nb <= 24 */
+                for (na += nb; na >= 8; na -= 8, acc >>= 8) *out++ = (uint8_t)acc;
+            }
+        }
+    if (na > 0) *out = (uint8_t)acc;
+}
+
 static void mp_subbyte(const mico_pool_params *p, const uint8_t *in, uint8_t *out, uint32_t flip) {
     const int32_t bits = p->c * p->in_cont;
     const uint8_t *end = in + (p->in_h * p->in_w * bits + 7) / 8;
+    if (p->k_h == 2 && p->k_w == 2 && p->stride_h == 2 && p->stride_w == 2 && p->pad_h == 0 && p->pad_w == 0 &&
+        2 * p->out_h <= p->in_h && 2 * p->out_w <= p->in_w) {
+        if (p->in_cont == 4) mp_2x2_bits(p, in, end, out, flip, bits, 4);
+        else mp_2x2_bits(p, in, end, out, flip, bits, 2);
+        return;
+    }
     for (int32_t oh = 0; oh < p->out_h; oh++)
         for (int32_t ow = 0; ow < p->out_w; ow++) {
             const uint32_t obase = (uint32_t)((oh * p->out_w + ow) * bits);
@@ -118,6 +197,13 @@ mico_status mico_maxpool(const mico_pool_params *p, const uint8_t *in, uint8_t *
         const int32_t pb = bits / 8;
         const uint32_t flip = !p->in_signed ? 0u : p->in_cont == 8 ? 0x80808080u : p->in_cont == 4 ? 0x88888888u
                                                                                                   : 0xAAAAAAAAu;
+        if (p->k_h == 2 && p->k_w == 2 && p->stride_h == 2 && p->stride_w == 2 && p->pad_h == 0 && p->pad_w == 0 &&
+            2 * p->out_h <= p->in_h && 2 * p->out_w <= p->in_w) {
+            if (p->in_cont == 8) mp_2x2(p, in, out, pb, flip, 8);
+            else if (p->in_cont == 4) mp_2x2(p, in, out, pb, flip, 4);
+            else mp_2x2(p, in, out, pb, flip, 2);
+            return MICO_OK;
+        }
         for (int32_t oh = 0; oh < p->out_h; oh++)
             for (int32_t ow = 0; ow < p->out_w; ow++) {
                 uint8_t *dst = out + (oh * p->out_w + ow) * pb;

@@ -420,3 +420,32 @@ def test_rows_first_layers(cin, w_bits, in_bits, in_signed):
                 assert status == 0
                 got = np.frombuffer(out, np.int32) if cont == 32 else unpack(out, expected.size, cont, False)
                 np.testing.assert_array_equal(got, expected, err_msg=str(op.params))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), st.integers(0, 2**31))
+def test_maxpool_matches_numpy(data, seed):
+    """mico_maxpool over random shapes, containers and signs (half of them 2x2 windows of stride 2),
+    odd input sizes and padding, against numpy (padding taps never win); host and sanitizers, where
+    the element loop runs (the word paths of the targets: test_maxpool_on_target)."""
+    cont = data.draw(st.sampled_from([2, 4, 8]))
+    signed = data.draw(st.booleans())
+    c = data.draw(st.integers(1, 20))
+    two = data.draw(st.booleans())
+    k = (2, 2) if two else (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    s_ = (2, 2) if two else (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)))
+    pad = (0, 0) if two else (data.draw(st.integers(0, k[0] - 1)), data.draw(st.integers(0, k[1] - 1)))
+    h, w = data.draw(st.integers(k[0], 9)), data.draw(st.integers(k[1], 9))
+    oh, ow = (h + 2 * pad[0] - k[0]) // s_[0] + 1, (w + 2 * pad[1] - k[1]) // s_[1] + 1
+    lo, hi = act_range(cont, signed)
+    x = np.random.default_rng(seed).integers(lo, hi + 1, size=(h, w, c))
+    xp = np.full((h + 2 * pad[0], w + 2 * pad[1], c), lo - 1)
+    xp[pad[0]:pad[0] + h, pad[1]:pad[1] + w] = x
+    expected = np.stack([np.stack([xp[i * s_[0]:i * s_[0] + k[0], j * s_[1]:j * s_[1] + k[1]].max(axis=(0, 1))
+                                   for j in range(ow)]) for i in range(oh)])
+    params = dict(in_h=h, in_w=w, c=c, out_h=oh, out_w=ow, k_h=k[0], k_w=k[1], stride_h=s_[0], stride_w=s_[1],
+                  pad_h=pad[0], pad_w=pad[1], in_cont=cont, in_signed=int(signed))
+    for sanitize in (False, True):
+        status, out = ckernels.run_maxpool(params, pack(x.reshape(-1), cont), ckernels.library(sanitize))
+        assert status == 0
+        np.testing.assert_array_equal(unpack(out, expected.size, cont, signed), expected.reshape(-1), err_msg=str(params))

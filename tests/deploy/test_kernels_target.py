@@ -203,3 +203,55 @@ def test_single_channel_on_a53(tmp_path):
                                     out_bits=int(rng.choice([2, 4, 8])), mult_scale_log2=int(rng.choice([0, 7])))
             cases.append((op, xb))
     build_bench(cases, "cortex-a53", tmp_path)  # raises if any call fails or differs from portable
+
+
+@pytest.mark.parametrize("target", ["cortex-m7", "cortex-a53"])
+def test_maxpool_on_target(target, tmp_path):
+    """mico_maxpool's word paths (USUB8 / SEL on Cortex-M7, UMAX on AArch64; the host build runs the
+    element loop) against numpy: 2x2 windows of stride 2 with whole-byte pixels of 4+ bytes, of 1-3
+    bytes (a last chunk read as a word) and sub-byte pixels that do not fill whole bytes (LeNet-5's
+    6 channels of 2 bits), odd input sizes, and the general path with padding; every container and
+    sign."""
+    if not all(shutil.which(t) for t in TOOLS[target]):
+        pytest.skip(f"needs {' and '.join(TOOLS[target])}")
+    from deploy.codegen import c_array
+    from deploy.pack import pack
+    from deploy.targets import COMMON_CFLAGS, TARGET_DIR, execute, get_target, kernel_objects
+    from deploy.toolchain import KERNEL_DIR, require, run
+    from mico.quant import act_range
+
+    rng = np.random.default_rng(3)
+    defs, calls = [], []
+    i = 0
+    for cont in (2, 4, 8):
+        for signed in (False, True):
+            for c, (h, w), k, s, pad in [(6, (8, 8), 2, 2, 0), (16, (7, 9), 2, 2, 0), (3, (6, 5), 2, 2, 0),
+                                         (5, (5, 7), 2, 2, 0), (8, (6, 6), 3, 2, 1), (6, (5, 5), 3, 1, 1)]:
+                oh, ow = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
+                lo, hi = act_range(cont, signed)
+                x = rng.integers(lo, hi + 1, size=(h, w, c))
+                xp = np.full((h + 2 * pad, w + 2 * pad, c), lo - 1)
+                xp[pad:pad + h, pad:pad + w] = x
+                exp = np.stack([np.stack([xp[a * s:a * s + k, b * s:b * s + k].max(axis=(0, 1)) for b in range(ow)])
+                                for a in range(oh)])
+                xb, eb = pack(x.reshape(-1), cont), pack(exp.reshape(-1), cont)
+                defs.append(f"static const uint8_t in{i}[] = {{ {c_array(xb)} }};")
+                defs.append(f"static const uint8_t ex{i}[] = {{ {c_array(eb)} }};")
+                defs.append(f"static const mico_pool_params p{i} = {{ .in_h = {h}, .in_w = {w}, .c = {c}, .out_h = {oh}, "
+                            f".out_w = {ow}, .k_h = {k}, .k_w = {k}, .stride_h = {s}, .stride_w = {s}, .pad_h = {pad}, "
+                            f".pad_w = {pad}, .in_cont = {cont}, .in_signed = {int(signed)} }};")
+                calls.append(f"    memset(out, 0, sizeof out); /* the packing's spare bits of a last byte compare as 0 */\n"
+                             f"    if (mico_maxpool(&p{i}, in{i}, out) != MICO_OK || memcmp(out, ex{i}, {len(eb)}) != 0) "
+                             f"{{ bad = 1; printf(\"MICO_BAD case {i}\\n\"); }}")
+                i += 1
+    src = ("#include <stdio.h>\n#include <string.h>\n#include \"mico_nn.h\"\nstatic uint8_t out[4096];\n"
+           + "\n".join(defs) + "\nint main(void) {\n    int bad = 0;\n" + "\n".join(calls)
+           + "\n    printf(\"MICO_DONE %d\\n\", bad);\n    return bad;\n}\n")
+    (tmp_path / "bench.c").write_text(src)
+    (tmp_path / "inputs.bin").write_bytes(b"")
+    t = get_target(target)
+    elf = tmp_path / "bench.elf"
+    run([require(t.cc), *COMMON_CFLAGS, *t.cflags, "-I", str(KERNEL_DIR), str(tmp_path / "bench.c"),
+         *[str(TARGET_DIR / s_) for s_ in t.extra_sources], *[str(o) for o in kernel_objects(t)],
+         *[a.replace("{targets}", str(TARGET_DIR)) for a in t.ldflags], "-o", str(elf)])
+    assert execute(t, tmp_path, elf, timeout=120).n == 0
