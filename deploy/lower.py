@@ -127,15 +127,18 @@ def aarch64_scratch(target: str | None) -> bool | None:
 
 def long_extra_bytes(p: dict[str, int]) -> int:
     """Scratch of the long-multiply kernel (``mico_conv_long_extra`` in mico_conv_long.c): its two-pixel
-    column and the weights converted to F-field words, for 2/4-bit containers with 4+ input channels,
-    16+ output pixels and K of 12+ words (0 where the kernel does not run)."""
-    if not (p["groups"] == 1 and p["w_cont"] in (2, 4) and p["in_cont"] in (2, 4)):
+    column and the weights converted to F-field words (1-bit weights through a row of 2-bit containers),
+    for 1/2/4-bit weight and 2/4-bit activation containers with 4+ input channels, 16+ output pixels and
+    K of 12+ words (0 where the kernel does not run)."""
+    if not (p["groups"] == 1 and p["w_cont"] in (1, 2, 4) and p["in_cont"] in (2, 4)):
         return 0
-    f = 4 if p["w_cont"] == p["in_cont"] == 2 else 3
+    f = 4 if p["w_cont"] <= 2 and p["in_cont"] == 2 else 3
     nt = p["k_h"] * p["k_w"] * -(-p["in_c"] // f)  # words of K, then padded to whole extraction blocks
     if p["in_c"] < 4 or p["out_h"] * p["out_w"] < 16 or nt < 12:
         return 0
-    return 8 * (nt + (nt + 4) // 5 + 4) * (1 + (p["out_c"] + 1) // 2) + 8
+    k = p["k_h"] * p["k_w"] * p["in_c"]
+    row2 = 2 * -(-k // 8) + 4 if p["w_cont"] == 1 else 0  # a row of 1-bit weights as 2-bit containers
+    return 8 * (nt + (nt + 4) // 5 + 4) * (1 + (p["out_c"] + 1) // 2) + 8 + row2
 
 
 def conv_scratch_bytes(p: dict[str, int], aarch64: bool | None = None) -> int:

@@ -325,7 +325,7 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     # LDRD + 4 UMLAL, per block a computed jump and the extraction), the odd channel in C; the weights
     # converted once per call; the column: each input row converted once into the ring (when it pays)
     # and copied per tap
-    F_l = np.where((wc == 2) & (df["ac"].to_numpy() == 2), 4.0, 3.0)
+    F_l = np.where((wc <= 2) & (df["ac"].to_numpy() == 2), 4.0, 3.0)  # 1-bit weights as 2-bit containers
     tw_l = np.ceil(cin / F_l)
     nt_l = kh * kw * tw_l
     # nb: mico_field_steps (even) at the container maxima of each layout (W2A2 28, W4A4 24, W4A2 / W2A4 120)
@@ -626,7 +626,7 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     add("long:pad", m * df["lg_pad"])
     for f_ in ("tiles", "steps", "blocks", "ctiles", "csteps", "runs"):
         add(f"long:{f_}", m * df[f"lg_{f_}"])
-    for w in (2, 4):
+    for w in (1, 2, 4):
         add(f"long:w{w}:wt", m * (wc == w) * df["lg_wt"])
         add(f"long:w{w}:wtail", m * (wc == w) * df["lg_wtail"])
     for a in (2, 4):

@@ -158,6 +158,12 @@ def _valid_windows(o: dict) -> bool:
             and (o["out_w"] - 1) * o["stride_w"] - o["pad_w"] < o["in_w"])
 
 
+def _two_by_two(o: dict) -> bool:
+    """2x2 windows of stride 2, no padding, inside the input (mico_maxpool.c: mp_2x2, mp_2x2_bits)."""
+    return (o["k_h"] == o["k_w"] == 2 and o["stride_h"] == o["stride_w"] == 2 and o["pad_h"] == o["pad_w"] == 0
+            and 2 * o["out_h"] <= o["in_h"] and 2 * o["out_w"] <= o["in_w"])
+
+
 def word_paths(target: str) -> bool:
     """Whether mico_maxpool.c compares 4 bytes of fields at a time on ``target`` (Cortex-M7: USUB8 /
     SEL; Cortex-A53: NEON UMAX) rather than element by element (host)."""
@@ -176,6 +182,20 @@ def _op_terms(o: dict, words: bool) -> dict[str, float]:
         return t
     if k in ("maxpool", "avgpool"):
         P, T, c, cont = o["out_h"] * o["out_w"], o["k_h"] * o["k_w"], o["c"], o["in_cont"]
+        if k == "maxpool" and words and cont in (8, 4, 2) and _two_by_two(o):
+            # 2x2 windows of stride 2 inside the input: fixed tap offsets, 4-byte chunks (whole-byte
+            # pixels; a last partial chunk still read as a word) or 24-bit chunks into a running bit
+            # buffer (sub-byte pixels)
+            bits, lanes = c * cont, 8 // cont
+            if bits % 8 == 0:
+                chunks = -(-(bits // 8) // 4)
+                t["maxpool:q_chunks"] = P * chunks
+                t["maxpool:q_lanes"] = P * chunks * lanes
+            else:
+                chunks = -(-bits // 24)
+                t["maxpool:qs_chunks"] = P * chunks
+                t["maxpool:qs_lanes"] = P * chunks * lanes
+            return t
         if k == "maxpool" and words and cont in (8, 4, 2) and _valid_windows(o):
             bits, lanes = c * cont, 8 // cont
             t["maxpool:pix"] = P
@@ -210,7 +230,8 @@ def _op_terms(o: dict, words: bool) -> dict[str, float]:
 OP_TERMS = (
     "conv:ops", "maxpool:ops", "maxpool:pix", "maxpool:chunk_taps", "maxpool:lane_taps", "maxpool:tail_byte_taps",
     "maxpool:sub_chunk_taps", "maxpool:sub_lane_taps", "maxpool:sub_put_bytes", "maxpool:elems",
-    "maxpool:elem_taps", "maxpool:sub_elem_taps",
+    "maxpool:elem_taps", "maxpool:sub_elem_taps", "maxpool:q_chunks", "maxpool:q_lanes", "maxpool:qs_chunks",
+    "maxpool:qs_lanes",
     "avgpool:ops", "avgpool:elems", "avgpool:elem_taps", "avgpool:sub_elem_taps", "avgpool:sub_out",
     "add:ops", "add:elems", "add:sub_in", "add:sub_out",
     "relu:ops", "relu:elems", "relu:sub",

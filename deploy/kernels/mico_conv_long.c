@@ -33,7 +33,7 @@
 #include "mico_nn_support.h"
 
 /* Fields per word: 4 for W2 x A2, else 3. */
-MICO_INLINE int32_t lg_fields(const mico_conv_params *p) { return p->w_cont == 2 && p->in_cont == 2 ? 4 : 3; }
+MICO_INLINE int32_t lg_fields(const mico_conv_params *p) { return p->w_cont <= 2 && p->in_cont == 2 ? 4 : 3; }
 
 /* The shapes it runs: 2/4-bit containers, 4+ input channels (1-3: the rows kernel), 16+ output
  * pixels (converting the weights costs about as much as 10 pixels' multiplies) and K of 12+ words
@@ -44,7 +44,9 @@ MICO_INLINE int lg_shape_ok(const mico_conv_params *p) {
     (void)p;
     return 0; /* the NEON kernel serves AArch64, and its scratch (mico_conv_get_buffer_size) has no room for this one */
 #else
-    if (!p || p->groups != 1 || (p->w_cont != 2 && p->w_cont != 4) || (p->in_cont != 2 && p->in_cont != 4)) return 0;
+    if (!p || p->groups != 1 || (p->w_cont != 1 && p->w_cont != 2 && p->w_cont != 4) ||
+        (p->in_cont != 2 && p->in_cont != 4))
+        return 0;
     const int32_t F = lg_fields(p);
     return p->in_c >= 4 && p->out_h * p->out_w >= 16 && p->k_h * p->k_w * ((p->in_c + F - 1) / F) >= 12;
 #endif
@@ -67,7 +69,8 @@ MICO_INLINE int32_t lg_cap(const mico_conv_params *p, const int32_t F) {
 int32_t mico_conv_long_extra(const mico_conv_params *p);
 int32_t mico_conv_long_extra(const mico_conv_params *p) {
     if (!lg_shape_ok(p)) return 0;
-    return 8 * lg_cap(p, lg_fields(p)) * (1 + (p->out_c + 1) / 2) + 8;
+    const int32_t w1 = p->w_cont == 1 ? 2 * ((p->k_h * p->k_w * p->in_c + 7) / 8) + 4 : 0; /* lg_row2 */
+    return 8 * lg_cap(p, lg_fields(p)) * (1 + (p->out_c + 1) / 2) + 8 + w1;
 }
 
 
@@ -145,16 +148,39 @@ MICO_INLINE int32_t lg_words(const uint8_t *in, int32_t nbytes, int32_t e0, int3
  * interleaved word by word: wb[(q ntp + t) 2 + j] is word t of channel 2q + j (the last channel
  * repeated for odd out_c); padding words and fields 0. A channel's taps are one run of
  * k_h k_w c elements, converted a tap at a time (a tap's last word holds c mod F fields). */
-MICO_INLINE void lg_weights(const mico_conv_params *p, uint32_t *wb, int32_t tw, int32_t ntp, const int32_t WC,
-                            const int32_t F, const int32_t S) {
+/* A row of K 1-bit weights (bit 1: +1, bit 0: -1) as 2-bit containers (+1: 01, -1: 11) in dst (K / 4
+ * bytes and 4 of slack): each byte's bits spread to every other bit position, a byte at a time. */
+MICO_INLINE void lg_row2(const uint8_t *row, int32_t k, uint8_t *dst) {
+    for (int32_t i = 0; i < (k + 7) / 8; i++) {
+        uint32_t x = (uint32_t)(uint8_t)~row[i]; /* 1 where the weight is -1 */
+        x = (x | (x << 4)) & 0x0F0Fu;
+        x = (x | (x << 2)) & 0x3333u;
+        x = (x | (x << 1)) & 0x5555u;
+        const uint32_t v = (x << 1) | 0x5555u;
+        dst[2 * i] = (uint8_t)v;
+        dst[2 * i + 1] = (uint8_t)(v >> 8);
+    }
+    for (int32_t i = 2 * ((k + 7) / 8); i < 2 * ((k + 7) / 8) + 4; i++) dst[i] = 0;
+}
+
+/* WC 1: each row goes through lg_row2 into row2 first and is converted as 2-bit containers. */
+MICO_INLINE void lg_weights(const mico_conv_params *p, uint32_t *wb, int32_t tw, int32_t ntp, uint8_t *row2,
+                            const int32_t WC, const int32_t F, const int32_t S) {
     const int32_t c = p->in_c, taps = p->k_h * p->k_w, out_c = p->out_c, nbytes = out_c * p->w_row_bytes;
-    const uint32_t flw = WC == 4 ? 0x888u : 0xAAu; /* every field's sign bit */
+    const int32_t CW = WC == 1 ? 2 : WC;
+    const uint32_t flw = CW == 4 ? 0x888u : 0xAAu; /* every field's sign bit */
     for (int32_t oc = 0; oc < ((out_c + 1) & ~1); oc++) {
         const int32_t r = oc < out_c ? oc : out_c - 1;
         const uint8_t *row = p->weights + r * p->w_row_bytes;
+        int32_t rb = nbytes - r * p->w_row_bytes;
+        if (WC == 1) {
+            lg_row2(row, taps * c, row2);
+            row = row2;
+            rb = 2 * ((taps * c + 7) / 8) + 4;
+        }
         uint32_t *dst = wb + (oc >> 1) * 2 * ntp + (oc & 1);
         for (int32_t tap = 0; tap < taps; tap++, dst += 2 * tw)
-            (void)lg_words(row, nbytes - r * p->w_row_bytes, tap * c, c, flw, 1, dst, 2, WC, F, S, 1);
+            (void)lg_words(row, rb, tap * c, c, flw, 1, dst, 2, CW, F, S, 1);
         for (int32_t t = taps * tw; t < ntp; t++, dst += 2) *dst = 0;
     }
 }
@@ -280,7 +306,8 @@ MICO_INLINE void lg_pairs(const uint32_t *wb, const uint32_t *col, int32_t ntp, 
 MICO_INLINE void lg_conv(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch, uint8_t *base,
                          const int32_t WC, const int32_t CA, const int32_t F, const int32_t S) {
     const int32_t tw = lg_tw(p, F), nt = p->k_h * p->k_w * tw;
-    const uint32_t P = ((1u << CA) - 1u) * ((1u << WC) - 1u);
+    const int32_t CW = WC == 1 ? 2 : WC; /* 1-bit weights run as 2-bit containers (lg_row2) */
+    const uint32_t P = ((1u << CA) - 1u) * ((1u << CW) - 1u);
     /* nch blocks of nbe steps (even, <= nb): ntp = nch nbe >= nt, at most lg_cap */
     const int32_t nb = mico_field_steps(F, S, P) & ~1, nch = (nt + nb - 1) / nb;
     const int32_t per = (nt + nch - 1) / nch, nbe = per + (per & 1), ntp = nch * nbe;
@@ -289,13 +316,14 @@ MICO_INLINE void lg_conv(const mico_conv_params *p, const uint8_t *in, void *out
     const int32_t gemm = mico_conv_get_buffer_size(p) - mico_conv_long_extra(p);
     uint32_t *col = (uint32_t *)(((uintptr_t)scratch + (uintptr_t)gemm + 7u) & ~(uintptr_t)7u);
     uint32_t *wb = col + 2 * ntp;
+    uint8_t *row2 = (uint8_t *)(wb + ((p->out_c + 1) / 2) * 2 * ntp); /* 1-bit weights: lg_row2 */
     mico_chq *tab = (mico_chq *)(void *)(base + mico_sums_offset(p));
     int32_t *sums = (int32_t *)(void *)(tab + p->out_c);
     const int32_t fast = mico_conv_store_prepare(p, ox, tab);
-    lg_weights(p, wb, tw, ntp, WC, F, S);
+    lg_weights(p, wb, tw, ntp, row2, WC, F, S);
     for (int32_t t = 2 * nt; t < 2 * ntp; t++) col[t] = 0;
     int32_t *ring = mico_ring_pays(p) ? mico_ring_reset(p, base) : 0;
-    const int32_t npix = p->out_h * p->out_w, ow_off = 1 << (WC - 1);
+    const int32_t npix = p->out_h * p->out_w, ow_off = 1 << (CW - 1);
     const int sw = tw <= mico_field_steps(F, S, (1u << CA) - 1u); /* lg_words sums by UMLAL */
     for (int32_t pix = 0; pix < npix; pix += 2) {
         const int32_t n = pix + 1 < npix ? 2 : 1;
@@ -319,6 +347,8 @@ mico_status mico_conv_long(const mico_conv_params *p, const uint8_t *in, void *o
     uint8_t *base = (uint8_t *)(((uintptr_t)scratch + 3u) & ~(uintptr_t)3u);
     if (p->w_cont == 4 && p->in_cont == 4) lg_conv(p, in, out, scratch, base, 4, 4, 3, 14);
     else if (p->w_cont == 2 && p->in_cont == 2) lg_conv(p, in, out, scratch, base, 2, 2, 4, 10);
+    else if (p->w_cont == 1 && p->in_cont == 2) lg_conv(p, in, out, scratch, base, 1, 2, 4, 10);
+    else if (p->w_cont == 1) lg_conv(p, in, out, scratch, base, 1, 4, 3, 14);
     else if (p->w_cont == 4) lg_conv(p, in, out, scratch, base, 4, 2, 3, 14);
     else lg_conv(p, in, out, scratch, base, 2, 4, 3, 14);
     return MICO_OK;

@@ -50,7 +50,8 @@ def test_conv_on_target_matches_portable(target, variant, tmp_path, monkeypatch)
 
 
 def test_long_on_m7(tmp_path, monkeypatch):
-    """The long-multiply kernel's UMLAL loop on Cortex-M7: every 2/4-bit container pair, signed and
+    """The long-multiply kernel's UMLAL loop on Cortex-M7: every 1/2/4-bit weight x 2/4-bit activation
+    container pair (1-bit weights spread to 2-bit containers), signed and
     unsigned inputs, channel counts with and without padding fields, K from one extraction block to
     several (blocks from 2 to the longest, 120 steps: the computed jump into the unrolled run), odd
     channel and pixel counts, strides and padding."""
@@ -62,7 +63,8 @@ def test_long_on_m7(tmp_path, monkeypatch):
                                         (16, (3, 3), (1, 1), (1, 1), (6, 6)), (17, (3, 1), (2, 1), (1, 0), (9, 5)),
                                         (32, (3, 3), (1, 2), (1, 1), (7, 9)), (64, (1, 1), (1, 1), (0, 0), (4, 5)),
                                         (120, (1, 3), (1, 1), (0, 1), (4, 6))]:  # W4A2 / W2A4: one block of 120
-        for wb, ab, sg in ((4, 4, False), (2, 2, True), (4, 2, False), (2, 4, True), (3, 3, False)):
+        for wb, ab, sg in ((4, 4, False), (2, 2, True), (4, 2, False), (2, 4, True), (3, 3, False), (1, 2, False),
+                           (1, 4, True)):
             op, xb, _ = random_conv(rng, cin=cin, cout=int(rng.integers(1, 8)), h=h, w=w, k=k, stride=stride, pad=pad,
                                     groups=1, w_bits=wb, in_bits=ab, in_signed=sg, out_bits=int(rng.choice([2, 4, 8])))
             assert op.params["out_h"] * op.params["out_w"] >= 16
