@@ -415,16 +415,13 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     rf_len = (np.ceil(df["out_w"].to_numpy(float) / nxs) * nxs - 1) * rw_pw + kw * cin
     rf_groups = df["out_h"].to_numpy(float) * np.ceil(df["out_w"].to_numpy(float) / nxs)
     npairs = np.ceil(oc / 2)
-    df["rf"] = rf
-    df["rf_conv"] = rf * df["rw_rows"] * rf_len
-    df["rf_wt"] = rf * npairs * K
-    df["rf_groups"] = rf * rf_groups
-    df["rf_xk"] = rf * rf_groups * np.ceil(npairs / 3) * K
-    df["rf_kh"] = rf * rf_groups * np.ceil(npairs / 3) * kh
-    df["rf_mac"] = rf * rf_groups * npairs * K
-    df["rf_digits"] = rf * rf_groups * oc * nx
-    # the A53 counts join in one step (column by column the frame fragments)
-    return pd.concat([df, pd.DataFrame(_a53_features(df, P, K, cin, oc, kh, kw, wc), index=df.index)], axis=1)
+    rf_cols = {"rf": rf, "rf_conv": rf * df["rw_rows"].to_numpy(float) * rf_len, "rf_wt": rf * npairs * K,
+               "rf_groups": rf * rf_groups, "rf_xk": rf * rf_groups * np.ceil(npairs / 3) * K,
+               "rf_kh": rf * rf_groups * np.ceil(npairs / 3) * kh, "rf_mac": rf * rf_groups * npairs * K,
+               "rf_digits": rf * rf_groups * oc * nx}
+    # these and the A53 counts join in one step (column by column the frame fragments)
+    return pd.concat([df, pd.DataFrame({**rf_cols, **_a53_features(df, P, K, cin, oc, kh, kw, wc)}, index=df.index)],
+                     axis=1)
 
 
 def _a53_features(df: pd.DataFrame, P, K, cin, oc, kh, kw, wc) -> dict[str, np.ndarray]:

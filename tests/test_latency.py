@@ -362,10 +362,11 @@ def test_latency_per_layer_costs_carry_the_pooling_they_set(name):
         assert c.total == pytest.approx(float(model.totals(space, [p])[0]))
         rest.append(c.total - sum(c.per_layer))
     assert np.ptp(rest) < 1e-6 * max(rest)
-    # and the pooling does depend on the bits: the layer reading the pooled map costs more at 8 bits
+    # and the pooling does depend on the bits (whole bytes a word at a time at 8 bits; at 2 bits more
+    # lanes a word, and LeNet-5's 6 channels of 2 bits do not fill whole bytes)
     j = 1 if name == "lenet5" else 2
-    lo, hi = (model.overhead(space, space.bits_matrix([space.uniform(8, b)]))[0][0, j] for b in (2, 8))
-    assert hi > lo > 0
+    a2, a8 = (model.overhead(space, space.bits_matrix([space.uniform(8, b)]))[0][0, j] for b in (2, 8))
+    assert a2 > 0 and a8 > 0 and abs(a8 - a2) > 0.05 * max(a2, a8)
 
 
 @needs_m7
