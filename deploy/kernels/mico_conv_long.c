@@ -185,20 +185,101 @@ MICO_INLINE void lg_weights(const mico_conv_params *p, uint32_t *wb, int32_t tw,
     }
 }
 
+/* lg_weights out of line, one function per layout (inlined into lg_conv its loop runs short of registers) */
+#define LG_WEIGHTS_FN(NAME, WC, F, S)                                                                                  \
+    static __attribute__((noinline)) void NAME(const mico_conv_params *p, uint32_t *wb, int32_t tw, int32_t ntp,        \
+                                               uint8_t *row2) {                                                       \
+        lg_weights(p, wb, tw, ntp, row2, WC, F, S);                                                                   \
+    }
+LG_WEIGHTS_FN(lg_weights_w4f3, 4, 3, 14)
+LG_WEIGHTS_FN(lg_weights_w2f3, 2, 3, 14)
+LG_WEIGHTS_FN(lg_weights_w2f4, 2, 4, 10)
+LG_WEIGHTS_FN(lg_weights_w1f3, 1, 3, 14)
+LG_WEIGHTS_FN(lg_weights_w1f4, 1, 4, 10)
+#undef LG_WEIGHTS_FN
+
 /* Column of pixel slot s (col[2 t + s], t < k_h k_w tw; the padding words after it are zeroed once
  * per call); returns sum x' over the real K. */
+/* One pixel's converted words (lg_words, with the locals in, nbytes, c, flw, sw of its callers) */
+#define LG_CONV(E0, D, DS) lg_words(in, nbytes, (E0), c, flw, sw, (D), (DS), CA, F, S, 0)
+#define LG_LOCALS                                                                                            \
+    const int32_t c = p->in_c, nbytes = (p->in_h * p->in_w * c * CA + 7) >> 3;                              \
+    const uint32_t flw = p->in_signed ? (CA == 4 ? 0x888u : 0xAAu) : 0u /* every field's sign bit */
+
 MICO_INLINE int32_t lg_im2col(const mico_conv_params *p, const uint8_t *in, int32_t pix, int32_t s, uint32_t *col,
                               int32_t tw, uint32_t ox, int32_t *ring, int sw, const int32_t CA, const int32_t F,
                               const int32_t S) {
-    const int32_t c = p->in_c, nbytes = (p->in_h * p->in_w * c * CA + 7) >> 3;
-    const uint32_t flw = p->in_signed ? (CA == 4 ? 0x888u : 0xAAu) : 0u; /* every field's sign bit */
+    LG_LOCALS;
     uint32_t opat = 0; /* an outside pixel: x' = o_x in every field (padding fields meet weight 0) */
     for (int32_t f = 0; f < F; f++) opat |= ox << (S * f);
     int32_t sum = 0;
-#define LG_CONV(E0, D, DS) lg_words(in, nbytes, (E0), c, flw, sw, (D), (DS), CA, F, S, 0)
     MICO_RING_TAPS(p, pix, col + s, tw, ring, opat, ox * (uint32_t)c, sum, LG_CONV);
-#undef LG_CONV
     return sum;
+}
+
+/* The ring rows and prefix sums of the k_h input rows of output row oh (rows[kh], ps[kh]), converting
+ * those that enter the ring; 0 when one of them lies outside the image. One function per activation
+ * layout (CA, F, S), out of line: inlined into lg_conv the conversion loop would run short of registers. */
+#define LG_ROWS_FN(NAME, CA_, F_, S_)                                                                               \
+    static __attribute__((noinline)) int NAME(const mico_conv_params *p, const uint8_t *in, int32_t oh, int32_t *ring, \
+                                              int32_t tw, int sw, const uint32_t **rows, const uint32_t **ps) {      \
+        const int32_t CA = (CA_), F = (F_), S = (S_);                                                               \
+        LG_LOCALS;                                                                                                  \
+        for (int32_t kh = 0; kh < p->k_h; kh++) {                                                                   \
+            const int32_t ih = oh * p->stride_h - p->pad_h + kh;                                                    \
+            if (ih < 0 || ih >= p->in_h) return 0;                                                                  \
+            MICO_RING_GET(p, ring, ih, tw, LG_CONV, rows[kh], ps[kh]);                                              \
+        }                                                                                                           \
+        return 1;                                                                                                   \
+    }
+LG_ROWS_FN(lg_rows_a4, 4, 3, 14) /* 4-bit activations (W4A4, W2A4, W1A4) */
+LG_ROWS_FN(lg_rows_a2, 2, 3, 14) /* W4A2 */
+LG_ROWS_FN(lg_rows_a2f4, 2, 4, 10) /* W2A2, W1A2 */
+#undef LG_ROWS_FN
+#undef LG_LOCALS
+#undef LG_CONV
+
+/* The two-pixel column of neighbouring output pixels whose windows lie inside the image (stride_w 1):
+ * kernel row kh of pixel ow is the run of k_w tw words at rows[kh] + (ow - pad_w) tw, of pixel ow + 1
+ * tw words further, so both slots fill in one pass (on Cortex-M7 two LDRD and two STRD per two words
+ * of each); returns the two sums (prefix sums) in s[0], s[1]. */
+MICO_INLINE void lg_pair_col(const mico_conv_params *p, const uint32_t *const *rows, const uint32_t *const *ps,
+                             int32_t iw0, int32_t tw, uint32_t *col, int32_t *s) {
+    const int32_t n = p->k_w * tw;
+    int32_t s0 = 0, s1 = 0;
+    uint32_t *d = col;
+    for (int32_t kh = 0; kh < p->k_h; kh++) {
+        const uint32_t *a = rows[kh] + iw0 * tw, *b = a + tw;
+        int32_t m = n & ~1;
+#if defined(__thumb2__)
+        if (m > 0) {
+            uint32_t a0, a1, b0, b1;
+            __asm__ volatile("1:\n\tldrd %[a0], %[a1], [%[a]], #8\n\tldrd %[b0], %[b1], [%[b]], #8\n\t"
+                             "strd %[a0], %[b0], [%[d]], #8\n\tstrd %[a1], %[b1], [%[d]], #8\n\t"
+                             "subs %[m], #2\n\tbne 1b\n\t"
+                             : [a] "+r"(a), [b] "+r"(b), [d] "+r"(d), [m] "+r"(m), [a0] "=&r"(a0), [a1] "=&r"(a1),
+                               [b0] "=&r"(b0), [b1] "=&r"(b1)
+                             :
+                             : "cc", "memory");
+        }
+#else
+        for (; m > 0; m -= 2, a += 2, b += 2, d += 4) {
+            d[0] = a[0];
+            d[1] = b[0];
+            d[2] = a[1];
+            d[3] = b[1];
+        }
+#endif
+        if (n & 1) {
+            d[0] = a[0];
+            d[1] = b[0];
+            d += 2;
+        }
+        s0 += (int32_t)(ps[kh][iw0 + p->k_w] - ps[kh][iw0]);
+        s1 += (int32_t)(ps[kh][iw0 + 1 + p->k_w] - ps[kh][iw0 + 1]);
+    }
+    s[0] = s0;
+    s[1] = s1;
 }
 
 /* nbe (even, >= 2) steps of 2 channels x 2 pixels from zero, then the dot field of each 64-bit sum
@@ -320,20 +401,39 @@ MICO_INLINE void lg_conv(const mico_conv_params *p, const uint8_t *in, void *out
     mico_chq *tab = (mico_chq *)(void *)(base + mico_sums_offset(p));
     int32_t *sums = (int32_t *)(void *)(tab + p->out_c);
     const int32_t fast = mico_conv_store_prepare(p, ox, tab);
-    lg_weights(p, wb, tw, ntp, row2, WC, F, S);
+    if (WC == 4) lg_weights_w4f3(p, wb, tw, ntp, row2);
+    else if (WC == 2) (F == 3 ? lg_weights_w2f3 : lg_weights_w2f4)(p, wb, tw, ntp, row2);
+    else (F == 3 ? lg_weights_w1f3 : lg_weights_w1f4)(p, wb, tw, ntp, row2);
     for (int32_t t = 2 * nt; t < 2 * ntp; t++) col[t] = 0;
     int32_t *ring = mico_ring_pays(p) ? mico_ring_reset(p, base) : 0;
     const int32_t npix = p->out_h * p->out_w, ow_off = 1 << (CW - 1);
     const int sw = tw <= mico_field_steps(F, S, (1u << CA) - 1u); /* lg_words sums by UMLAL */
+    /* ring rows of the current output row for pairs inside the image (stride_w 1): rows_oh = -1 none yet */
+    const uint32_t *rows[16], *ps[16];
+    int32_t rows_oh = -1, rows_in = 0;
+    const int pairs = ring && p->stride_w == 1 && p->k_h <= 16;
     for (int32_t pix = 0; pix < npix; pix += 2) {
-        const int32_t n = pix + 1 < npix ? 2 : 1;
-        const int32_t s0 = lg_im2col(p, in, pix, 0, col, tw, (uint32_t)ox, ring, sw, CA, F, S);
-        int32_t s1 = 0;
-        if (n == 2) s1 = lg_im2col(p, in, pix + 1, 1, col, tw, (uint32_t)ox, ring, sw, CA, F, S);
-        else
-            for (int32_t t = 0; t < nt; t++) col[2 * t + 1] = 0;
+        const int32_t n = pix + 1 < npix ? 2 : 1, oh = pix / p->out_w, ow = pix - oh * p->out_w;
+        const int32_t iw0 = ow - p->pad_w;
+        int32_t sp[2] = {0, 0};
+        if (pairs && n == 2 && ow + 1 < p->out_w && iw0 >= 0 && iw0 + 1 + p->k_w <= p->in_w) {
+            if (oh != rows_oh) { /* the rows of one output row stay in the ring while its pixels run */
+                rows_in = CA == 4 ? lg_rows_a4(p, in, oh, ring, tw, sw, rows, ps)
+                          : F == 3  ? lg_rows_a2(p, in, oh, ring, tw, sw, rows, ps)
+                                    : lg_rows_a2f4(p, in, oh, ring, tw, sw, rows, ps);
+                rows_oh = oh;
+            }
+        }
+        if (pairs && n == 2 && ow + 1 < p->out_w && iw0 >= 0 && iw0 + 1 + p->k_w <= p->in_w && rows_in) {
+            lg_pair_col(p, rows, ps, iw0, tw, col, sp);
+        } else {
+            sp[0] = lg_im2col(p, in, pix, 0, col, tw, (uint32_t)ox, ring, sw, CA, F, S);
+            if (n == 2) sp[1] = lg_im2col(p, in, pix + 1, 1, col, tw, (uint32_t)ox, ring, sw, CA, F, S);
+            else
+                for (int32_t t = 0; t < nt; t++) col[2 * t + 1] = 0;
+        }
         lg_pairs(wb, col, ntp, nbe, p->out_c, sums, sums + p->out_c, F, S);
-        const int32_t t[2] = {ow_off * s0, ow_off * s1};
+        const int32_t t[2] = {ow_off * sp[0], ow_off * sp[1]};
         mico_conv_store_pixels(p, sums, tab, t, pix, n, fast, out);
     }
 }

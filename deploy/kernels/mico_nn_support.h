@@ -107,6 +107,25 @@ MICO_INLINE void mico_copy_slot(uint32_t *dst, const uint32_t *src, int32_t n, c
 #endif
 }
 
+/* The ring slot of input row IH (inside the image) into ROW and its in_w + 1 prefix sums into PSUM
+ * (const uint32_t *); a row entering the ring is converted first (CONV as in MICO_RING_TAPS). */
+#define MICO_RING_GET(P, RING, IH, TW, CONV, ROW, PSUM)                                                        \
+    do {                                                                                                     \
+        int fill_;                                                                                           \
+        uint32_t *r_ = mico_ring_row((P), (RING), (IH), (TW), &fill_);                                        \
+        uint32_t *ps_ = r_ + (P)->in_w * (TW);                                                               \
+        if (fill_) { /* convert the row once; prefix sums of its pixels' sums after its words */              \
+            uint32_t acc_ = 0;                                                                               \
+            ps_[0] = 0;                                                                                      \
+            for (int32_t iw_ = 0; iw_ < (P)->in_w; iw_++) {                                                  \
+                acc_ += (uint32_t)(CONV(((IH) * (P)->in_w + iw_) * (P)->in_c, r_ + iw_ * (TW), 1));          \
+                ps_[iw_ + 1] = acc_;                                                                         \
+            }                                                                                                \
+        }                                                                                                    \
+        (ROW) = r_;                                                                                          \
+        (PSUM) = ps_;                                                                                        \
+    } while (0)
+
 /* The column of one output pixel, tap by tap, for kernels that convert a pixel's c = in_c channels
  * into tw whole words (poly, long): into slot words DST[0], DST[2], ... (two pixels interleaved),
  * from the row ring RING (mico_ring_row; 0: each tap converted straight from the input). A row
@@ -125,19 +144,7 @@ MICO_INLINE void mico_copy_slot(uint32_t *dst, const uint32_t *src, int32_t n, c
             const int32_t iw0_ = ow_ * (P)->stride_w - (P)->pad_w;                                            \
             const uint32_t *row_ = 0, *psum_ = 0;                                                            \
             if ((RING) && rowin_) {                                                                          \
-                int fill_;                                                                                   \
-                uint32_t *r_ = mico_ring_row((P), (RING), ih_, tw_, &fill_);                                  \
-                uint32_t *ps_ = r_ + (P)->in_w * tw_;                                                        \
-                if (fill_) { /* convert the row once; prefix sums of its pixels' sums after its words */      \
-                    uint32_t acc_ = 0;                                                                       \
-                    ps_[0] = 0;                                                                              \
-                    for (int32_t iw_ = 0; iw_ < (P)->in_w; iw_++) {                                          \
-                        acc_ += (uint32_t)(CONV((ih_ * (P)->in_w + iw_) * (P)->in_c, r_ + iw_ * tw_, 1));      \
-                        ps_[iw_ + 1] = acc_;                                                                 \
-                    }                                                                                        \
-                }                                                                                            \
-                row_ = r_;                                                                                   \
-                psum_ = ps_;                                                                                 \
+                MICO_RING_GET(P, RING, ih_, tw_, CONV, row_, psum_);                                         \
                 if ((P)->stride_w == 1 && iw0_ >= 0 && iw0_ + (P)->k_w <= (P)->in_w) { /* one run */       \
                     const int32_t n_ = (P)->k_w * tw_;                                                       \
                     mico_copy_slot(d_, row_ + iw0_ * tw_, n_ & ~1, 0);                                       \
