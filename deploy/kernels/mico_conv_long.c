@@ -1,7 +1,7 @@
-/* Long-multiply field packing (groups == 1, several output pixels) for 2/4-bit weight x 2/4-bit
- * activation containers: three products (four for W2 x A2) per 32 x 32 -> 64-bit unsigned
- * multiply-accumulate (UMLAL on Cortex-M7), accumulated over up to 118 multiplies before one
- * extraction.
+/* Long-multiply field packing (groups == 1, several output pixels) for 1/2/4-bit weight x 2/4-bit
+ * activation containers (1-bit weights as 2-bit containers, lg_row2): three products (four for
+ * W2 x A2) per 32 x 32 -> 64-bit unsigned multiply-accumulate (UMLAL on Cortex-M7), accumulated
+ * over up to 120 multiplies before one extraction.
  *
  * The polynomial-packing kernel (mico_conv_poly.c) gets two 4-bit products from a 32-bit MLA,
  * because only the low 32 bits of the product survive. The 64-bit product of UMLAL has room for a
@@ -144,10 +144,6 @@ MICO_INLINE int32_t lg_words(const uint8_t *in, int32_t nbytes, int32_t e0, int3
     return sum;
 }
 
-/* The weights of every output channel as F-field words (element j at bit S (F-1-j)), channel pairs
- * interleaved word by word: wb[(q ntp + t) 2 + j] is word t of channel 2q + j (the last channel
- * repeated for odd out_c); padding words and fields 0. A channel's taps are one run of
- * k_h k_w c elements, converted a tap at a time (a tap's last word holds c mod F fields). */
 /* A row of K 1-bit weights (bit 1: +1, bit 0: -1) as 2-bit containers (+1: 01, -1: 11) in dst (K / 4
  * bytes and 4 of slack): each byte's bits spread to every other bit position, a byte at a time. */
 MICO_INLINE void lg_row2(const uint8_t *row, int32_t k, uint8_t *dst) {
@@ -163,7 +159,11 @@ MICO_INLINE void lg_row2(const uint8_t *row, int32_t k, uint8_t *dst) {
     for (int32_t i = 2 * ((k + 7) / 8); i < 2 * ((k + 7) / 8) + 4; i++) dst[i] = 0;
 }
 
-/* WC 1: each row goes through lg_row2 into row2 first and is converted as 2-bit containers. */
+/* The weights of every output channel as F-field words (element j at bit S (F-1-j)), channel pairs
+ * interleaved word by word: wb[(q ntp + t) 2 + j] is word t of channel 2q + j (the last channel
+ * repeated for odd out_c); padding words and fields 0. A channel's taps are one run of
+ * k_h k_w c elements, converted a tap at a time (a tap's last word holds c mod F fields). WC 1:
+ * each row goes through lg_row2 into row2 first and is converted as 2-bit containers. */
 MICO_INLINE void lg_weights(const mico_conv_params *p, uint32_t *wb, int32_t tw, int32_t ntp, uint8_t *row2,
                             const int32_t WC, const int32_t F, const int32_t S) {
     const int32_t c = p->in_c, taps = p->k_h * p->k_w, out_c = p->out_c, nbytes = out_c * p->w_row_bytes;
@@ -198,14 +198,14 @@ LG_WEIGHTS_FN(lg_weights_w1f3, 1, 3, 14)
 LG_WEIGHTS_FN(lg_weights_w1f4, 1, 4, 10)
 #undef LG_WEIGHTS_FN
 
-/* Column of pixel slot s (col[2 t + s], t < k_h k_w tw; the padding words after it are zeroed once
- * per call); returns sum x' over the real K. */
-/* One pixel's converted words (lg_words, with the locals in, nbytes, c, flw, sw of its callers) */
+/* One pixel's converted words (lg_words), with the locals LG_LOCALS declares in its callers */
 #define LG_CONV(E0, D, DS) lg_words(in, nbytes, (E0), c, flw, sw, (D), (DS), CA, F, S, 0)
 #define LG_LOCALS                                                                                            \
     const int32_t c = p->in_c, nbytes = (p->in_h * p->in_w * c * CA + 7) >> 3;                              \
     const uint32_t flw = p->in_signed ? (CA == 4 ? 0x888u : 0xAAu) : 0u /* every field's sign bit */
 
+/* Column of pixel slot s (col[2 t + s], t < k_h k_w tw; the padding words after it are zeroed once
+ * per call); returns sum x' over the real K. */
 MICO_INLINE int32_t lg_im2col(const mico_conv_params *p, const uint8_t *in, int32_t pix, int32_t s, uint32_t *col,
                               int32_t tw, uint32_t ox, int32_t *ring, int sw, const int32_t CA, const int32_t F,
                               const int32_t S) {
