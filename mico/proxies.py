@@ -165,6 +165,10 @@ class QATProxy:
     def _path(self, policy: Policy) -> Path:
         return self.store / f"{stable_hash({'c': self.config(), 'p': policy.key()})[:24]}.pt"
 
+    def has_weights(self, policy: Policy) -> bool:
+        """Whether `evaluate` already stored the fine-tuned weights of ``policy``."""
+        return self._path(policy).exists()
+
     def evaluate(self, policy: Policy) -> ProxyResult:
         qm = self.finetune(policy)
         g = qm.to_int_graph()
@@ -189,6 +193,19 @@ class QATProxy:
                     p.copy_(b)
             return qm.to_int_graph()
         return self.finetune(policy).to_int_graph()
+
+
+def final_finetune(ctx: ModelContext, policy: Policy, steps: int, store: str | os.PathLike | None = None) -> IntGraph:
+    """The final QAT fine-tune of a chosen policy: ``steps`` Adam steps over the whole train split.
+
+    Searches score policies with the short 300-step proxy; the policy they pick is fine-tuned once
+    more before deployment. The weights are stored like `QATProxy.evaluate`'s, so a second call
+    with the same context, policy and steps only reloads them.
+    """
+    qat = QATProxy(ctx, QATConfig(steps=steps, subset=int(ctx.data.train.x.shape[0])), store=store)
+    if not qat.has_weights(policy):
+        qat.evaluate(policy)
+    return qat.int_graph(policy)
 
 
 class HybridProxy:
