@@ -8,12 +8,14 @@
  * per-channel table once per call (b = bias - o_x * sum w, and, on the fast path, the
  * multiplier, rounding constant and shift) and says which path applies: an output container of
  * 2, 4 or 8 bits is requantized and packed here (fast = 1 when every shift k > 32, 2 when some
- * shift is <= 32: those channels take mico_requant_le32 with the table's 2^(k-1), and every
- * channel clamps to [lo, hi]), anything else goes through mico_store_out
+ * shift is <= 32, 3 when all are: those channels take mico_requant_le32 with the table's 2^(k-1),
+ * and every channel clamps to [lo, hi]), anything else goes through mico_store_out
  * (int32 / CHW outputs, fast = 0). With every k > 32, mico_requant's exact shortcut
  * y = clamp((hi32(v m) + 2^(k-33)) >> (k-32)) is one SMMLA and one shift (Cortex-M7), sub-byte
  * outputs are packed a whole byte at a time where a pixel's channels start on a byte boundary, and
- * the clamp is one USAT when the bounds are the container's full unsigned range.
+ * the clamp is one USAT when the bounds are the container's full unsigned range. On Cortex-M7,
+ * full-range outputs with fast 1 or 3 take sp_run: every pixel of the call in one pass, packed
+ * into 32-bit words.
  */
 #include "mico_nn_support.h"
 
@@ -97,17 +99,17 @@ MICO_INLINE int32_t sp_pixel16(const int32_t *a, const mico_chq *tab, int32_t ts
 #endif
 
 int32_t mico_conv_store_prepare(const mico_conv_params *p, int32_t ox, mico_chq *tab) {
-    int32_t fast = p->out_cont == 2 || p->out_cont == 4 || p->out_cont == 8;
+    int32_t fast = p->out_cont == 2 || p->out_cont == 4 || p->out_cont == 8, le32 = 0;
     for (int32_t c = 0; c < p->out_c; c++) {
         tab[c].b = p->bias[c] - (ox ? ox * p->wsum[c] : 0);
         if (p->out_cont == 32) continue;
         const int32_t k = p->shift[c];
-        if (k <= 32 && fast) fast = 2;
+        le32 += k <= 32;
         tab[c].m = p->mult[c];
         tab[c].rnd = (int32_t)(k > 32 ? 1u << (k - 33) : 1u << (k - 1));
         tab[c].sh = k - 32;
     }
-    return fast;
+    return fast && le32 ? (le32 == p->out_c ? 3 : 2) : fast;
 }
 
 /* hi32(v * m) + r (SMMLA: exact, truncating high word) */
@@ -179,6 +181,79 @@ MICO_INLINE uint32_t sp_q1(int32_t a, const mico_chq **q, int32_t ts, const int3
             : "r"(a), "r"(b), "r"(ts), "r"(m), "r"(r), "r"(sh), "n"(CB));
     return (uint32_t)y;
 }
+
+/* The same for a channel with shift k <= 32 (table: sh = k - 32, rnd = 2^(k-1)): with t = 32 - k and
+ * x = v 2^t, floor((v m + 2^(k-1)) / 2^k) = SMMULR(x, m), exact while x fits 32 bits. A larger
+ * |v| (rare: it saturates the output) takes the 64-bit contract path. */
+MICO_INLINE uint32_t sp_q3(int32_t a, const mico_chq **q, int32_t ts, const int32_t CB) {
+    register int32_t b __asm__("r8"), m __asm__("r9"), r __asm__("r10"), sh __asm__("r11");
+    const mico_chq *e = *q;
+    __asm__("ldm %[e]!, {r8, r9, r10, r11}" : [e] "+r"(e), "=r"(b), "=r"(m), "=r"(r), "=r"(sh) : "m"(*e));
+    *q = e;
+    const int32_t v = a + b - ts, t = -sh, x = (int32_t)((uint32_t)v << t);
+    if (__builtin_expect((x >> t) != v, 0)) return (uint32_t)mico_requant_le32(v, m, sh + 32, (uint32_t)r, 0, (1 << CB) - 1);
+    int32_t y;
+    __asm__("smmulr %0, %1, %2\n\tusat %0, %3, %0" : "=&r"(y) : "r"(x), "r"(m), "n"(CB));
+    return (uint32_t)y;
+}
+
+/* Append the n-bit value v at bit nb of the word w; a full word goes out to *o (unaligned STR). */
+MICO_INLINE void sp_put(uint32_t v, uint32_t n, uint32_t *w, uint32_t *nb, uint8_t **o) {
+    *w |= v << *nb;
+    *nb += n;
+    if (*nb == 32) {
+        mico_store32(*o, *w);
+        *o += 4;
+        *w = 0;
+        *nb = 0;
+    }
+}
+
+/* Full-range outputs on Cortex-M7, all npix pixels in one pass: their npix * oc fields are one
+ * contiguous run of the output (i0 = pix0 * oc onwards), requantized in order by sp_q1, or sp_q3
+ * when every shift is <= 32 (LE; the table pointer restarts
+ * at each pixel) and packed into a 32-bit word w that goes out whole (one unaligned STR) when its
+ * nb bits reach 32. A pixel whose channels start on a word boundary of w packs 32 / CB fields per
+ * word at fixed shifts; the rest of its fields go two at a time when oc is even (every pixel then
+ * starts on a multiple of 2 CB bits), else one at a time. The first byte's bits below i0 and the
+ * last byte's bits above the run keep their values. */
+MICO_INLINE void sp_run(const int32_t *a, const mico_chq *tab, const int32_t *t, int32_t i0, int32_t npix,
+                        int32_t oc, void *out, const int32_t CB, const int LE) {
+#define SP_Q(A) (LE ? sp_q3((A), &q, ts, CB) : sp_q1((A), &q, ts, CB))
+    const int32_t FW = 32 / CB;
+    const uint32_t b0 = (uint32_t)i0 * (uint32_t)CB;
+    uint8_t *o = (uint8_t *)out + (b0 >> 3);
+    uint32_t nb = b0 & 7u, w = nb ? *o & ((1u << nb) - 1u) : 0u;
+    for (int32_t s = 0; s < npix; s++) {
+        const mico_chq *q = tab;
+        const int32_t ts = t[s];
+        int32_t c = 0;
+        if (nb == 0) {
+            for (; c + FW <= oc; c += FW) {
+                uint32_t v = 0;
+#pragma GCC unroll 16
+                for (int32_t j = 0; j < FW; j++) v |= SP_Q(*a++) << (CB * j);
+                mico_store32(o, v);
+                o += 4;
+            }
+        }
+        if (CB == 8) { /* nb stays 0: the rest byte by byte */
+            for (; c < oc; c++) *o++ = (uint8_t)SP_Q(*a++);
+            continue;
+        }
+        if (oc & 1) {
+            for (; c < oc; c++) sp_put(SP_Q(*a++), (uint32_t)CB, &w, &nb, &o);
+        } else { /* every pixel starts on a multiple of 2 CB bits: two fields at a time */
+            for (; c < oc; c += 2) {
+                const uint32_t y0 = SP_Q(*a++);
+                sp_put(y0 | SP_Q(*a++) << CB, 2u * (uint32_t)CB, &w, &nb, &o);
+            }
+        }
+    }
+    for (; nb >= 8; nb -= 8, w >>= 8) *o++ = (uint8_t)w;
+    if (nb) *o = (uint8_t)((*o & ~((1u << nb) - 1u)) | w);
+#undef SP_Q
+}
 #else
 #define SP_LDM 0
 #endif
@@ -191,13 +266,6 @@ MICO_INLINE void sp_pixel(const mico_conv_params *p, const int32_t *a, const mic
         int32_t c = 0;
 #if SP_NEON
         c = sp_pixel16(a, tab, ts, 0, oc, lo, hi, o, 8, FULL == 2);
-#endif
-#if SP_LDM
-        if (FULL == 1) {
-            const mico_chq *q = tab;
-            for (; c < oc; c++) o[c] = (uint8_t)sp_q1(a[c], &q, ts, 8);
-            return;
-        }
 #endif
         for (; c < oc; c++) o[c] = (uint8_t)sp_q(a[c] + tab[c].b - ts, &tab[c], lo, hi, CB, FULL);
         return;
@@ -221,14 +289,7 @@ MICO_INLINE void sp_pixel(const mico_conv_params *p, const int32_t *a, const mic
         for (; c + per <= oc; c += per) {
             uint32_t b = 0;
 #pragma GCC unroll 4
-            for (int32_t j = 0; j < per; j++) {
-#if SP_LDM
-                b |= sp_q1(*ap++, &q, ts, CB) << (CB * j);
-#else
-                b |= sp_f(sp_q(*ap++ + q->b - ts, q, lo, hi, CB, 1), CB, 1) << (CB * j);
-                q++;
-#endif
-            }
+            for (int32_t j = 0; j < per; j++, q++) b |= sp_f(sp_q(*ap++ + q->b - ts, q, lo, hi, CB, 1), CB, 1) << (CB * j);
             *o++ = (uint8_t)b;
         }
     } else if (CB == 4) {
@@ -256,7 +317,22 @@ void mico_conv_store_pixels(const mico_conv_params *p, const int32_t *acc, const
         return;
     }
     const int32_t lo = p->out_lo, hi = p->out_hi, cb = p->out_cont;
-    const int full = fast == 2 ? 2 : lo == 0 && hi == (1 << cb) - 1;
+#if SP_LDM
+    if (fast != 2 && lo == 0 && hi == (1 << cb) - 1) {
+        const int32_t i0 = pix0 * oc;
+        if (fast == 3) {
+            if (cb == 8) sp_run(acc, tab, t, i0, npix, oc, out, 8, 1);
+            else if (cb == 4) sp_run(acc, tab, t, i0, npix, oc, out, 4, 1);
+            else sp_run(acc, tab, t, i0, npix, oc, out, 2, 1);
+        } else {
+            if (cb == 8) sp_run(acc, tab, t, i0, npix, oc, out, 8, 0);
+            else if (cb == 4) sp_run(acc, tab, t, i0, npix, oc, out, 4, 0);
+            else sp_run(acc, tab, t, i0, npix, oc, out, 2, 0);
+        }
+        return;
+    }
+#endif
+    const int full = fast >= 2 ? 2 : lo == 0 && hi == (1 << cb) - 1;
     for (int32_t s = 0; s < npix; s++) {
         const int32_t *a = acc + s * oc;
         const int32_t ts = t[s], i0 = (pix0 + s) * oc;

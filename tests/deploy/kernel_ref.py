@@ -13,11 +13,13 @@ from mico.quant import act_range, requant_params, requantize, weight_qmax
 
 def random_conv(rng: np.random.Generator, *, cin: int, cout: int, h: int, w: int, k: tuple[int, int],
                 stride: tuple[int, int], pad: tuple[int, int], groups: int, w_bits: int, in_bits: int,
-                in_signed: bool, out_bits: int | None, out_signed: bool = False, mult_scale_log2: int = 7):
+                in_signed: bool, out_bits: int | None, out_signed: bool = False, mult_scale_log2: int = 7,
+                mult_range: tuple[float, float] = (1e-4, 0.05), bias_max: int = 2000):
     """A random conv op (COp), its NCHW integer input, and the expected output values. Requantization
-    multipliers are uniform in [1e-4, 0.05) times 2^j, j uniform in 0..mult_scale_log2: shifts from
-    about 28 (the default; k <= 32 takes the two-word path of mico_requant) to 44; 0 gives the
-    shifts > 32 of typical layers."""
+    multipliers are uniform in ``mult_range`` (default [1e-4, 0.05)) times 2^j, j uniform in
+    0..mult_scale_log2: shifts from about 28 (the default; k <= 32 takes the two-word path of
+    mico_requant) to 44; 0 gives the shifts > 32 of typical layers, a range above 0.5 with 0 shifts
+    <= 32 only. Biases are uniform in [-bias_max, bias_max)."""
     qmax = weight_qmax(w_bits)
     cg = cin // groups
     if w_bits == 1:
@@ -26,7 +28,7 @@ def random_conv(rng: np.random.Generator, *, cin: int, cout: int, h: int, w: int
         wt = rng.integers(-qmax, qmax + 1, size=(cout, cg, *k))
     lo, hi = act_range(in_bits, in_signed)
     x = rng.integers(lo, hi + 1, size=(1, cin, h, w))
-    bias = rng.integers(-2000, 2000, size=cout)
+    bias = rng.integers(-bias_max, bias_max, size=cout)
     xt = torch.from_numpy(x.astype(np.float64))
     acc = F.conv2d(xt, torch.from_numpy(wt.astype(np.float64)), torch.from_numpy(bias.astype(np.float64)),
                    stride, pad, 1, groups).to(torch.int64)
@@ -45,7 +47,7 @@ def random_conv(rng: np.random.Generator, *, cin: int, cout: int, h: int, w: int
         expected = acc[0].permute(1, 2, 0).reshape(-1).numpy()
     else:
         olo, ohi = act_range(out_bits, out_signed)
-        mult = rng.uniform(1e-4, 0.05, size=cout) * (1 << rng.integers(0, mult_scale_log2 + 1, size=cout))
+        mult = rng.uniform(*mult_range, size=cout) * (1 << rng.integers(0, mult_scale_log2 + 1, size=cout))
         m, s = requant_params(mult)
         y = requantize(acc, torch.from_numpy(m).reshape(1, -1, 1, 1), torch.from_numpy(s).reshape(1, -1, 1, 1),
                        olo, ohi)

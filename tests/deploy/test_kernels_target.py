@@ -149,8 +149,8 @@ def test_int8_path_on_a53(tmp_path):
 def test_requant_store_on_target(target, tmp_path, monkeypatch):
     """The shared requantization pass with many output channels (the AArch64 path requantizes and
     packs 16 channels at a time): every shift > 32 (the high-word shortcut) and shifts from 28 (the
-    64-bit path), 2/4/8-bit outputs, signed and unsigned, channel counts whose pixels start inside a
-    byte."""
+    64-bit path), every shift <= 32 with accumulators whose 32-bit shortcut overflows, 2/4/8-bit
+    outputs, signed and unsigned, channel counts whose pixels start inside a byte."""
     if not all(shutil.which(t) for t in TOOLS[target]):
         pytest.skip(f"needs {' and '.join(TOOLS[target])}")
     rng = np.random.default_rng(13)
@@ -163,6 +163,16 @@ def test_requant_store_on_target(target, tmp_path, monkeypatch):
                                             groups=1, w_bits=wb, in_bits=ab, in_signed=False, out_bits=ob,
                                             out_signed=bool(rng.integers(0, 2)), mult_scale_log2=scale)
                     cases.append((op, xb))
+    # every shift <= 32 (Cortex-M7: sp_q3): small sums that rarely saturate, and multipliers of 2^16
+    # or more, where v 2^(32-k) often overflows 32 bits (the 64-bit fallback)
+    for cout in (6, 16, 35):
+        for ob in (2, 4, 8):
+            for cin, k, bits, mult_range, bias in ((1, (5, 5), 2, (0.5, 2.0), 4), (16, (3, 3), 8, (65536.0, 131072.0), 2000)):
+                op, xb, _ = random_conv(rng, cin=cin, cout=cout, h=6, w=6, k=k, stride=(1, 1), pad=(1, 1), groups=1,
+                                        w_bits=bits, in_bits=bits, in_signed=False, out_bits=ob,
+                                        out_signed=bool(rng.integers(0, 2)), mult_scale_log2=0, mult_range=mult_range,
+                                        bias_max=bias)
+                cases.append((op, xb))
     build_bench(cases, target, tmp_path)  # raises if any call fails or differs from portable
 
 
