@@ -42,3 +42,24 @@ def test_final_finetune_recovers_low_bit_accuracy_and_is_cached(tmp_path):
     x = g.quantize_input(test.x[:50])
     assert torch.equal(g.run(x), again.run(x))
     assert not torch.equal(g.run(x), ctx.int_graph(pol).run(x))
+
+
+def test_mico_deploy_cli_fine_tunes_before_deploying(tmp_path, monkeypatch, capsys):
+    """`mico deploy --qat-steps N` deploys the fine-tuned graph (bit-exact against it) and says so."""
+    import mico.proxies
+    from mico.cli import main
+
+    ctx = _digits_context()
+    monkeypatch.setattr(mico.proxies, "load_context", lambda model, seed=0: ctx)
+    monkeypatch.setenv("MICO_CACHE", str(tmp_path / "cache"))
+    pol = tmp_path / "p.json"
+    pol.write_text('{"w_bits": [2, 2], "a_bits": [8, 2]}')
+    args = ["deploy", "--model", "digits-mlp", "--policy", str(pol), "--target", "host", "--n-inputs", "20"]
+    assert main([*args, "--out", str(tmp_path / "d"), "--qat-steps", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "20/20 inputs bit-exact" in out and "(QAT 100 steps)" in out
+    tuned = final_finetune(ctx, Policy([2, 2], [8, 2]), 100)  # reloads what the CLI stored
+    assert f"{tuned.accuracy(ctx.data.test.x, ctx.data.test.y):.4f} on the whole test split" in out
+    assert main([*args, "--out", str(tmp_path / "e"), "--qat-steps", "-1"]) == 1
+    assert main([*args, "--out", str(tmp_path / "f")]) == 0
+    assert "(PTQ)" in capsys.readouterr().out
