@@ -47,6 +47,7 @@ def library(sanitize: bool = False, extra_flags: tuple[str, ...] = ()) -> ct.CDL
     lib.mico_conv_get_buffer_size.restype = ct.c_int32
     lib.mico_conv_select.restype = ct.c_int
     lib.mico_conv_rows_fields.restype = ct.c_int32
+    lib.mico_conv_rows_lut_bytes.restype = ct.c_int32
     return lib
 
 
@@ -105,6 +106,14 @@ def rows_fields(params: dict[str, int], lib: ct.CDLL | None = None) -> int:
     lib = lib or library()
     p = ConvParams(**{k: int(v) for k, v in params.items()})
     return int(lib.mico_conv_rows_fields(ct.byref(p)))
+
+
+def rows_lut_bytes(params: dict[str, int], lib: ct.CDLL | None = None) -> int:
+    """Scratch bytes of the first-layer kernel's table-lookup path for these conv parameters
+    (`mico_conv_rows_lut_bytes`; 0 where that path does not apply)."""
+    lib = lib or library()
+    p = ConvParams(**{k: int(v) for k, v in params.items()})
+    return int(lib.mico_conv_rows_lut_bytes(ct.byref(p)))
 
 
 def selected_variant(op, lib: ct.CDLL | None = None) -> str:

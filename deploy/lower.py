@@ -141,6 +141,44 @@ def long_extra_bytes(p: dict[str, int]) -> int:
     return 8 * (nt + (nt + 4) // 5 + 4) * (1 + (p["out_c"] + 1) // 2) + 8 + row2
 
 
+def rows_lut_plan(p: dict[str, int]) -> dict[str, int] | None:
+    """The plan of the first-layer kernel's table-lookup path (``rl_plan`` in mico_conv_rows.c: 2-bit
+    activation containers, 1-3 input channels, k_w in_c <= 16): G lookups of g elements a kernel row,
+    entries of nw words holding cpw F-bit fields, erow entries a kernel row, window rows of lw bytes;
+    None where the path does not apply or does not pay (fewer output pixels than erow)."""
+    kwc = p["k_w"] * p["in_c"]
+    if not (p["groups"] == 1 and 1 <= p["in_c"] <= 3 and 1 <= p["k_h"] <= 16 and p["k_h"] * p["k_w"] >= 2
+            and p["out_w"] >= 2 and p["in_cont"] == 2 and p["w_cont"] in (1, 2, 4, 8) and kwc <= 16
+            and p["out_c"] >= 1):
+        return None
+    n_g = (kwc + 3) // 4
+    g = -(-kwc // n_g)
+    mw = 1 if p["w_cont"] == 1 else 1 << (p["w_cont"] - 1)
+    off = p["k_h"] * kwc * (2 if p["in_signed"] else 3) * mw
+    f = (2 * off).bit_length()
+    if f > 16:
+        return None
+    cpw = 32 // f
+    nw = -(-p["out_c"] // cpw)
+    nw += nw in (5, 7)
+    erow = n_g << (2 * g)
+    lw = (p["in_w"] + 2 * p["pad_w"]) * p["in_c"] + g
+    if nw > 8 or p["out_h"] * p["out_w"] < erow:
+        return None
+    return {"G": n_g, "g": g, "F": f, "cpw": cpw, "nw": nw, "erow": erow, "lw": lw}
+
+
+def rows_lut_bytes(p: dict[str, int]) -> int:
+    """Scratch of the table-lookup path (``mico_conv_rows_lut_bytes``, `rows_lut_plan`): the per (kernel
+    row, group) tables, the requantization table, one output row's shifts and sums with 64 bytes of
+    slack and the doubled ring of k_h window rows; 0 where the path does not apply."""
+    L = rows_lut_plan(p)
+    if L is None:
+        return 0
+    return (68 + 4 * p["k_h"] * L["erow"] * L["nw"] + 16 * p["out_c"] + 4 * p["out_w"] * (p["out_c"] + 1)
+            + 2 * p["k_h"] * L["lw"])
+
+
 def conv_scratch_bytes(p: dict[str, int], aarch64: bool | None = None) -> int:
     """Scratch bytes of a conv op: the same formula as ``mico_conv_get_buffer_size`` in C. ``aarch64``:
     True, the AArch64 (Cortex-A53) build, with the terms of its kernel paths; False, every other build,
@@ -156,7 +194,7 @@ def conv_scratch_bytes(p: dict[str, int], aarch64: bool | None = None) -> int:
                   if p["in_c"] <= 3 else 0)
         gemm = 5 * ((k + 31) // 32 * 32) + 24 * p["out_c"] + 16 + ring + rows_w
         if not aarch64:
-            return gemm + long_extra_bytes(p)
+            return max(gemm + long_extra_bytes(p), rows_lut_bytes(p))
         # the int8 path of Cortex-A53: 5 int8 columns of K rounded up to 128, the table and 4 pixels'
         # raw sums, a ring of k_h int8 rows with padding and 16 of slack
         ring8 = p["k_h"] * ((p["in_w"] + 2 * p["pad_w"]) * p["in_c"] + 16)
@@ -168,7 +206,7 @@ def conv_scratch_bytes(p: dict[str, int], aarch64: bool | None = None) -> int:
         # single-channel layers with stride_w 1: int16 row ring, int16 weights, table and 17 pixels' sums
         rows1 = (64 + 2 * p["k_h"] * (p["in_w"] + 2 * p["pad_w"] + 32) + p["out_c"] * (2 * p["k_h"] * p["k_w"] + 84)
                  if p["in_c"] == 1 and p["stride_w"] == 1 else 0)
-        return max(gemm, n8, outer, rows1)
+        return max(gemm, n8, outer, rows1, rows_lut_bytes(p))
     if p["groups"] == p["in_c"] == p["out_c"]:  # depthwise: k_h int16 input rows + int16 weights
         cp = (p["in_c"] + 1) & ~1
         dw = 2 * p["k_h"] * (p["in_w"] + 2 * p["pad_w"] + 2) * cp + 2 * p["k_h"] * (p["k_w"] + 1) * cp + 16

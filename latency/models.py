@@ -124,6 +124,34 @@ def _rows_fields(df: pd.DataFrame) -> np.ndarray:
     return out
 
 
+def _rows_lut(df: pd.DataFrame) -> np.ndarray:
+    """Per row of the frame, the first-layer kernel's table-lookup plan (deploy.lower.rows_lut_plan,
+    the mirror of the kernel's rl_plan that tests hold equal): columns G, cpw, nw, erow, whether its
+    pixel loop has constant counts (rl_row's cases) and the window row length; zeros where the path
+    does not run (not a first layer on a DSP build, or not 2-bit activations)."""
+    from deploy.lower import rows_lut_plan
+    from latency.profile import KernelConfig
+
+    cols = [f for f in KernelConfig.__dataclass_fields__]
+    cache: dict[tuple, tuple] = {}
+    out = np.zeros((len(df), 6))
+    var = df["var"].to_numpy()
+    for i, row in enumerate(df[cols].itertuples(index=False, name=None)):
+        if var[i] != 8:
+            continue
+        if row not in cache:
+            p = KernelConfig(*row).c_params()
+            L = rows_lut_plan(p)
+            if L is None:
+                cache[row] = (0,) * 6
+            else:
+                const = ((p["k_h"], L["G"], L["g"]) == (5, 2, 3) and L["nw"] <= 3) or (
+                    (p["k_h"], L["G"], L["g"]) == (3, 1, 3) and L["nw"] <= 4)
+                cache[row] = (L["G"], L["cpw"], L["nw"], L["erow"], float(const), L["lw"])
+        out[i] = cache[row]
+    return out
+
+
 def _variant(df: pd.DataFrame, target: str) -> np.ndarray:
     dw = (df["kind"] == "depthwise").to_numpy()
     if target == "cortex-a53":  # AArch64 build (mico_conv_neon.c / mico_conv_dw.c, NEON paths)
@@ -409,7 +437,18 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     # (one element get each, then the in-place combination); per group of NX pixels and group of up
     # to 3 channel pairs, K X loads and one SMLAL and Y load per pair; per pair the digits, per
     # group one requantization call
-    nx = np.where(is_rw, _rows_fields(df) if is_rw.any() else 0.0, 0.0)
+    # its table-lookup path (2-bit activation containers, rl_conv): per input row entering the ring its
+    # window bytes, per call the tables' words and the weights they read, per pixel k_h G lookups of nw
+    # words (constant loops in the common shapes) and nw cpw fields unpacked, one requantization call a row
+    lut = _rows_lut(df) if is_rw.any() else np.zeros((len(df), 6))
+    rl = (lut[:, 0] > 0).astype(float)
+    P_ = P.astype(float)
+    looks = P_ * kh * lut[:, 0]
+    rl_cols = {"rl": rl, "rl_conv": df["rw_rows"].to_numpy(float) * lut[:, 5], "rl_build": kh * lut[:, 3] * lut[:, 2],
+               "rl_wt": rl * K * oc, "rl_look": looks, "rl_lookw": looks * lut[:, 2] * (1 - lut[:, 4]),
+               "rl_lookw_c": looks * lut[:, 2] * lut[:, 4], "rl_unpack": P_ * lut[:, 2] * lut[:, 1],
+               "rl_orows": rl * df["out_h"].to_numpy(float)}
+    nx = np.where(is_rw & (rl == 0), _rows_fields(df) if is_rw.any() else 0.0, 0.0)
     rf = (nx > 0).astype(float)
     nxs = np.maximum(nx, 1)
     rf_len = (np.ceil(df["out_w"].to_numpy(float) / nxs) * nxs - 1) * rw_pw + kw * cin
@@ -420,7 +459,8 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
                "rf_kh": rf * rf_groups * np.ceil(npairs / 3) * kh, "rf_mac": rf * rf_groups * npairs * K,
                "rf_digits": rf * rf_groups * oc * nx}
     # these and the A53 counts join in one step (column by column the frame fragments)
-    return pd.concat([df, pd.DataFrame({**rf_cols, **_a53_features(df, P, K, cin, oc, kh, kw, wc)}, index=df.index)],
+    return pd.concat([df, pd.DataFrame({**rf_cols, **rl_cols, **_a53_features(df, P, K, cin, oc, kh, kw, wc)},
+                                       index=df.index)],
                      axis=1)
 
 
@@ -728,7 +768,7 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     add("dw:pix", m * df["pix"])
     for o in O_CONTS:
         add(f"dw:o{o}:outs", m * (oc == o) * df["outs"])
-    m = (var == 8) * (1 - df["rf"].to_numpy())  # first-layer row ring, 16-bit dual MACs
+    m = (var == 8) * (1 - df["rf"].to_numpy() - df["rl"].to_numpy())  # first-layer row ring, 16-bit dual MACs
     ring_kernel("rows", m, df["rw_rows"], df["rw_conv"], df["rw_wt"])
     add("rows:quads", m * df["rw_quads"])
     for sp_, sel in (("spec", df["rw_spec"]), ("gen", 1 - df["rw_spec"])):
@@ -737,6 +777,13 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     add("rows:pairs", m * df["rw_pairs"])
     for o in O_CONTS:
         add(f"rows:o{o}:outs", m * (oc == o) * df["outs"])
+    m = df["rl"].to_numpy()  # its table-lookup path (2-bit activations)
+    add("rowsl:const", m)
+    add("rowsl:rows", m * df["rw_rows"])
+    for f_ in ("conv", "build", "wt", "look", "lookw", "lookw_c", "unpack", "orows"):
+        add(f"rowsl:{f_}", df[f"rl_{f_}"])
+    for o in O_CONTS:
+        add(f"rowsl:o{o}:outs", m * (oc == o) * df["outs"])
     m = df["rf"].to_numpy()  # its sub-byte path (SMLAL over NX pixels x 2 channels)
     add("rowsf:const", m)
     add("rowsf:rows", m * df["rw_rows"])
@@ -775,7 +822,7 @@ def _learn_features(df: pd.DataFrame, prior: np.ndarray, target: str) -> np.ndar
     if a53:
         cols += [lg("n8_blk"), lg("ou_steps"), df["in_c"] % 8]
     else:
-        cols += [lg("lg_steps"), lg("lg_blocks"), lg("rf_mac")]
+        cols += [lg("lg_steps"), lg("lg_blocks"), lg("rf_mac"), lg("rl_look")]
     return np.column_stack([oh, np.column_stack(cols)])
 
 

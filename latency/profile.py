@@ -180,7 +180,7 @@ def provenance(target: str) -> dict[str, str]:
 # ---------------------------------------------------------------------------------- sampling
 def sample_configs(n: int, seed: int = 0, kinds: Sequence[str] = KINDS, max_macs: int = 2_000_000,
                    max_bytes: int = 300_000, packed_frac: float = 0.125,
-                   gather_frac: float = 0.125) -> list[KernelConfig]:
+                   gather_frac: float = 0.125, lookup_frac: float = 0.08) -> list[KernelConfig]:
     """``n`` configurations from a scrambled Sobol design over shape and bit dimensions.
 
     Two strata have their own Sobol streams, because the uniform design puts too few points there
@@ -193,20 +193,33 @@ def sample_configs(n: int, seed: int = 0, kinds: Sequence[str] = KINDS, max_macs
       not fill whole words at sub-byte activations (e.g. LeNet-5's 6 channels at 2 bits, 12 bits
       a pixel), where every pixel's field is gathered bit by bit. With only the uniform design
       (20 such conv2d points) the learned model under-priced LeNet-5's second layer at W2A2 by 9 %.
+    - ``lookup_frac * n`` (seed + 3) in the first layers the M7 table-lookup path takes: 1-3 input
+      channels at 1/2-bit activations, any weight bits, 1-32 output channels (the other strata put
+      about 1 % there), kept where that path runs (`deploy.lower.rows_lut_plan`).
     """
     n_packed = int(round(n * packed_frac))
     n_gather = int(round(n * gather_frac))
-    main = _sobol_configs(n - n_packed - n_gather, seed, kinds, max_macs, max_bytes,
+    n_lookup = int(round(n * lookup_frac)) if any(k in ("conv2d", "conv1d") for k in kinds) else 0
+    main = _sobol_configs(n - n_packed - n_gather - n_lookup, seed, kinds, max_macs, max_bytes,
                           (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128), tuple(BITS), tuple(BITS))
     pk = [k for k in kinds if k != "depthwise"] or list(kinds)
     gk = [k for k in kinds if k in ("conv2d", "conv1d")] or list(kinds)
     return (main + _sobol_configs(n_packed, seed + 1, pk, max_macs, max_bytes, (16, 32, 48, 64, 96, 128), (1, 2), (1, 2))
             + _sobol_configs(n_gather, seed + 2, gk, max_macs, max_bytes, (1, 2, 3, 5, 6, 10, 12), tuple(BITS),
-                             (1, 2, 3, 4, 5, 6)))
+                             (1, 2, 3, 4, 5, 6))
+            + _sobol_configs(n_lookup, seed + 3, gk, max_macs, max_bytes, (1, 2, 3), tuple(BITS), (1, 2),
+                             out_chans=(1, 4, 6, 8, 12, 16, 24, 32), keep=_takes_lookup))
+
+
+def _takes_lookup(cfg: KernelConfig) -> bool:
+    from deploy.lower import rows_lut_plan
+
+    return rows_lut_plan(cfg.c_params()) is not None
 
 
 def _sobol_configs(n: int, seed: int, kinds: Sequence[str], max_macs: int, max_bytes: int, chans: Sequence[int],
-                   w_set: Sequence[int], a_set: Sequence[int]) -> list[KernelConfig]:
+                   w_set: Sequence[int], a_set: Sequence[int],
+                   out_chans: Sequence[int] | None = None, keep=None) -> list[KernelConfig]:
     from scipy.stats import qmc
 
     if n <= 0:
@@ -220,7 +233,8 @@ def _sobol_configs(n: int, seed: int, kinds: Sequence[str], max_macs: int, max_b
         for r in u:
             kind = kinds[min(int(r[0] * len(kinds)), len(kinds) - 1)]
             ci = chans[min(int(r[1] * len(chans)), len(chans) - 1)]
-            co = chans[min(int(r[2] * len(chans)), len(chans) - 1)]
+            ocs = out_chans or chans
+            co = ocs[min(int(r[2] * len(ocs)), len(ocs) - 1)]
             sp = (2, 4, 7, 8, 14, 16, 28, 32)[min(int(r[3] * 8), 7)]
             k = (1, 3, 5)[min(int(r[4] * 3), 2)]
             s = 1 if r[5] < 0.7 else 2
@@ -238,6 +252,8 @@ def _sobol_configs(n: int, seed: int, kinds: Sequence[str], max_macs: int, max_b
             else:
                 cfg = KernelConfig("conv2d", ci, co, sp, sp, k, k, s, k // 2, wb, ab, oc)
             if cfg.out_w < 1 or cfg.out_h < 1 or cfg.macs > max_macs or max(cfg.buffer_bytes()) > max_bytes:
+                continue
+            if keep is not None and not keep(cfg):
                 continue
             out.append(cfg)
             if len(out) == n:

@@ -31,6 +31,10 @@ int32_t mico_conv_long_extra(const mico_conv_params *p);
 #define MICO_SCRATCH(P, B) ((B) + mico_conv_long_extra(P))
 #endif
 
+/* first layers with 2-bit activations by table lookup (mico_conv_rows.c): the tables, window rows,
+ * the table and a whole output row's sums; the largest term where that path applies */
+int32_t mico_conv_rows_lut_bytes(const mico_conv_params *p);
+
 int32_t mico_conv_get_buffer_size(const mico_conv_params *p) {
     if (!p || p->groups < 1) return 0;
     if (p->groups == 1) {
@@ -47,7 +51,9 @@ int32_t mico_conv_get_buffer_size(const mico_conv_params *p) {
          * also keep their weights widened to int16 pairs (out_c k_h ceil(k_w in_c / 2) words) and
          * the raw sums of 4 pixels instead of 2 */
         const int32_t rows_w = p->in_c <= 3 ? 4 * p->out_c * p->k_h * ((p->k_w * p->in_c + 1) / 2) + 8 * p->out_c : 0;
-        return MICO_SCRATCH(p, 5 * kp + 24 * p->out_c + 16 + 8 * p->k_h + p->k_h * p->in_w * (2 * p->in_c + 4) + rows_w);
+        const int32_t s = MICO_SCRATCH(p, 5 * kp + 24 * p->out_c + 16 + 8 * p->k_h + p->k_h * p->in_w * (2 * p->in_c + 4) + rows_w);
+        const int32_t lut = mico_conv_rows_lut_bytes(p);
+        return s > lut ? s : lut;
     }
     if (p->groups == p->in_c && p->out_c == p->in_c) {
         const int32_t cp = (p->in_c + 1) & ~1;

@@ -258,6 +258,251 @@ MICO_INLINE void rf_conv(const mico_conv_params *p, const uint8_t *in, void *out
     }
 }
 
+/* ---- 2-bit activations: table lookup (rl_*) ----
+ *
+ * With 2-bit activations a kernel row of k_w c <= 16 elements splits into G = ceil(k_w c / 4)
+ * groups of g = ceil(k_w c / G) consecutive elements (the last one nl <= g): the 4^g contents of a
+ * group are few, so every (kernel row, group) gets a table of the partial sums of all out_c
+ * channels for every content, built once per call from the weights in scratch (entry by entry: the
+ * entry without its top element plus that element's contribution, one word add per entry word; the
+ * last group's table repeats its 4^nl entries up to 4^g, so every index is a whole byte). An
+ * output pixel is then k_h G lookups and no multiply: LeNet-5's conv1 (5x5, 6 channels) takes 10
+ * lookups of 2 words for its 150 products. An entry holds the channels' sums in F-bit fields,
+ * cpw = 32 / F a word, nw words an entry, every sum shifted up by its group's bound n max|x| max|w|
+ * (container maxima) so no field goes negative; F is the smallest width that holds the total over
+ * all K elements, 2 K max|x| max|w|, so the word adds never carry between fields, and the
+ * requantization pass subtracts the total shift (its t). The group contents come from a ring of
+ * window rows, element-major and doubled: byte e 2 k_h + s holds the g elements from e of the
+ * zero-padded input row in slot s (element e in the low bits), input row ih in slots ih mod k_h and
+ * that + k_h, made once per input row; the k_h rows of an output row are then k_h consecutive
+ * slots, and every lookup of a pixel one byte at a constant offset from one running pointer. */
+typedef struct {
+    int32_t G, g, F, cpw, nw, erow, lw, off;
+} rl_plan_t;
+
+/* The plan of the lookup path (returns its scratch bytes; 0 where it does not apply or does not pay:
+ * fewer output pixels than table entries per kernel row) */
+static int32_t rl_plan(const mico_conv_params *p, rl_plan_t *L) {
+    if (!p || p->groups != 1 || p->in_c < 1 || p->in_c > 3 || p->k_h < 1 || p->k_h > 16 || p->k_h * p->k_w < 2 ||
+        p->out_w < 2 || p->in_cont != 2 || (p->w_cont != 1 && p->w_cont != 2 && p->w_cont != 4 && p->w_cont != 8))
+        return 0;
+    const int32_t kwc = p->k_w * p->in_c;
+    if (kwc > 16 || p->out_c < 1) return 0;
+    L->G = (kwc + 3) / 4;
+    L->g = (kwc + L->G - 1) / L->G;
+    const int32_t mx = p->in_signed ? 2 : 3, mw = p->w_cont == 1 ? 1 : 1 << (p->w_cont - 1);
+    L->off = p->k_h * kwc * mx * mw;
+    L->F = 1;
+    while ((1 << L->F) <= 2 * L->off) L->F++;
+    if (L->F > 16) return 0;
+    L->cpw = 32 / L->F;
+    L->nw = (p->out_c + L->cpw - 1) / L->cpw;
+    L->nw += L->nw == 5 || L->nw == 7; /* entries of 1-4, 6 or 8 words (rl_conv's cases) */
+    L->erow = L->G << (2 * L->g);
+    L->lw = (p->in_w + 2 * p->pad_w) * p->in_c + L->g;
+    if (L->nw > 8 || p->out_h * p->out_w < L->erow) return 0;
+    return 68 + 4 * p->k_h * L->erow * L->nw + (int32_t)sizeof(mico_chq) * p->out_c + 4 * p->out_w * (p->out_c + 1) +
+           2 * p->k_h * L->lw;
+}
+
+/* Entries lo..4 lo - 1 of a table (element k = log4(lo) of the group at 1..3): entry i + v lo = entry i
+ * + cv[v], NW words an entry */
+MICO_INLINE void rl_fill(uint32_t *t, int32_t lo, const uint32_t (*cv)[8], const int32_t NW) {
+    for (int32_t v = 1; v < 4; v++) {
+        uint32_t *d = t + v * lo * NW;
+        const uint32_t *a = t;
+        for (int32_t i = 0; i < lo; i++, a += NW, d += NW)
+#pragma GCC unroll 8
+            for (int32_t w = 0; w < NW; w++) d[w] = a[w] + cv[v][w];
+    }
+}
+
+/* The tables: T + (kh G + j) 4^g nw words for group j of kernel row kh, entry by entry */
+static __attribute__((noinline)) void rl_tables(const mico_conv_params *p, const rl_plan_t *L, uint32_t *T) {
+    const int32_t kwc = p->k_w * p->in_c, nw = L->nw, mx = p->in_signed ? 2 : 3, full = 1 << (2 * L->g);
+    const int32_t mw = p->w_cont == 1 ? 1 : 1 << (p->w_cont - 1);
+    for (int32_t kh = 0; kh < p->k_h; kh++)
+        for (int32_t j = 0; j < L->G; j++) {
+            const int32_t e0 = j * L->g, n = kwc - e0 < L->g ? kwc - e0 : L->g;
+            uint32_t *t = T + (kh * L->G + j) * full * nw;
+            for (int32_t w = 0; w < nw; w++) t[w] = 0;
+            for (int32_t c = 0; c < p->out_c; c++) t[c / L->cpw] += (uint32_t)(n * mx * mw) << (L->F * (c % L->cpw));
+            for (int32_t k = 0; k < n; k++) {
+                uint32_t cv[4][8];
+                for (int32_t v = 1; v < 4; v++)
+                    for (int32_t w = 0; w < nw; w++) cv[v][w] = 0;
+                for (int32_t c = 0, w = 0, f = 0; c < p->out_c; c++) {
+                    const int32_t wv = mico_get_w(p->weights + c * p->w_row_bytes, kh * kwc + e0 + k, p->w_cont);
+                    for (int32_t v = 1; v < 4; v++)
+                        cv[v][w] += (uint32_t)((p->in_signed ? (int32_t)((uint32_t)v ^ 2u) - 2 : v) * wv) << f;
+                    f += L->F;
+                    if (f + L->F > 32) w++, f = 0;
+                }
+                const int32_t lo = 1 << (2 * k);
+                if (nw == 1) rl_fill(t, lo, cv, 1);
+                else if (nw == 2) rl_fill(t, lo, cv, 2);
+                else if (nw == 3) rl_fill(t, lo, cv, 3);
+                else if (nw == 4) rl_fill(t, lo, cv, 4);
+                else if (nw == 6) rl_fill(t, lo, cv, 6);
+                else rl_fill(t, lo, cv, 8);
+            }
+            /* bits above the group's n elements are ignored: entry i = entry i mod 4^n */
+            for (int32_t u = nw << (2 * n), s = u; u < full * nw; u++) t[u] = t[u - s];
+        }
+}
+
+/* Input row ih into slots s and s + k_h of the window ring (r: slot s of element 0; stride 2 k_h
+ * between elements), one pass forward: w holds the g elements from e (element e + g - 1 enters at the
+ * top), elements inside the row come four to a byte once their index is byte-aligned */
+static __attribute__((noinline)) void rl_window(const mico_conv_params *p, const uint8_t *in, int32_t ih,
+                                                const rl_plan_t *L, uint8_t *r) {
+    const int32_t kh = p->k_h, st = 2 * kh, lw = L->lw, g = L->g, sh = 2 * (g - 1);
+    if (ih < 0 || ih >= p->in_h) {
+        for (int32_t e = 0; e < lw; e++, r += st) r[0] = r[kh] = 0;
+        return;
+    }
+    const int32_t lo = p->pad_w * p->in_c, n = p->in_w * p->in_c, e0 = ih * n, end = lw + g - 1;
+#define RL_X(K) ((K) >= lo && (K) < lo + n ? (in[(e0 + (K) - lo) >> 2] >> (((e0 + (K) - lo) & 3) << 1)) & 3u : 0u)
+#define RL_STEP(X)                             \
+    do {                                       \
+        w = (w >> 2) | ((uint32_t)(X) << sh); \
+        r[0] = r[kh] = (uint8_t)w;             \
+        r += st;                               \
+    } while (0)
+    uint32_t w = 0;
+    int32_t k = 0; /* the next element to enter */
+    for (; k < g - 1; k++) w = (w >> 2) | (RL_X(k) << sh);
+    for (; k < lo && k < end; k++) RL_STEP(0u);
+    for (; k < lo + n && k < end && ((e0 + k - lo) & 3); k++) RL_STEP(RL_X(k));
+    const uint8_t *src = in + ((e0 + k - lo) >> 2);
+    for (; k + 4 <= lo + n && k + 4 <= end; k += 4) {
+        const uint32_t v = *src++;
+        RL_STEP(v & 3u);
+        RL_STEP((v >> 2) & 3u);
+        RL_STEP((v >> 4) & 3u);
+        RL_STEP(v >> 6);
+    }
+    for (; k < end; k++) RL_STEP(RL_X(k));
+#undef RL_STEP
+#undef RL_X
+}
+
+/* The raw sums (shifted up by the plan's off) of the n pixels of one output row: kernel row kh of
+ * pixel i reads ring bytes b + ((i d + j g) 2 k_h + kh), j < G. NW words an entry; KH, G, GS (0:
+ * the plan's) compile-time in the common first layers, so every load has an immediate offset */
+MICO_INLINE void rl_pixels(const uint8_t *b, const uint32_t *T, const rl_plan_t *L, int32_t kh_n, int32_t d, int32_t n,
+                           int32_t oc, int32_t *sums, const int32_t NW, const int32_t KH, const int32_t G,
+                           const int32_t GS, const int32_t CPW) {
+    const int32_t kh_c = KH ? KH : kh_n, G_c = G ? G : L->G, gs = GS ? GS : L->g;
+    const int32_t st = 2 * kh_c, full = 1 << (2 * gs), step = d * st, gst = gs * st;
+    const uint32_t fm = (1u << L->F) - 1u;
+    const int32_t F = L->F, cpw = CPW ? CPW : L->cpw;
+    for (int32_t i = 0; i < n; i++, b += step, sums += oc) {
+        uint32_t acc[8];
+#pragma GCC unroll 8
+        for (int32_t w = 0; w < NW; w++) acc[w] = 0;
+        if (KH && G) { /* constant counts: every load at an immediate offset */
+#pragma GCC unroll 16
+            for (int32_t kh = 0; kh < KH; kh++)
+#pragma GCC unroll 4
+                for (int32_t j = 0; j < G; j++) {
+                    const uint32_t *e = T + (int32_t)b[j * gst + kh] * NW;
+                    __asm__("" : "+r"(e)); /* the table's offset below as the loads' immediate */
+#pragma GCC unroll 8
+                    for (int32_t w = 0; w < NW; w++) acc[w] += e[(kh * G + j) * full * NW + w];
+                }
+        } else { /* the tables in (kernel row, group) order: one running table pointer */
+            const uint32_t *tp = T;
+            for (int32_t kh = 0; kh < kh_c; kh++) {
+                const uint8_t *q = b + kh;
+                for (int32_t j = 0; j < G_c; j++, q += gst, tp += full * NW) {
+                    const uint32_t *e = tp + (int32_t)*q * NW;
+#pragma GCC unroll 8
+                    for (int32_t w = 0; w < NW; w++) acc[w] += e[w];
+                }
+            }
+        }
+        /* all NW cpw fields (past oc into the next pixel's, the last pixel's into the sums' slack) */
+        int32_t *s = sums;
+#pragma GCC unroll 8
+        for (int32_t w = 0; w < NW; w++) {
+            uint32_t a = acc[w];
+#pragma GCC unroll 8
+            for (int32_t k = 0; k < cpw; k++, a >>= F) *s++ = (int32_t)(a & fm);
+        }
+    }
+}
+
+/* One output row: the common first layers with constant loops (5x5 single-channel kernels: LeNet-5's
+ * conv1; 3x3 single-channel kernels), the rest through the plan's counts (one function, out of line:
+ * inlined into rl_conv its register allocation got worse) */
+static __attribute__((noinline)) void rl_row(const uint8_t *b, const uint32_t *T, const rl_plan_t *L, int32_t kh_n,
+                                             int32_t d, int32_t n, int32_t oc, int32_t *sums) {
+    const int32_t nw = L->nw;
+#define RL_ROW(NW, KH, G, GS)                                                                        \
+    if (L->cpw == 3) rl_pixels(b, T, L, kh_n, d, n, oc, sums, (NW), (KH), (G), (GS), 3);              \
+    else if (L->cpw == 4) rl_pixels(b, T, L, kh_n, d, n, oc, sums, (NW), (KH), (G), (GS), 4);         \
+    else rl_pixels(b, T, L, kh_n, d, n, oc, sums, (NW), (KH), (G), (GS), 0)
+    if (kh_n == 5 && L->G == 2 && L->g == 3 && nw <= 3) {
+        if (nw == 2) {
+            RL_ROW(2, 5, 2, 3);
+        } else if (nw == 3) {
+            RL_ROW(3, 5, 2, 3);
+        } else {
+            RL_ROW(1, 5, 2, 3);
+        }
+    } else if (kh_n == 3 && L->G == 1 && L->g == 3 && nw <= 4) {
+        if (nw == 4) {
+            RL_ROW(4, 3, 1, 3);
+        } else if (nw == 3) {
+            RL_ROW(3, 3, 1, 3);
+        } else if (nw == 2) {
+            RL_ROW(2, 3, 1, 3);
+        } else {
+            RL_ROW(1, 3, 1, 3);
+        }
+    } else if (nw == 1) rl_pixels(b, T, L, kh_n, d, n, oc, sums, 1, 0, 0, 0, 0);
+    else if (nw == 2) rl_pixels(b, T, L, kh_n, d, n, oc, sums, 2, 0, 0, 0, 0);
+    else if (nw == 3) rl_pixels(b, T, L, kh_n, d, n, oc, sums, 3, 0, 0, 0, 0);
+    else if (nw == 4) rl_pixels(b, T, L, kh_n, d, n, oc, sums, 4, 0, 0, 0, 0);
+    else if (nw == 6) rl_pixels(b, T, L, kh_n, d, n, oc, sums, 6, 0, 0, 0, 0);
+    else rl_pixels(b, T, L, kh_n, d, n, oc, sums, 8, 0, 0, 0, 0);
+#undef RL_ROW
+}
+
+static void rl_conv(const mico_conv_params *p, const uint8_t *in, void *out, uint8_t *base, const rl_plan_t *L) {
+    const int32_t oc = p->out_c, nw = L->nw, d = p->stride_w * p->in_c, kh_n = p->k_h;
+    uint32_t *T = (uint32_t *)(void *)base;
+    mico_chq *tab = (mico_chq *)(void *)(T + kh_n * L->erow * nw);
+    int32_t *t = (int32_t *)(void *)(tab + oc), *sums = t + p->out_w; /* then 64 bytes of slack */
+    uint8_t *ring = (uint8_t *)(sums + p->out_w * oc + 16);
+    const int32_t fast = mico_conv_store_prepare(p, 0, tab);
+    rl_tables(p, L, T);
+    for (int32_t i = 0; i < p->out_w; i++) t[i] = L->off;
+    int32_t slot_row[16];
+    for (int32_t i = 0; i < kh_n; i++) slot_row[i] = -0x7fffffff;
+    for (int32_t oh = 0; oh < p->out_h; oh++) {
+        const int32_t ih0 = oh * p->stride_h - p->pad_h, s0 = ((ih0 % kh_n) + kh_n) % kh_n;
+        for (int32_t kh = 0; kh < kh_n; kh++) {
+            const int32_t ih = ih0 + kh, slot = (s0 + kh) % kh_n;
+            if (slot_row[slot] != ih) {
+                slot_row[slot] = ih;
+                rl_window(p, in, ih, L, ring + slot);
+            }
+        }
+        rl_row(ring + s0, T, L, kh_n, d, p->out_w, oc, sums);
+        mico_conv_store_pixels(p, sums, tab, t, oh * p->out_w, p->out_w, fast, out);
+    }
+}
+
+/* Scratch bytes of the lookup path (0: it does not apply); mico_conv_get_buffer_size takes it into
+ * account, deploy/lower.py:rows_lut_bytes mirrors it. */
+int32_t mico_conv_rows_lut_bytes(const mico_conv_params *p);
+int32_t mico_conv_rows_lut_bytes(const mico_conv_params *p) {
+    rl_plan_t L;
+    return rl_plan(p, &L);
+}
+
 /* Pixels per X word of the sub-byte path these parameters take (0: the 16-bit dual MAC path); the
  * latency model and the tests ask it. */
 int32_t mico_conv_rows_fields(const mico_conv_params *p);
@@ -273,6 +518,11 @@ mico_status mico_conv_rows(const mico_conv_params *p, const uint8_t *in, void *o
     if (st != MICO_OK) return st;
     if (!mico_conv_rows_ok(p)) return MICO_ERR_UNSUPPORTED;
     if (!scratch || scratch_bytes < mico_conv_get_buffer_size(p)) return MICO_ERR_SCRATCH;
+    rl_plan_t lp;
+    if (rl_plan(p, &lp)) {
+        rl_conv(p, in, out, (uint8_t *)(((uintptr_t)scratch + 3u) & ~(uintptr_t)3u), &lp);
+        return MICO_OK;
+    }
     const int32_t nx = mico_conv_rows_fields(p);
     if (nx) {
         uint8_t *b = (uint8_t *)(((uintptr_t)scratch + 3u) & ~(uintptr_t)3u);

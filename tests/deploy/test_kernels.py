@@ -5,12 +5,12 @@ import platform
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from kernel_ref import random_conv
 
 from deploy import ckernels
-from deploy.lower import conv_scratch_bytes, long_extra_bytes
+from deploy.lower import conv_scratch_bytes, long_extra_bytes, rows_lut_bytes
 from deploy.pack import act_container, pack, unpack
 from mico.quant import act_range, requant_params, requantize
 
@@ -105,6 +105,25 @@ def test_scratch_of_each_build_and_their_bound():
             f = 4 if w_bits == in_bits == 2 else 3
             nt = 9 * -(-16 // f)
             assert long_extra_bytes(op.params) == 8 * (nt + (nt + 4) // 5 + 4) * (1 + 4) + 8
+
+
+def test_lookup_scratch_matches_the_kernel():
+    """deploy.lower.rows_lut_bytes (the lowering's and the latency model's mirror) equals the kernel's
+    mico_conv_rows_lut_bytes over random first layers, where the lookup path applies and where not."""
+    rng = np.random.default_rng(7)
+    seen = 0
+    for _ in range(300):
+        cin, kh, kw = int(rng.integers(1, 5)), int(rng.integers(1, 6)), int(rng.integers(1, 8))
+        p = dict(in_h=int(rng.integers(kh, 33)), in_w=int(rng.integers(kw, 33)), in_c=cin, out_c=int(rng.integers(1, 40)),
+                 k_h=kh, k_w=kw, stride_h=1, stride_w=int(rng.integers(1, 3)), pad_h=kh // 2, pad_w=kw // 2, groups=1,
+                 w_bits=8, w_cont=int(rng.choice([1, 2, 4, 8])), in_bits=2, in_cont=int(rng.choice([2, 2, 4])),
+                 in_signed=int(rng.integers(0, 2)), out_cont=8, out_signed=0, out_lo=0, out_hi=255, out_chw=0,
+                 w_row_bytes=4)
+        p["out_h"] = p["in_h"] + 2 * p["pad_h"] - kh + 1
+        p["out_w"] = (p["in_w"] + 2 * p["pad_w"] - kw) // p["stride_w"] + 1
+        assert ckernels.rows_lut_bytes(p) == rows_lut_bytes(p), p
+        seen += rows_lut_bytes(p) > 0
+    assert 20 < seen < 250
 
 
 def test_bad_parameters_return_status():
@@ -420,6 +439,65 @@ def test_rows_first_layers(cin, w_bits, in_bits, in_signed):
                 assert status == 0
                 got = np.frombuffer(out, np.int32) if cont == 32 else unpack(out, expected.size, cont, False)
                 np.testing.assert_array_equal(got, expected, err_msg=str(op.params))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), st.integers(0, 2**31))
+def test_rows_lookup_matches_reference(data, seed):
+    """The first-layer kernel's table-lookup path (2-bit activation containers): random shapes of 1-3
+    input channels, kernels up to 5 wide (1-4 lookups a kernel row, 1-8 words an entry), strides,
+    padding, every weight container, signed and unsigned inputs, every output container; host and
+    sanitizers."""
+    cin = data.draw(st.integers(1, 3))
+    kh, kw = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 5 if cin == 1 else 16 // cin))
+    if kh * kw == 1:
+        kw = 2
+    stride = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)))
+    pad = (data.draw(st.integers(0, kh // 2)), data.draw(st.integers(0, kw // 2)))
+    h, w = data.draw(st.integers(max(kh, 8), 22)), data.draw(st.integers(max(kw, 8), 40))
+    out_bits = data.draw(st.sampled_from([None, 2, 4, 8]))
+    case = dict(cin=cin, cout=data.draw(st.integers(1, 24)), h=h, w=w, k=(kh, kw), stride=stride, pad=pad, groups=1,
+                w_bits=data.draw(st.sampled_from([1, 2, 3, 4, 6, 8])), in_bits=data.draw(st.integers(1, 2)),
+                in_signed=data.draw(st.booleans()), out_bits=out_bits, out_signed=False)
+    op, xb, expected = random_conv(np.random.default_rng(seed), **case)
+    assume(rows_lut_bytes(op.params) > 0)
+    assert ckernels.selected_variant(op) == "rows"
+    cont = op.params["out_cont"]
+    for sanitize in (False, True):
+        status, out = ckernels.run_conv(op, xb, "rows", ckernels.library(sanitize))
+        assert status == 0
+        got = np.frombuffer(out, np.int32) if cont == 32 else unpack(out, expected.size, cont, False)
+        np.testing.assert_array_equal(got, expected, err_msg=str(op.params))
+
+
+@pytest.mark.parametrize("w_bits,in_signed,k,cout", [(8, False, (5, 5), 7), (8, True, (5, 5), 3), (2, False, (5, 5), 6),
+                                                     (2, True, (5, 5), 6), (1, True, (3, 3), 16), (1, False, (3, 3), 9),
+                                                     (4, False, (4, 3), 11)])
+def test_rows_lookup_at_its_bound(w_bits, in_signed, k, cout):
+    """The lookup path's F-bit fields at their bound: weights at their container's minimum -2^(b-1)
+    (1-bit: -1; one below the quantizer's symmetric range, written into the packed rows directly),
+    signed 2-bit inputs at -2, unsigned at 3: every product at the largest magnitude the bound allows,
+    so every field ends at 0 (unsigned inputs, negative products) or at 2 K max|x| max|w| (signed,
+    positive products), the extremes of the range its width F was chosen for; exact, host and
+    sanitizers."""
+    case = dict(cin=1, cout=cout, h=k[0] + 6, w=k[1] + 20, k=k, stride=(1, 1), pad=(0, 0), groups=1, w_bits=w_bits,
+                in_bits=2, in_signed=in_signed, out_bits=None)
+    op, xb, expected = random_conv(_ExtremeRng(0, -1 if in_signed else 1), **case)
+    K, cont = k[0] * k[1], op.params["w_cont"]
+    wmin = -1 if w_bits == 1 else -(1 << (w_bits - 1))
+    rows = np.zeros((cout, op.params["w_row_bytes"] * 8 // cont), np.int64)
+    rows[:, :K] = 0 if w_bits == 1 else wmin  # 1-bit: bit 0 is -1
+    op.weights = pack(rows, cont)
+    op.wsum = np.full(cout, K * wmin, np.int32)
+    x = -2 if in_signed else 3
+    expected = (op.bias.reshape(1, -1).astype(np.int64) + K * x * wmin).repeat(expected.size // cout, 0).reshape(-1)
+    assert rows_lut_bytes(op.params) > 0
+    for sanitize in (False, True):
+        status, out = ckernels.run_conv(op, xb, "rows", ckernels.library(sanitize))
+        assert status == 0
+        np.testing.assert_array_equal(np.frombuffer(out, np.int32), expected)
+    mx, mw = (2 if in_signed else 3), -wmin
+    assert K * x * wmin == (1 if in_signed else -1) * K * mx * mw
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
