@@ -13,7 +13,7 @@ VARIANTS = {"auto": 0, "portable": 1, "dualmac": 2, "bytelane": 3, "dw": 4, "neo
             "long": 9}
 CONV_FIELDS = (
     "in_h in_w in_c out_h out_w out_c k_h k_w stride_h stride_w pad_h pad_w groups w_bits w_cont in_bits "
-    "in_cont in_signed out_cont out_signed out_lo out_hi out_chw w_row_bytes"
+    "in_cont in_signed out_cont out_signed out_lo out_hi out_chw w_row_bytes pool_h pool_w"
 ).split()
 
 
@@ -63,7 +63,8 @@ def run_conv(op, in_bytes: bytes, variant: str = "auto", lib: ct.CDLL | None = N
             _buf(op.shift.astype(np.int8)), _buf(op.wsum.astype(np.int32))]
     p = ConvParams(**{k: int(v) for k, v in op.params.items()})
     p.weights, p.bias, p.mult, p.shift, p.wsum = (ct.addressof(b) for b in keep)
-    n_out = op.params["out_h"] * op.params["out_w"] * op.params["out_c"]
+    ph, pw = max(op.params.get("pool_h", 0), 1), max(op.params.get("pool_w", 0), 1)
+    n_out = op.params["out_h"] // ph * (op.params["out_w"] // pw) * op.params["out_c"]
     cont = op.params["out_cont"]
     out_len = 4 * n_out if cont == 32 else (n_out * cont + 7) // 8
     out = ct.create_string_buffer(out_len + 8)

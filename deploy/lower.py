@@ -182,9 +182,15 @@ def rows_lut_bytes(p: dict[str, int]) -> int:
 def conv_scratch_bytes(p: dict[str, int], aarch64: bool | None = None) -> int:
     """Scratch bytes of a conv op: the same formula as ``mico_conv_get_buffer_size`` in C. ``aarch64``:
     True, the AArch64 (Cortex-A53) build, with the terms of its kernel paths; False, every other build,
-    with the long-multiply kernel's term; None, the larger of the two (an upper bound for every target)."""
+    with the long-multiply kernel's term; None, the larger of the two (an upper bound for every target).
+    A conv with fused max pooling and a requantized output (``pool_h`` / ``pool_w``) adds its map at a
+    byte per element (and 4 of slack) after the kernel's own."""
     if aarch64 is None:
         return max(conv_scratch_bytes(p, True), conv_scratch_bytes(p, False))
+    ph, pw = max(p.get("pool_h", 0), 1), max(p.get("pool_w", 0), 1)
+    if (ph > 1 or pw > 1) and p["out_cont"] != 32:
+        k = conv_scratch_bytes({**p, "pool_h": 0, "pool_w": 0}, aarch64)
+        return ((k + 3) & ~3) + p["out_h"] * p["out_w"] * p["out_c"] + 4
     if p["groups"] == 1:  # im2col of two pixels as int16, one gathered field, requant table + raw sums,
         k = p["k_h"] * p["k_w"] * p["in_c"]  # then a ring of k_h converted input rows
         ring = 8 * p["k_h"] + p["k_h"] * p["in_w"] * (2 * p["in_c"] + 4)
@@ -214,9 +220,11 @@ def conv_scratch_bytes(p: dict[str, int], aarch64: bool | None = None) -> int:
     return 0
 
 
-def lower(g: IntGraph, target: str | None = None) -> LoweredModel:
+def lower(g: IntGraph, target: str | None = None, fuse_pool: bool = True) -> LoweredModel:
     """Lower an integer graph; raises `LoweringError` naming every op it cannot lower. ``target``
-    sizes the conv scratch for that target's kernels (None: enough for every target)."""
+    sizes the conv scratch for that target's kernels (None: enough for every target). ``fuse_pool``:
+    a max pooling whose windows tile the map (stride = kernel, no padding) right after a conv that
+    nothing else reads runs inside that conv (`fuse_max_pools`)."""
     tensors: list[CTensor] = []
     ops: list[COp] = []
     tid: dict[str, int] = {}
@@ -282,11 +290,45 @@ def lower(g: IntGraph, target: str | None = None) -> LoweredModel:
     if tensors[root].cont != 32:
         raise LoweringError(f"the graph output {out_name} is not the int32 output of the last layer")
     tensors[root].external = "output"
+    if fuse_pool:
+        ops = fuse_max_pools(ops, tensors, out_id, target)
     n_out = out_t.n
     scale = np.asarray(final.out_scale, dtype=np.float32)
     spatial = n_out // scale.size
     out_scale = np.repeat(scale, spatial)  # (C, H, W) order
     return LoweredModel(tensors, ops, tid[g.ops[0].name], root, g.input_q, input_shape, out_scale, g.policy)
+
+
+def fuse_max_pools(ops: list[COp], tensors: list[CTensor], out_id: int, target: str | None = None) -> list[COp]:
+    """Conv + max pooling -> one conv with ``pool_h`` / ``pool_w`` (mico_conv_pooled in mico_conv.c):
+    where the pooling reads a requantized conv output that no other op reads, its windows are the
+    stride (no padding) and cover the map the way the kernel's floor does. The conv then writes the
+    pooled tensor; the pooled-away map is never stored (its tensor stays in the list, unused).
+    Requantization is monotone, so the result is bit-exact with the two ops."""
+    readers: dict[int, int] = {}
+    for op in ops:
+        for t in op.inputs:
+            root = tensors[t].alias_of if tensors[t].alias_of is not None else t
+            readers[root] = readers.get(root, 0) + 1
+    producer = {op.output: op for op in ops if op.kind == "conv"}
+    drop: set[int] = set()
+    for op in ops:
+        if op.kind != "maxpool":
+            continue
+        src = op.inputs[0]
+        conv = producer.get(src)
+        p = op.params
+        if (conv is None or readers.get(src, 0) != 1 or src == out_id or tensors[src].alias_of is not None
+                or conv.params["out_cont"] == 32 or conv.params.get("pool_h", 0) > 1 or conv.params.get("pool_w", 0) > 1
+                or p["pad_h"] or p["pad_w"] or p["stride_h"] != p["k_h"] or p["stride_w"] != p["k_w"]
+                or p["out_h"] != p["in_h"] // p["k_h"] or p["out_w"] != p["in_w"] // p["k_w"]
+                or (p["k_h"], p["k_w"]) == (1, 1)):
+            continue
+        conv.params = {**conv.params, "pool_h": p["k_h"], "pool_w": p["k_w"]}
+        conv.output = op.output
+        conv.scratch_bytes = conv_scratch_bytes(conv.params, aarch64=aarch64_scratch(target))
+        drop.add(id(op))
+    return [op for op in ops if id(op) not in drop]
 
 
 def _act_params(a: CTensor, b: CTensor, o: CTensor, q: TensorQ) -> dict[str, int]:
@@ -348,7 +390,7 @@ def _lower_layer(op, g, by_name, tensors, tid, shapes, new_tensor, is_final, tar
         "in_bits": in_q.bits, "in_cont": src.cont, "in_signed": int(src.signed),
         "out_cont": ot.cont, "out_signed": int(ot.signed),
         "out_lo": op.out_q.lo if op.out_q else 0, "out_hi": op.out_q.hi if op.out_q else 0,
-        "out_chw": int(is_final), "w_row_bytes": row_bytes,
+        "out_chw": int(is_final), "w_row_bytes": row_bytes, "pool_h": 0, "pool_w": 0,
     }
     if is_final:
         mult = np.zeros(oc, np.int32)

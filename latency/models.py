@@ -895,11 +895,29 @@ class _TableModel:
         o[..., :-1] = lut[a_next[..., 1:].astype(np.int64)]
         return o
 
+    def _fused_layers(self, space: SearchSpace) -> list[int]:
+        """Layers whose max pooling deploy's lowering fuses into the conv (zoo models; others: none known).
+        Their kernel writes a byte per element (the pooling pass is an op of the overhead plan)."""
+        cache = self.__dict__.setdefault("_fused", {})
+        fp = space.fingerprint
+        if fp not in cache:
+            from latency.wholemodel import space_ops
+
+            try:
+                ops = space_ops(space, name=_zoo_name(space))
+            except (KeyError, ValueError):
+                ops = []
+            cache[fp] = sorted({o["layer"] for o in ops if o["kind"] == "convpool"})
+        return cache[fp]
+
     def _per_layer(self, space: SearchSpace, bits: np.ndarray) -> np.ndarray:
         n = space.n_layers
         w, a = bits[:, :n].astype(np.int64), bits[:, n:].astype(np.int64)
         t = self.table(space)
         o = self._oidx(a)
+        fused = self._fused_layers(space)
+        if fused:
+            o[:, fused] = O_CONTS.index(8)
         layers = np.arange(n)[None, :]
         return t[layers, w - 1, a - 1, o]
 
@@ -921,7 +939,7 @@ class _TableModel:
     def save(self, path: str | Path, meta: dict | None = None) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        state = {k: v for k, v in self.__dict__.items() if k not in ("_tables", "_ovh")}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_tables", "_ovh", "_fused")}
         with path.open("wb") as f:
             pickle.dump({"class": type(self).__name__, "state": state, "meta": meta or {}}, f)
         return path
@@ -965,7 +983,7 @@ class AnalyticLatency(_TableModel):
         self.kernel_hash = ""
         if path is not None or (load and (DATA_DIR / f"analytic-{self.target}.pkl").exists()):
             other = AnalyticLatency.load(path or DATA_DIR / f"analytic-{self.target}.pkl")
-            self.__dict__.update({k: v for k, v in other.__dict__.items() if k not in ("_tables", "_ovh")})
+            self.__dict__.update({k: v for k, v in other.__dict__.items() if k not in ("_tables", "_ovh", "_fused")})
         self.name = f"latency-analytic-{self.target}"
 
     def fit(self, df: pd.DataFrame) -> AnalyticLatency:
@@ -1009,7 +1027,7 @@ class LearnedLatency(_TableModel):
         p = path or DATA_DIR / f"learned-{self.target}.pkl"
         if path is not None or (load and Path(p).exists()):
             other = LearnedLatency.load(p)
-            self.__dict__.update({k: v for k, v in other.__dict__.items() if k not in ("_tables", "_ovh")})
+            self.__dict__.update({k: v for k, v in other.__dict__.items() if k not in ("_tables", "_ovh", "_fused")})
         self.name = f"latency-learned-{self.target}"
 
     def fit(self, df: pd.DataFrame) -> LearnedLatency:

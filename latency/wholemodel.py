@@ -28,8 +28,9 @@ import numpy as np
 
 from latency.sim.core import SimError, get_target, simulate
 
-OP_FUNCS = {"mico_add": "add", "mico_maxpool": "maxpool", "mico_avgpool": "avgpool", "mico_relu": "relu"}
-OP_KINDS = ("add", "maxpool", "avgpool", "relu")
+OP_FUNCS = {"mico_add": "add", "mico_maxpool": "maxpool", "mico_avgpool": "avgpool", "mico_relu": "relu",
+            "mico_pool_bytes": "convpool"}
+OP_KINDS = ("add", "maxpool", "avgpool", "relu", "convpool")
 OTHER_FUNCS = ("model_run", "main", "?")
 NM = {"cortex-m7": "arm-none-eabi-nm", "cortex-a53": "aarch64-linux-gnu-nm", "host": "nm"}
 
@@ -92,9 +93,19 @@ def attribute(elf: Path, target: str, blocks: list) -> dict[str, float]:
 def lowered_ops(lowered) -> list[dict]:
     """The ops of a lowered model for `op_features`: kind, the literal params of their C call
     (shapes and containers; none for convs, which count only as calls of ``model_run``) and the ids
-    of the tensors they read and write (`space_ops`)."""
-    return [{"kind": op.kind, **(op.params if op.kind != "conv" else {}), "inputs": list(op.inputs),
-             "output": op.output} for op in lowered.ops]
+    of the tensors they read and write (`space_ops`). A conv with fused max pooling also gives a
+    ``convpool`` op: its pooling pass (mico_pool_bytes), with the conv's layer, map shape, windows and
+    output container."""
+    out: list[dict] = []
+    for op in lowered.ops:
+        out.append({"kind": op.kind, **(op.params if op.kind != "conv" else {}), "inputs": list(op.inputs),
+                    "output": op.output})
+        if op.kind == "conv" and (op.params.get("pool_h", 0) > 1 or op.params.get("pool_w", 0) > 1):
+            p = op.params
+            out.append({"kind": "convpool", "layer": op.layer, **{k: p[k] for k in (
+                "out_h", "out_w", "out_c", "pool_h", "pool_w", "out_cont", "out_signed")},
+                        "inputs": [], "output": op.output})
+    return out
 
 
 def deploy_folder(case: ZooCase, policy, target: str, out_dir: Path, seed: int = 0, fast: bool = False):
@@ -180,6 +191,16 @@ def _op_terms(o: dict, words: bool) -> dict[str, float]:
     t = {f"{k}:ops": 1.0}
     if k == "conv":  # the call and status check in model_run (the kernel is a layer cost)
         return t
+    if k == "convpool":  # fused pooling's pass (mico_pool_bytes): 2x2 windows 4 channels a word
+        P = (o["out_h"] // o["pool_h"]) * (o["out_w"] // o["pool_w"])
+        if words and o["pool_h"] == o["pool_w"] == 2:
+            chunks = P * -(-o["out_c"] // 4)
+            t["convpool:chunks"] = chunks
+            t["convpool:sub_chunks"] = chunks * (o["out_cont"] < 8)
+            t["convpool:part"] = P * (o["out_c"] % 4 != 0)
+        else:
+            t["convpool:elem_taps"] = P * o["out_c"] * o["pool_h"] * o["pool_w"]
+        return t
     if k in ("maxpool", "avgpool"):
         P, T, c, cont = o["out_h"] * o["out_w"], o["k_h"] * o["k_w"], o["c"], o["in_cont"]
         if k == "maxpool" and words and cont in (8, 4, 2) and _two_by_two(o):
@@ -235,6 +256,7 @@ OP_TERMS = (
     "avgpool:ops", "avgpool:elems", "avgpool:elem_taps", "avgpool:sub_elem_taps", "avgpool:sub_out",
     "add:ops", "add:elems", "add:sub_in", "add:sub_out",
     "relu:ops", "relu:elems", "relu:sub",
+    "convpool:ops", "convpool:chunks", "convpool:sub_chunks", "convpool:part", "convpool:elem_taps",
 )
 
 
@@ -308,7 +330,7 @@ def space_ops(space, name: str | None = None) -> list[dict]:
 
 
 _CONT_FIELDS = {"maxpool": ("in_cont",), "avgpool": ("in_cont", "out_cont"), "add": ("a_cont", "b_cont", "out_cont"),
-                "relu": ("cont",)}
+                "relu": ("cont",), "convpool": ("out_cont",)}
 _CONTS = (2, 4, 8)
 
 

@@ -1,5 +1,6 @@
-/* Convolution dispatcher: picks the fastest kernel compiled for this target and these shapes. */
-#include "mico_nn.h"
+/* Convolution dispatcher: picks the fastest kernel compiled for this target and these shapes, and runs
+ * fused max pooling around it. */
+#include "mico_nn_support.h"
 
 int32_t mico_conv_bytelane_steps(const mico_conv_params *p);
 int32_t mico_conv_long_ok(const mico_conv_params *p);
@@ -45,10 +46,8 @@ mico_conv_variant mico_conv_select(const mico_conv_params *p) {
 #endif
 }
 
-mico_status mico_conv_variant_run(mico_conv_variant v, const mico_conv_params *p, const uint8_t *in, void *out,
-                                  void *scratch, int32_t scratch_bytes) {
-    if (!p) return MICO_ERR_ARG;
-    if (v == MICO_CONV_AUTO) v = mico_conv_select(p);
+static mico_status mico_conv_run(mico_conv_variant v, const mico_conv_params *p, const uint8_t *in, void *out,
+                                 void *scratch, int32_t scratch_bytes) {
     switch (v) {
         case MICO_CONV_PORTABLE: return mico_conv_portable(p, in, out);
         case MICO_CONV_DUALMAC: return mico_conv_dualmac(p, in, out, scratch, scratch_bytes);
@@ -61,6 +60,36 @@ mico_status mico_conv_variant_run(mico_conv_variant v, const mico_conv_params *p
         case MICO_CONV_LONG: return mico_conv_long(p, in, out, scratch, scratch_bytes);
         default: return MICO_ERR_ARG;
     }
+}
+
+/* Fused max pooling (pool_h / pool_w, mico_nn.h): the kernel requantizes into a byte per element
+ * (the same clamp, so the same values) in scratch after its own, then one pass takes the windows'
+ * maxima four channels at a time and packs them at the output container (mico_pool_bytes). No
+ * pooled-away tensor at its container, and no sub-byte packing of the map the pooling discards. */
+static mico_status mico_conv_pooled(mico_conv_variant v, const mico_conv_params *p, const uint8_t *in, void *out,
+                                    void *scratch, int32_t scratch_bytes) {
+    if (p->pool_h < 1 || p->pool_w < 1 || p->out_h < p->pool_h || p->out_w < p->pool_w || p->out_chw)
+        return MICO_ERR_ARG;
+    if (p->out_cont != 2 && p->out_cont != 4 && p->out_cont != 8) return MICO_ERR_ARG;
+    if (!scratch || scratch_bytes < mico_conv_get_buffer_size(p)) return MICO_ERR_SCRATCH;
+    mico_conv_params raw = *p;
+    raw.out_cont = 8;
+    raw.pool_h = raw.pool_w = 0;
+    const int32_t k = mico_conv_get_buffer_size(&raw);
+    uint8_t *map = (uint8_t *)scratch + ((k + 3) & ~3);
+    const mico_status st = mico_conv_run(v, &raw, in, map, scratch, k);
+    if (st != MICO_OK) return st;
+    mico_pool_bytes(p, map, (uint8_t *)out);
+    return MICO_OK;
+}
+
+mico_status mico_conv_variant_run(mico_conv_variant v, const mico_conv_params *p, const uint8_t *in, void *out,
+                                  void *scratch, int32_t scratch_bytes) {
+    if (!p) return MICO_ERR_ARG;
+    if (v == MICO_CONV_AUTO) v = mico_conv_select(p);
+    if (mico_pooled_out(p)) return mico_conv_pooled(v, p, in, out, scratch, scratch_bytes);
+    if (mico_pooled(p)) return MICO_ERR_UNSUPPORTED; /* pooling of int32 accumulators */
+    return mico_conv_run(v, p, in, out, scratch, scratch_bytes);
 }
 
 mico_status mico_conv(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch, int32_t scratch_bytes) {

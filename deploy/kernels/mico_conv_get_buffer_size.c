@@ -1,7 +1,7 @@
 /* Scratch bytes mico_conv needs for these parameters (the maximum over the variants it may pick;
  * deploy/lower.py:conv_scratch_bytes computes the same number, its aarch64 flag for the terms of
  * the AArch64 paths). */
-#include "mico_nn.h"
+#include "mico_nn_support.h"
 
 #if defined(__aarch64__)
 /* The AArch64 paths (mico_conv_neon.c, mico_conv_dw.c) on top of the GEMM scratch: the int8 path's
@@ -35,8 +35,18 @@ int32_t mico_conv_long_extra(const mico_conv_params *p);
  * the table and a whole output row's sums; the largest term where that path applies */
 int32_t mico_conv_rows_lut_bytes(const mico_conv_params *p);
 
+static int32_t mico_conv_kernel_scratch(const mico_conv_params *p);
+
+/* With fused pooling and a requantized output (mico_conv_pooled), the conv's map at a byte per element
+ * (and 4 bytes of slack) follows the kernel's own scratch. */
 int32_t mico_conv_get_buffer_size(const mico_conv_params *p) {
-    if (!p || p->groups < 1) return 0;
+    if (!p) return 0;
+    const int32_t k = mico_conv_kernel_scratch(p);
+    return mico_pooled_out(p) ? ((k + 3) & ~3) + p->out_h * p->out_w * p->out_c + 4 : k;
+}
+
+static int32_t mico_conv_kernel_scratch(const mico_conv_params *p) {
+    if (p->groups < 1) return 0;
     if (p->groups == 1) {
         const int32_t k = p->k_h * p->k_w * p->in_c;
         const int32_t kp = (k + 31) / 32 * 32;

@@ -170,7 +170,7 @@ MICO_INLINE uint32_t sp_f(int32_t y, const int32_t CB, const int FULL) {
 /* sp_q with FULL == 1 on Cortex-M7: the table entry {b, m, rnd, sh} in one LDM (post-incrementing
  * *q), then ADD, SUB, SMMLA, ASR and USAT. The entry goes to fixed registers, as LDM lists them in
  * ascending order. */
-MICO_INLINE uint32_t sp_q1(int32_t a, const mico_chq **q, int32_t ts, const int32_t CB) {
+MICO_INLINE uint32_t sp_q1(int32_t a, const mico_chq **q, int32_t ts, const int32_t CB) { /* CB: USAT width */
     register int32_t b __asm__("r8"), m __asm__("r9"), r __asm__("r10"), sh __asm__("r11");
     const mico_chq *e = *q;
     __asm__("ldm %[e]!, {r8, r9, r10, r11}" : [e] "+r"(e), "=r"(b), "=r"(m), "=r"(r), "=r"(sh) : "m"(*e));
@@ -218,8 +218,8 @@ MICO_INLINE void sp_put(uint32_t v, uint32_t n, uint32_t *w, uint32_t *nb, uint8
  * starts on a multiple of 2 CB bits), else one at a time. The first byte's bits below i0 and the
  * last byte's bits above the run keep their values. */
 MICO_INLINE void sp_run(const int32_t *a, const mico_chq *tab, const int32_t *t, int32_t i0, int32_t npix,
-                        int32_t oc, void *out, const int32_t CB, const int LE) {
-#define SP_Q(A) (LE ? sp_q3((A), &q, ts, CB) : sp_q1((A), &q, ts, CB))
+                        int32_t oc, void *out, const int32_t CB, const int LE, const int32_t SB) {
+#define SP_Q(A) (LE ? sp_q3((A), &q, ts, SB) : sp_q1((A), &q, ts, SB))
     const int32_t FW = 32 / CB;
     const uint32_t b0 = (uint32_t)i0 * (uint32_t)CB;
     uint8_t *o = (uint8_t *)out + (b0 >> 3);
@@ -321,13 +321,25 @@ void mico_conv_store_pixels(const mico_conv_params *p, const int32_t *acc, const
     if (fast != 2 && lo == 0 && hi == (1 << cb) - 1) {
         const int32_t i0 = pix0 * oc;
         if (fast == 3) {
-            if (cb == 8) sp_run(acc, tab, t, i0, npix, oc, out, 8, 1);
-            else if (cb == 4) sp_run(acc, tab, t, i0, npix, oc, out, 4, 1);
-            else sp_run(acc, tab, t, i0, npix, oc, out, 2, 1);
+            if (cb == 8) sp_run(acc, tab, t, i0, npix, oc, out, 8, 1, 8);
+            else if (cb == 4) sp_run(acc, tab, t, i0, npix, oc, out, 4, 1, 4);
+            else sp_run(acc, tab, t, i0, npix, oc, out, 2, 1, 2);
         } else {
-            if (cb == 8) sp_run(acc, tab, t, i0, npix, oc, out, 8, 0);
-            else if (cb == 4) sp_run(acc, tab, t, i0, npix, oc, out, 4, 0);
-            else sp_run(acc, tab, t, i0, npix, oc, out, 2, 0);
+            if (cb == 8) sp_run(acc, tab, t, i0, npix, oc, out, 8, 0, 8);
+            else if (cb == 4) sp_run(acc, tab, t, i0, npix, oc, out, 4, 0, 4);
+            else sp_run(acc, tab, t, i0, npix, oc, out, 2, 0, 2);
+        }
+        return;
+    }
+    /* a byte per element clamped to a 2- or 4-bit range (the map of a conv with fused pooling) */
+    if (fast != 2 && cb == 8 && lo == 0 && (hi == 3 || hi == 15)) {
+        const int32_t i0 = pix0 * oc;
+        if (fast == 3) {
+            if (hi == 3) sp_run(acc, tab, t, i0, npix, oc, out, 8, 1, 2);
+            else sp_run(acc, tab, t, i0, npix, oc, out, 8, 1, 4);
+        } else {
+            if (hi == 3) sp_run(acc, tab, t, i0, npix, oc, out, 8, 0, 2);
+            else sp_run(acc, tab, t, i0, npix, oc, out, 8, 0, 4);
         }
         return;
     }

@@ -240,3 +240,84 @@ mico_status mico_maxpool(const mico_pool_params *p, const uint8_t *in, uint8_t *
             }
     return MICO_OK;
 }
+
+/* Fused pooling's pass (mico_conv.c, mico_conv_pooled): windows of pool_h x pool_w at their own
+ * stride over a map of one byte per element (int8 when out_signed; values already clamped to the
+ * output's range), the maxima packed at out_cont into a running bit buffer (pooled pixels follow
+ * each other field after field). 2x2 windows on targets with byte-wise maxima (MP_WORDS): four
+ * channels a word, their bytes packed to fields by shifts; elsewhere element by element. */
+MICO_INLINE void pb_put24(uint32_t v, int32_t n, uint32_t *acc, int32_t *na, uint8_t **o) {
+    *acc |= v << *na; /* *na < 8, n <= 24 */
+    for (*na += n; *na >= 8; *na -= 8, *acc >>= 8) *(*o)++ = (uint8_t)*acc;
+}
+
+/* Append the n-bit value v (n <= 32) to the output's running bit buffer */
+MICO_INLINE void pb_put(uint32_t v, int32_t n, uint32_t *acc, int32_t *na, uint8_t **o) {
+    if (*na == 0 && n == 32) { /* whole words while the output stays byte-aligned */
+        mico_store32(*o, v);
+        *o += 4;
+        return;
+    }
+    if (n > 24) {
+        pb_put24(v & 0xFFFFu, 16, acc, na, o);
+        v >>= 16;
+        n -= 16;
+    }
+    pb_put24(v, n, acc, na, o);
+}
+
+/* Bytes b0..b3 of w (fields of CB bits each, already in range) -> one 4 CB-bit value */
+MICO_INLINE uint32_t pb_pack4(uint32_t w, const int32_t CB) {
+    if (CB == 8) return w;
+    const uint32_t m = (1u << CB) - 1u;
+    return (w & m) | ((w >> (8 - CB)) & (m << CB)) | ((w >> (16 - 2 * CB)) & (m << (2 * CB))) |
+           ((w >> (24 - 3 * CB)) & (m << (3 * CB)));
+}
+
+MICO_INLINE void pb_run(const mico_conv_params *p, const uint8_t *in8, uint8_t *o, const int32_t CB, const int SG) {
+    const int32_t oc = p->out_c, ph = p->out_h / p->pool_h, pw = p->out_w / p->pool_w;
+    uint32_t acc = 0;
+    int32_t na = 0;
+#if MP_WORDS
+    if (p->pool_h == 2 && p->pool_w == 2) {
+        /* the last chunk of a pixel reads up to 3 bytes past its channels (the map's 4 bytes of slack at
+         * its end) and keeps its n bytes */
+        const int32_t row = p->out_w * oc;
+        const uint32_t flip = SG ? 0x80808080u : 0u;
+        for (int32_t y = 0; y < ph; y++) {
+            const uint8_t *r = in8 + 2 * y * row;
+            for (int32_t x = 0; x < pw; x++, r += 2 * oc)
+                for (int32_t c = 0; c < oc; c += 4) {
+                    const uint32_t m = mp_max8(mp_max8(mico_load32(r + c) ^ flip, mico_load32(r + oc + c) ^ flip),
+                                               mp_max8(mico_load32(r + row + c) ^ flip, mico_load32(r + row + oc + c) ^ flip)) ^
+                                       flip;
+                    const int32_t n = oc - c < 4 ? oc - c : 4;
+                    const uint32_t v = pb_pack4(m, CB);
+                    pb_put(n == 4 ? v : v & ((1u << (n * CB)) - 1u), n * CB, &acc, &na, &o);
+                }
+        }
+        if (na > 0) *o = (uint8_t)acc;
+        return;
+    }
+#endif
+    for (int32_t y = 0; y < ph; y++)
+        for (int32_t x = 0; x < pw; x++)
+            for (int32_t c = 0; c < oc; c++) {
+                int32_t best = INT32_MIN;
+                for (int32_t i = 0; i < p->pool_h; i++)
+                    for (int32_t j = 0; j < p->pool_w; j++) {
+                        const uint8_t b = in8[((y * p->pool_h + i) * p->out_w + x * p->pool_w + j) * oc + c];
+                        const int32_t v = SG ? (int32_t)(int8_t)b : (int32_t)b;
+                        best = v > best ? v : best;
+                    }
+                pb_put((uint32_t)best & ((1u << CB) - 1u), CB, &acc, &na, &o);
+            }
+    if (na > 0) *o = (uint8_t)acc;
+}
+
+void mico_pool_bytes(const mico_conv_params *p, const uint8_t *in8, uint8_t *out) {
+    const int sg = p->out_signed != 0;
+    if (p->out_cont == 8) sg ? pb_run(p, in8, out, 8, 1) : pb_run(p, in8, out, 8, 0);
+    else if (p->out_cont == 4) sg ? pb_run(p, in8, out, 4, 1) : pb_run(p, in8, out, 4, 0);
+    else sg ? pb_run(p, in8, out, 2, 1) : pb_run(p, in8, out, 2, 0);
+}

@@ -49,6 +49,10 @@ typedef struct {
     int32_t out_lo, out_hi;               /* clamp bounds (fused ReLU / ReLU6) */
     int32_t out_chw;                      /* int32 output in (C, H, W) order instead of NHWC */
     int32_t w_row_bytes;                  /* bytes per packed weight row (a multiple of 4) */
+    int32_t pool_h, pool_w;               /* fused max pooling (0 or 1: none): the output is the maximum over
+                                           * pool_h x pool_w windows of stride pool_h x pool_w of the
+                                           * out_h x out_w map above (floor: rows and columns past the last
+                                           * whole window dropped), out_h / pool_h x out_w / pool_w pixels */
     const uint8_t *weights;               /* out_c rows of k_h*k_w*(in_c/groups) elements */
     const int32_t *bias;                  /* per output channel */
     const int32_t *mult;                  /* per output channel, < 2^31 */

@@ -30,6 +30,10 @@ int32_t mico_conv_store_prepare(const mico_conv_params *p, int32_t ox, mico_chq 
 void mico_conv_store_pixels(const mico_conv_params *p, const int32_t *acc, const mico_chq *tab, const int32_t *t,
                             int32_t pix0, int32_t npix, int32_t fast, void *out);
 
+/* Fused pooling's pass (mico_maxpool.c): in8 holds the conv's requantized out_h x out_w x out_c map a
+ * byte per element (int8 when out_signed); out gets its pool_h x pool_w maxima at out_cont. */
+void mico_pool_bytes(const mico_conv_params *p, const uint8_t *in8, uint8_t *out);
+
 /* Scratch layout of the groups == 1 GEMM kernels (bytes from the 4-byte aligned start): the
  * column buffer (at most 2 pixels x K rounded up to 32, int16), the gathered field of one pixel
  * (at most K rounded up to 32 bytes, plus slack), then the out_c-entry mico_chq table and
@@ -358,6 +362,12 @@ MICO_INLINE int32_t mico_requant(int32_t acc, int32_t m, int32_t k, int32_t lo, 
     }
     return mico_requant_le32(acc, m, k, 1u << (k - 1), lo, hi);
 }
+
+/* Fused max pooling (mico_nn.h pool_h / pool_w; mico_conv.c runs it). */
+MICO_INLINE int mico_pooled(const mico_conv_params *p) { return p->pool_h > 1 || p->pool_w > 1; }
+
+/* Pooled with a requantized output: mico_conv runs the kernel into a byte per element, then pools. */
+MICO_INLINE int mico_pooled_out(const mico_conv_params *p) { return mico_pooled(p) && p->out_cont != 32; }
 
 /* Store a conv result: int32 accumulators or requantized packed values. */
 MICO_INLINE void mico_store_out(const mico_conv_params *p, void *out, int32_t pix, int32_t oc, int32_t acc) {

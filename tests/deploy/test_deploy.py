@@ -27,8 +27,27 @@ def test_host_bit_exact(model_cases, arch, tmp_path):
         np.testing.assert_array_equal(r.logits.argmax(1), c.int_graph(pol).logits(c.x_test[:100]).argmax(1).numpy())
 
 
+def test_max_pooling_fuses_into_the_conv(model_cases, tmp_path):
+    """The lowering runs a conv's 2x2 max pooling inside the conv (no maxpool op, no pooled-away tensor
+    in the arena, the conv's scratch holds the map a byte per element): bit-exact on host, under
+    sanitizers, and the same logits as the unfused lowering."""
+    c = model_cases["cnn"]
+    pol = c.policies(1)[0]
+    g = c.int_graph(pol)
+    fused, plain = lower(g), lower(g, fuse_pool=False)
+    assert not any(op.kind == "maxpool" for op in fused.ops) and any(op.kind == "maxpool" for op in plain.ops)
+    pooled = [op for op in fused.ops if op.kind == "conv" and op.params["pool_h"] == 2]
+    assert pooled and len(fused.ops) == len(plain.ops) - len(pooled)
+    for op in pooled:
+        t = fused.tensors[op.output]
+        assert t.hwc == (op.params["out_h"] // 2, op.params["out_w"] // 2, op.params["out_c"])
+    r = deploy(g, target="host", out_dir=tmp_path, inputs=c.x_test[:50],
+               extra_cflags=("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g"))
+    assert r.bit_exact, f"{r.n_exact}/50"
+
+
 @pytest.mark.skipif(not HAVE_ARM, reason="needs gcc-arm-none-eabi and qemu-system-arm")
-@pytest.mark.parametrize("arch", ["resnet_dw", "conv1d"])
+@pytest.mark.parametrize("arch", ["resnet_dw", "conv1d", "cnn"])
 def test_cortex_m7_bit_exact(model_cases, arch, tmp_path):
     c = model_cases[arch]
     pol = c.policies(1)[0]  # 1- and 2-bit layers

@@ -502,6 +502,36 @@ def test_rows_lookup_at_its_bound(w_bits, in_signed, k, cout):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), st.integers(0, 2**31))
+def test_fused_max_pooling(data, seed):
+    """A conv with fused max pooling (pool_h x pool_w windows at their own stride; rows and columns past
+    the last whole window dropped) equals numpy's pooling of the conv's requantized map: the selected
+    kernel, the portable and the dual-MAC ones, every output container, signed and unsigned outputs;
+    host and sanitizers."""
+    cin = data.draw(st.sampled_from([1, 3, 6, 16]))
+    k = data.draw(st.sampled_from([1, 3, 5]))
+    ph, pw = data.draw(st.sampled_from([(2, 2), (2, 2), (3, 3), (1, 2), (2, 1)]))
+    h, w = data.draw(st.integers(max(k, ph), 13)), data.draw(st.integers(max(k, pw), 13))
+    out_bits, out_signed = data.draw(st.sampled_from([2, 3, 4, 8])), data.draw(st.booleans())
+    case = dict(cin=cin, cout=data.draw(st.integers(1, 19)), h=h, w=w, k=(k, k), stride=(1, 1), pad=(k // 2, k // 2),
+                groups=1, w_bits=data.draw(st.sampled_from([1, 2, 4, 8])), in_bits=data.draw(st.sampled_from([2, 4, 8])),
+                in_signed=data.draw(st.booleans()), out_bits=out_bits, out_signed=out_signed)
+    op, xb, y = random_conv(np.random.default_rng(seed), **case)
+    oh, ow, oc = op.params["out_h"], op.params["out_w"], op.params["out_c"]
+    m = y.reshape(oh, ow, oc)[: oh // ph * ph, : ow // pw * pw]
+    expected = m.reshape(oh // ph, ph, ow // pw, pw, oc).max(axis=(1, 3)).reshape(-1)
+    op.params = {**op.params, "pool_h": ph, "pool_w": pw}
+    op.scratch_bytes = conv_scratch_bytes(op.params)
+    assert ckernels.buffer_size(op) == conv_scratch_bytes(op.params, aarch64=platform.machine() == "aarch64")
+    cont = op.params["out_cont"]
+    for variant in ("auto", "portable", "dualmac"):
+        for sanitize in ((False, True) if variant == "auto" else (False,)):
+            status, out = ckernels.run_conv(op, xb, variant, ckernels.library(sanitize))
+            assert status == 0
+            np.testing.assert_array_equal(unpack(out, expected.size, cont, out_signed), expected, err_msg=str(op.params))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), st.integers(0, 2**31))
 def test_maxpool_matches_numpy(data, seed):
     """mico_maxpool over random shapes, containers and signs (half of them 2x2 windows of stride 2),
     odd input sizes and padding, against numpy (padding taps never win); host and sanitizers, where
