@@ -20,7 +20,7 @@ CONV_FIELDS = (
 class ConvParams(ct.Structure):
     _fields_ = [(n, ct.c_int32) for n in CONV_FIELDS] + [
         ("weights", ct.c_void_p), ("bias", ct.c_void_p), ("mult", ct.c_void_p), ("shift", ct.c_void_p),
-        ("wsum", ct.c_void_p),
+        ("wsum", ct.c_void_p), ("prep", ct.c_void_p),
     ]
 
 
@@ -48,6 +48,7 @@ def library(sanitize: bool = False, extra_flags: tuple[str, ...] = ()) -> ct.CDL
     lib.mico_conv_select.restype = ct.c_int
     lib.mico_conv_rows_fields.restype = ct.c_int32
     lib.mico_conv_rows_lut_bytes.restype = ct.c_int32
+    lib.mico_conv_prepare.restype = ct.c_int32
     return lib
 
 
@@ -59,10 +60,11 @@ def _buf(data: bytes | np.ndarray) -> ct.Array:
 def run_conv(op, in_bytes: bytes, variant: str = "auto", lib: ct.CDLL | None = None) -> tuple[int, bytes]:
     """Run one lowered conv op (`deploy.lower.COp`) on packed input bytes; returns (status, output)."""
     lib = lib or library()
-    keep = [_buf(op.weights), _buf(op.bias.astype(np.int32)), _buf(op.mult.astype(np.int32)),
-            _buf(op.shift.astype(np.int8)), _buf(op.wsum.astype(np.int32))]
-    p = ConvParams(**{k: int(v) for k, v in op.params.items()})
-    p.weights, p.bias, p.mult, p.shift, p.wsum = (ct.addressof(b) for b in keep)
+    p, keep = _conv_params(op)
+    prep = getattr(op, "prep", None)
+    if prep:
+        keep.append(_buf(prep))
+        p.prep = ct.addressof(keep[-1])
     ph, pw = max(op.params.get("pool_h", 0), 1), max(op.params.get("pool_w", 0), 1)
     n_out = op.params["out_h"] // ph * (op.params["out_w"] // pw) * op.params["out_c"]
     cont = op.params["out_cont"]
@@ -73,6 +75,30 @@ def run_conv(op, in_bytes: bytes, variant: str = "auto", lib: ct.CDLL | None = N
     inp = _buf(in_bytes + b"\0" * 8)
     st = lib.mico_conv_variant_run(VARIANTS[variant], ct.byref(p), inp, out, scratch, size)
     return st, out.raw[:out_len]
+
+
+def _conv_params(op) -> tuple[ConvParams, list]:
+    """The C params of a lowered conv op and the buffers its pointers point into (keep them alive)."""
+    keep = [_buf(op.weights), _buf(op.bias.astype(np.int32)), _buf(op.mult.astype(np.int32)),
+            _buf(op.shift.astype(np.int8)), _buf(op.wsum.astype(np.int32))]
+    p = ConvParams(**{k: int(v) for k, v in op.params.items()})
+    p.weights, p.bias, p.mult, p.shift, p.wsum = (ct.addressof(b) for b in keep)
+    return p, keep
+
+
+def prepare(op, lib: ct.CDLL | None = None) -> bytes | None:
+    """`mico_conv_prepare` of a lowered conv op: the constant data the kernel the host build picks
+    (the same choice as Cortex-M7's) would make on every call, or None where it makes none."""
+    lib = lib or library()
+    p, keep = _conv_params(op)
+    n = int(lib.mico_conv_prepare(ct.byref(p), None, 0))
+    if n <= 0:
+        return None
+    dst = ct.create_string_buffer(n)
+    if int(lib.mico_conv_prepare(ct.byref(p), dst, n)) != n:
+        raise RuntimeError("mico_conv_prepare wrote a different size than it asked for")
+    del keep
+    return dst.raw
 
 
 def run_add(params: dict[str, int], a: bytes, b: bytes, lib: ct.CDLL | None = None) -> tuple[int, bytes]:

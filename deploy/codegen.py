@@ -80,6 +80,11 @@ def generate(m: LoweredModel, out_dir: Path, *, model_name: str = "model",
                      bias=c_array(op.bias, 10**9).strip().rstrip(","), mult=c_array(op.mult, 10**9).strip().rstrip(","),
                      shift=c_array(op.shift, 10**9).strip().rstrip(","), wsum=c_array(op.wsum, 10**9).strip().rstrip(","),
                      fields=_fields(op.params))
+            d.update(prep=None, prep_words=0)
+            if op.prep:  # 4-byte words (the kernels read it as uint32 / uint64)
+                words = np.frombuffer(op.prep + b"\0" * (-len(op.prep) % 4), dtype="<u4")
+                d.update(prep="\n".join("    " + ", ".join(f"0x{int(x):08x}u" for x in words[i : i + 8]) + ","
+                                        for i in range(0, len(words), 8)), prep_words=len(words))
             off, size = plan.scratch(i)
             d.update(scratch=f"(mico_arena + {off})" if size else "(void *)0", scratch_size=size)
         elif op.kind == "add":
@@ -124,6 +129,7 @@ def generate(m: LoweredModel, out_dir: Path, *, model_name: str = "model",
         "n_outputs": m.n_outputs,
         "layers": layers,
         "weight_bytes": m.weight_bytes,
+        "prep_bytes": m.prep_bytes,
         "arena_bytes": plan.arena_bytes,
         "arena_naive_bytes": plan.naive_bytes,
         "total_macs": sum(op.macs for op in m.ops),

@@ -69,6 +69,7 @@ class COp:
     a_bits: int | None = None
     macs: int = 0
     scratch_bytes: int = 0
+    prep: bytes | None = None  # conv: the kernel's constant data made once (`mico_conv_prepare`), flash
 
 
 @dataclass
@@ -93,6 +94,10 @@ class LoweredModel:
     @property
     def weight_bytes(self) -> int:
         return sum(len(op.weights or b"") for op in self.ops)
+
+    @property
+    def prep_bytes(self) -> int:
+        return sum(len(op.prep or b"") for op in self.ops)
 
 
 def hwc_of(shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -220,11 +225,14 @@ def conv_scratch_bytes(p: dict[str, int], aarch64: bool | None = None) -> int:
     return 0
 
 
-def lower(g: IntGraph, target: str | None = None, fuse_pool: bool = True) -> LoweredModel:
+def lower(g: IntGraph, target: str | None = None, fuse_pool: bool = True, prepare: bool = True) -> LoweredModel:
     """Lower an integer graph; raises `LoweringError` naming every op it cannot lower. ``target``
     sizes the conv scratch for that target's kernels (None: enough for every target). ``fuse_pool``:
     a max pooling whose windows tile the map (stride = kernel, no padding) right after a conv that
-    nothing else reads runs inside that conv (`fuse_max_pools`)."""
+    nothing else reads runs inside that conv (`fuse_max_pools`). ``prepare``: convs whose kernel
+    makes constant data from the weights on every call (converted weight words, lookup tables) get
+    it made once here (``COp.prep``, `deploy.ckernels.prepare`), for the Cortex-M7 / host builds
+    (the AArch64 kernels make none)."""
     tensors: list[CTensor] = []
     ops: list[COp] = []
     tid: dict[str, int] = {}
@@ -292,6 +300,12 @@ def lower(g: IntGraph, target: str | None = None, fuse_pool: bool = True) -> Low
     tensors[root].external = "output"
     if fuse_pool:
         ops = fuse_max_pools(ops, tensors, out_id, target)
+    if prepare and aarch64_scratch(target) is not True:
+        from deploy.ckernels import prepare as prepare_op
+
+        for op in ops:
+            if op.kind == "conv":
+                op.prep = prepare_op(op)
     n_out = out_t.n
     scale = np.asarray(final.out_scale, dtype=np.float32)
     spatial = n_out // scale.size

@@ -384,14 +384,35 @@ MICO_INLINE void lg_pairs(const uint32_t *wb, const uint32_t *col, int32_t ntp, 
     }
 }
 
+/* The layout of the block loop: nch blocks of nbe steps (even, <= nb), ntp = nch nbe >= nt words a
+ * channel, at most lg_cap; returns ntp, nbe in *nbe_out */
+MICO_INLINE int32_t lg_ntp(const mico_conv_params *p, int32_t *nbe_out, const int32_t WC, const int32_t CA,
+                           const int32_t F, const int32_t S) {
+    const int32_t nt = p->k_h * p->k_w * lg_tw(p, F);
+    const int32_t CW = WC == 1 ? 2 : WC; /* 1-bit weights run as 2-bit containers (lg_row2) */
+    const uint32_t P = ((1u << CA) - 1u) * ((1u << CW) - 1u);
+    const int32_t nb = mico_field_steps(F, S, P) & ~1, nch = (nt + nb - 1) / nb;
+    const int32_t per = (nt + nch - 1) / nch, nbe = per + (per & 1);
+    *nbe_out = nbe;
+    return nch * nbe;
+}
+
+/* The converted weights of a call (p->prep, or made into wb): WC 1 rows go through row2 */
+MICO_INLINE const uint32_t *lg_wb(const mico_conv_params *p, uint32_t *wb, int32_t tw, int32_t ntp, uint8_t *row2,
+                                  const int32_t WC, const int32_t F) {
+    if (p->prep) return (const uint32_t *)p->prep;
+    if (WC == 4) lg_weights_w4f3(p, wb, tw, ntp, row2);
+    else if (WC == 2) (F == 3 ? lg_weights_w2f3 : lg_weights_w2f4)(p, wb, tw, ntp, row2);
+    else (F == 3 ? lg_weights_w1f3 : lg_weights_w1f4)(p, wb, tw, ntp, row2);
+    return wb;
+}
+
 MICO_INLINE void lg_conv(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch, uint8_t *base,
                          const int32_t WC, const int32_t CA, const int32_t F, const int32_t S) {
     const int32_t tw = lg_tw(p, F), nt = p->k_h * p->k_w * tw;
     const int32_t CW = WC == 1 ? 2 : WC; /* 1-bit weights run as 2-bit containers (lg_row2) */
-    const uint32_t P = ((1u << CA) - 1u) * ((1u << CW) - 1u);
-    /* nch blocks of nbe steps (even, <= nb): ntp = nch nbe >= nt, at most lg_cap */
-    const int32_t nb = mico_field_steps(F, S, P) & ~1, nch = (nt + nb - 1) / nb;
-    const int32_t per = (nt + nch - 1) / nch, nbe = per + (per & 1), ntp = nch * nbe;
+    int32_t nbe;
+    const int32_t ntp = lg_ntp(p, &nbe, WC, CA, F, S);
     const int32_t ox = p->in_signed ? 1 << (CA - 1) : 0;
     /* after the GEMM kernels' scratch (which ends within scratch + gemm), 8-byte aligned */
     const int32_t gemm = mico_conv_get_buffer_size(p) - mico_conv_long_extra(p);
@@ -401,9 +422,7 @@ MICO_INLINE void lg_conv(const mico_conv_params *p, const uint8_t *in, void *out
     mico_chq *tab = (mico_chq *)(void *)(base + mico_sums_offset(p));
     int32_t *sums = (int32_t *)(void *)(tab + p->out_c);
     const int32_t fast = mico_conv_store_prepare(p, ox, tab);
-    if (WC == 4) lg_weights_w4f3(p, wb, tw, ntp, row2);
-    else if (WC == 2) (F == 3 ? lg_weights_w2f3 : lg_weights_w2f4)(p, wb, tw, ntp, row2);
-    else (F == 3 ? lg_weights_w1f3 : lg_weights_w1f4)(p, wb, tw, ntp, row2);
+    const uint32_t *wq = lg_wb(p, wb, tw, ntp, row2, WC, F);
     for (int32_t t = 2 * nt; t < 2 * ntp; t++) col[t] = 0;
     int32_t *ring = mico_ring_pays(p) ? mico_ring_reset(p, base) : 0;
     const int32_t npix = p->out_h * p->out_w, ow_off = 1 << (CW - 1);
@@ -432,7 +451,7 @@ MICO_INLINE void lg_conv(const mico_conv_params *p, const uint8_t *in, void *out
             else
                 for (int32_t t = 0; t < nt; t++) col[2 * t + 1] = 0;
         }
-        lg_pairs(wb, col, ntp, nbe, p->out_c, sums, sums + p->out_c, F, S);
+        lg_pairs(wq, col, ntp, nbe, p->out_c, sums, sums + p->out_c, F, S);
         const int32_t t[2] = {ow_off * sp[0], ow_off * sp[1]};
         mico_conv_store_pixels(p, sums, tab, t, pix, n, fast, out);
     }
@@ -452,4 +471,31 @@ mico_status mico_conv_long(const mico_conv_params *p, const uint8_t *in, void *o
     else if (p->w_cont == 4) lg_conv(p, in, out, scratch, base, 4, 2, 3, 14);
     else lg_conv(p, in, out, scratch, base, 2, 4, 3, 14);
     return MICO_OK;
+}
+
+/* mico_conv_prepare for this kernel: the converted weights (and, for 1-bit weights, the row of 2-bit
+ * containers they go through, at the end) */
+MICO_INLINE int32_t lg_prepare(const mico_conv_params *p, void *dst, int32_t dst_bytes, const int32_t WC,
+                               const int32_t CA, const int32_t F, const int32_t S) {
+    int32_t nbe;
+    const int32_t ntp = lg_ntp(p, &nbe, WC, CA, F, S), words = ((p->out_c + 1) / 2) * 2 * ntp;
+    const int32_t w1 = WC == 1 ? (2 * ((p->k_h * p->k_w * p->in_c + 7) / 8) + 4 + 3) & ~3 : 0;
+    const int32_t need = 4 * words + w1;
+    if (!dst || dst_bytes < need) return need;
+    uint32_t *wb = (uint32_t *)dst;
+    mico_conv_params q = *p;
+    q.prep = 0;
+    (void)lg_wb(&q, wb, lg_tw(p, F), ntp, (uint8_t *)(wb + words), WC, F);
+    return need;
+}
+
+int32_t mico_conv_long_prepare(const mico_conv_params *p, void *dst, int32_t dst_bytes);
+int32_t mico_conv_long_prepare(const mico_conv_params *p, void *dst, int32_t dst_bytes) {
+    if (!mico_conv_long_ok(p)) return 0;
+    if (p->w_cont == 4 && p->in_cont == 4) return lg_prepare(p, dst, dst_bytes, 4, 4, 3, 14);
+    if (p->w_cont == 2 && p->in_cont == 2) return lg_prepare(p, dst, dst_bytes, 2, 2, 4, 10);
+    if (p->w_cont == 1 && p->in_cont == 2) return lg_prepare(p, dst, dst_bytes, 1, 2, 4, 10);
+    if (p->w_cont == 1) return lg_prepare(p, dst, dst_bytes, 1, 4, 3, 14);
+    if (p->w_cont == 4) return lg_prepare(p, dst, dst_bytes, 4, 2, 3, 14);
+    return lg_prepare(p, dst, dst_bytes, 2, 4, 3, 14);
 }

@@ -477,7 +477,11 @@ static void rl_conv(const mico_conv_params *p, const uint8_t *in, void *out, uin
     int32_t *t = (int32_t *)(void *)(tab + oc), *sums = t + p->out_w; /* then 64 bytes of slack */
     uint8_t *ring = (uint8_t *)(sums + p->out_w * oc + 16);
     const int32_t fast = mico_conv_store_prepare(p, 0, tab);
-    rl_tables(p, L, T);
+    const uint32_t *Tq = (const uint32_t *)p->prep;
+    if (!Tq) {
+        rl_tables(p, L, T);
+        Tq = T;
+    }
     for (int32_t i = 0; i < p->out_w; i++) t[i] = L->off;
     int32_t slot_row[16];
     for (int32_t i = 0; i < kh_n; i++) slot_row[i] = -0x7fffffff;
@@ -490,7 +494,7 @@ static void rl_conv(const mico_conv_params *p, const uint8_t *in, void *out, uin
                 rl_window(p, in, ih, L, ring + slot);
             }
         }
-        rl_row(ring + s0, T, L, kh_n, d, p->out_w, oc, sums);
+        rl_row(ring + s0, Tq, L, kh_n, d, p->out_w, oc, sums);
         mico_conv_store_pixels(p, sums, tab, t, oh * p->out_w, p->out_w, fast, out);
     }
 }
@@ -501,6 +505,16 @@ int32_t mico_conv_rows_lut_bytes(const mico_conv_params *p);
 int32_t mico_conv_rows_lut_bytes(const mico_conv_params *p) {
     rl_plan_t L;
     return rl_plan(p, &L);
+}
+
+/* mico_conv_prepare for this kernel: the lookup path's tables (the other paths prepare nothing) */
+int32_t mico_conv_rows_prepare(const mico_conv_params *p, void *dst, int32_t dst_bytes);
+int32_t mico_conv_rows_prepare(const mico_conv_params *p, void *dst, int32_t dst_bytes) {
+    rl_plan_t L;
+    if (!mico_conv_rows_ok(p) || !rl_plan(p, &L)) return 0;
+    const int32_t need = 4 * p->k_h * L.erow * L.nw;
+    if (dst && dst_bytes >= need) rl_tables(p, &L, (uint32_t *)dst);
+    return need;
 }
 
 /* Pixels per X word of the sub-byte path these parameters take (0: the 16-bit dual MAC path); the

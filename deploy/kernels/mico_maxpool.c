@@ -269,6 +269,9 @@ MICO_INLINE void pb_put(uint32_t v, int32_t n, uint32_t *acc, int32_t *na, uint8
 /* Bytes b0..b3 of w (fields of CB bits each, already in range) -> one 4 CB-bit value */
 MICO_INLINE uint32_t pb_pack4(uint32_t w, const int32_t CB) {
     if (CB == 8) return w;
+    if (CB == 2) /* byte i times 2^(18 - 6 i) lands at bit 18 + 2 i; the other products stay below bit 18
+                  * (at most 3 2^16 + 3 2^14 + 3 2^12 + ... < 2^18) or above bit 25 */
+        return ((w * 0x41041u) >> 18) & 0xFFu;
     const uint32_t m = (1u << CB) - 1u;
     return (w & m) | ((w >> (8 - CB)) & (m << CB)) | ((w >> (16 - 2 * CB)) & (m << (2 * CB))) |
            ((w >> (24 - 3 * CB)) & (m << (3 * CB)));
@@ -293,7 +296,8 @@ MICO_INLINE void pb_run(const mico_conv_params *p, const uint8_t *in8, uint8_t *
                                        flip;
                     const int32_t n = oc - c < 4 ? oc - c : 4;
                     const uint32_t v = pb_pack4(m, CB);
-                    pb_put(n == 4 ? v : v & ((1u << (n * CB)) - 1u), n * CB, &acc, &na, &o);
+                    if (CB == 8) pb_put(n == 4 ? v : v & ((1u << (n * CB)) - 1u), n * CB, &acc, &na, &o);
+                    else pb_put24(n == 4 ? v : v & ((1u << (n * CB)) - 1u), n * CB, &acc, &na, &o);
                 }
         }
         if (na > 0) *o = (uint8_t)acc;

@@ -58,6 +58,9 @@ typedef struct {
     const int32_t *mult;                  /* per output channel, < 2^31 */
     const int8_t *shift;                  /* per output channel, 1..62 */
     const int32_t *wsum;                  /* per output channel: sum of the row's weight values */
+    const void *prep;                     /* NULL, or the kernel's constant data made once by
+                                           * mico_conv_prepare (4-byte aligned): the call then skips
+                                           * making it in scratch */
 } mico_conv_params;
 
 typedef struct {
@@ -84,6 +87,10 @@ mico_status mico_conv(const mico_conv_params *p, const uint8_t *in, void *out, v
 mico_status mico_conv_variant_run(mico_conv_variant v, const mico_conv_params *p, const uint8_t *in,
                                   void *out, void *scratch, int32_t scratch_bytes);
 int32_t mico_conv_get_buffer_size(const mico_conv_params *p);
+/* The constant data the kernel mico_conv picks makes from the weights on every call (converted weight
+ * words, lookup tables), made once: returns its bytes (0: none for these parameters) and writes it to
+ * dst when dst_bytes allows; keep it (e.g. as a const array in flash) and set p->prep to it. */
+int32_t mico_conv_prepare(const mico_conv_params *p, void *dst, int32_t dst_bytes);
 mico_conv_variant mico_conv_select(const mico_conv_params *p);
 
 mico_status mico_conv_portable(const mico_conv_params *p, const uint8_t *in, void *out);

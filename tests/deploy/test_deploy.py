@@ -38,6 +38,7 @@ def test_max_pooling_fuses_into_the_conv(model_cases, tmp_path):
     assert not any(op.kind == "maxpool" for op in fused.ops) and any(op.kind == "maxpool" for op in plain.ops)
     pooled = [op for op in fused.ops if op.kind == "conv" and op.params["pool_h"] == 2]
     assert pooled and len(fused.ops) == len(plain.ops) - len(pooled)
+    assert all(op.prep is None for op in lower(g, "cortex-a53").ops)  # the AArch64 kernels prepare nothing
     for op in pooled:
         t = fused.tensors[op.output]
         assert t.hwc == (op.params["out_h"] // 2, op.params["out_w"] // 2, op.params["out_c"])

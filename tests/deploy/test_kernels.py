@@ -500,6 +500,28 @@ def test_rows_lookup_at_its_bound(w_bits, in_signed, k, cout):
     assert K * x * wmin == (1 if in_signed else -1) * K * mx * mw
 
 
+@pytest.mark.parametrize("cin,k,w_bits,in_bits,kernel", [(16, (3, 3), 2, 2, "long"), (6, (5, 5), 4, 4, "long"),
+                                                      (8, (3, 3), 1, 2, "long"), (1, (5, 5), 2, 2, "rows"),
+                                                      (1, (3, 3), 8, 1, "rows"), (3, (3, 3), 4, 2, "rows")])
+def test_prepared_constant_data(cin, k, w_bits, in_bits, kernel):
+    """mico_conv_prepare's data (the long kernel's converted weights, the lookup path's tables) made once
+    and passed in p->prep gives the same outputs as the kernel making it per call; host and
+    sanitizers. Kernels that make nothing prepare nothing."""
+    rng = np.random.default_rng(cin + w_bits)
+    case = dict(cin=cin, cout=7, h=20, w=20, k=k, stride=(1, 1), pad=(k[0] // 2, k[1] // 2), groups=1, w_bits=w_bits,
+                in_bits=in_bits, in_signed=False, out_bits=4, out_signed=False)
+    op, xb, _ = random_conv(rng, **case)
+    assert ckernels.selected_variant(op) == kernel
+    prep = ckernels.prepare(op)
+    assert prep and len(prep) % 4 == 0
+    plain = ckernels.run_conv(op, xb, "auto")
+    op.prep = prep
+    for sanitize in (False, True):
+        assert ckernels.run_conv(op, xb, "auto", ckernels.library(sanitize)) == plain
+    op8, _, _ = random_conv(rng, **{**case, "w_bits": 8, "in_bits": 8, "cin": 16})
+    assert ckernels.selected_variant(op8) == "dualmac" and ckernels.prepare(op8) is None
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), st.integers(0, 2**31))
 def test_fused_max_pooling(data, seed):
