@@ -392,11 +392,12 @@ static __attribute__((noinline)) void rl_window(const mico_conv_params *p, const
  * the plan's) compile-time in the common first layers, so every load has an immediate offset */
 MICO_INLINE void rl_pixels(const uint8_t *b, const uint32_t *T, const rl_plan_t *L, int32_t kh_n, int32_t d, int32_t n,
                            int32_t oc, int32_t *sums, const int32_t NW, const int32_t KH, const int32_t G,
-                           const int32_t GS, const int32_t CPW) {
+                           const int32_t GS, const int32_t CPW, const int32_t SB, const mico_chq *tab, uint8_t *o,
+                           const int32_t FF) {
     const int32_t kh_c = KH ? KH : kh_n, G_c = G ? G : L->G, gs = GS ? GS : L->g;
     const int32_t st = 2 * kh_c, full = 1 << (2 * gs), step = d * st, gst = gs * st;
-    const uint32_t fm = (1u << L->F) - 1u;
-    const int32_t F = L->F, cpw = CPW ? CPW : L->cpw;
+    const int32_t F = FF ? FF : L->F, cpw = CPW ? CPW : L->cpw; /* FF: the field width, compile-time */
+    const uint32_t fm = (1u << F) - 1u;
     for (int32_t i = 0; i < n; i++, b += step, sums += oc) {
         uint32_t acc[8];
 #pragma GCC unroll 8
@@ -422,6 +423,16 @@ MICO_INLINE void rl_pixels(const uint8_t *b, const uint32_t *T, const rl_plan_t 
                 }
             }
         }
+        if (SB) { /* a byte per output (rl_direct): the fields requantized right here, no sums */
+            const mico_chq *q = tab;
+            int32_t c = 0;
+#pragma GCC unroll 8
+            for (int32_t w = 0; w < NW; w++)
+#pragma GCC unroll 8
+                for (int32_t k = 0; k < CPW; k++, c++)
+                    if (w < NW - 1 || c < oc) *o++ = (uint8_t)mico_rq_ldm((int32_t)((acc[w] >> (F * k)) & fm), &q, 0, SB);
+            continue;
+        }
         /* all NW cpw fields (past oc into the next pixel's, the last pixel's into the sums' slack) */
         int32_t *s = sums;
 #pragma GCC unroll 8
@@ -436,13 +447,21 @@ MICO_INLINE void rl_pixels(const uint8_t *b, const uint32_t *T, const rl_plan_t 
 /* One output row: the common first layers with constant loops (5x5 single-channel kernels: LeNet-5's
  * conv1; 3x3 single-channel kernels), the rest through the plan's counts (one function, out of line:
  * inlined into rl_conv its register allocation got worse) */
-static __attribute__((noinline)) void rl_row(const uint8_t *b, const uint32_t *T, const rl_plan_t *L, int32_t kh_n,
-                                             int32_t d, int32_t n, int32_t oc, int32_t *sums) {
+static __attribute__((noinline)) int rl_row(const uint8_t *b, const uint32_t *T, const rl_plan_t *L, int32_t kh_n,
+                                            int32_t d, int32_t n, int32_t oc, int32_t *sums, int32_t sb,
+                                            const mico_chq *tab, uint8_t *o) {
     const int32_t nw = L->nw;
-#define RL_ROW(NW, KH, G, GS)                                                                        \
-    if (L->cpw == 3) rl_pixels(b, T, L, kh_n, d, n, oc, sums, (NW), (KH), (G), (GS), 3);              \
-    else if (L->cpw == 4) rl_pixels(b, T, L, kh_n, d, n, oc, sums, (NW), (KH), (G), (GS), 4);         \
-    else rl_pixels(b, T, L, kh_n, d, n, oc, sums, (NW), (KH), (G), (GS), 0)
+    /* LeNet-5's conv1 at W2A2 into the byte map of its fused pooling: requantized in place (returns 1;
+     * every other case leaves the raw sums for the requantization pass and returns 0) */
+    if (sb == 2) { /* rl_conv checked the shape (and F: 9 or 10 bits) */
+        if (L->F == 9) rl_pixels(b, T, L, kh_n, d, n, oc, sums, 2, 5, 2, 3, 3, 2, tab, o, 9);
+        else rl_pixels(b, T, L, kh_n, d, n, oc, sums, 2, 5, 2, 3, 3, 2, tab, o, 10);
+        return 1;
+    }
+#define RL_ROW(NW, KH, G, GS)                                                                               \
+    if (L->cpw == 3) rl_pixels(b, T, L, kh_n, d, n, oc, sums, (NW), (KH), (G), (GS), 3, 0, tab, o, 0);       \
+    else if (L->cpw == 4) rl_pixels(b, T, L, kh_n, d, n, oc, sums, (NW), (KH), (G), (GS), 4, 0, tab, o, 0);  \
+    else rl_pixels(b, T, L, kh_n, d, n, oc, sums, (NW), (KH), (G), (GS), 0, 0, tab, o, 0)
     if (kh_n == 5 && L->G == 2 && L->g == 3 && nw <= 3) {
         if (nw == 2) {
             RL_ROW(2, 5, 2, 3);
@@ -461,13 +480,14 @@ static __attribute__((noinline)) void rl_row(const uint8_t *b, const uint32_t *T
         } else {
             RL_ROW(1, 3, 1, 3);
         }
-    } else if (nw == 1) rl_pixels(b, T, L, kh_n, d, n, oc, sums, 1, 0, 0, 0, 0);
-    else if (nw == 2) rl_pixels(b, T, L, kh_n, d, n, oc, sums, 2, 0, 0, 0, 0);
-    else if (nw == 3) rl_pixels(b, T, L, kh_n, d, n, oc, sums, 3, 0, 0, 0, 0);
-    else if (nw == 4) rl_pixels(b, T, L, kh_n, d, n, oc, sums, 4, 0, 0, 0, 0);
-    else if (nw == 6) rl_pixels(b, T, L, kh_n, d, n, oc, sums, 6, 0, 0, 0, 0);
-    else rl_pixels(b, T, L, kh_n, d, n, oc, sums, 8, 0, 0, 0, 0);
+    } else if (nw == 1) rl_pixels(b, T, L, kh_n, d, n, oc, sums, 1, 0, 0, 0, 0, 0, tab, o, 0);
+    else if (nw == 2) rl_pixels(b, T, L, kh_n, d, n, oc, sums, 2, 0, 0, 0, 0, 0, tab, o, 0);
+    else if (nw == 3) rl_pixels(b, T, L, kh_n, d, n, oc, sums, 3, 0, 0, 0, 0, 0, tab, o, 0);
+    else if (nw == 4) rl_pixels(b, T, L, kh_n, d, n, oc, sums, 4, 0, 0, 0, 0, 0, tab, o, 0);
+    else if (nw == 6) rl_pixels(b, T, L, kh_n, d, n, oc, sums, 6, 0, 0, 0, 0, 0, tab, o, 0);
+    else rl_pixels(b, T, L, kh_n, d, n, oc, sums, 8, 0, 0, 0, 0, 0, tab, o, 0);
 #undef RL_ROW
+    return 0;
 }
 
 static void rl_conv(const mico_conv_params *p, const uint8_t *in, void *out, uint8_t *base, const rl_plan_t *L) {
@@ -483,6 +503,14 @@ static void rl_conv(const mico_conv_params *p, const uint8_t *in, void *out, uin
         Tq = T;
     }
     for (int32_t i = 0; i < p->out_w; i++) t[i] = L->off;
+    /* byte outputs clamped to [0, 2^sb - 1] with every shift > 32 (e.g. the map of a fused pooling) are
+     * requantized by rl_pixels itself where its case is compiled (rl_row), else through the sums */
+    const int32_t sb = fast == 1 && p->out_cont == 8 && p->out_lo == 0 && p->out_hi == 3 && L->nw == 2 && kh_n == 5 &&
+                               L->G == 2 && L->g == 3 && L->cpw == 3
+                           ? 2
+                           : 0; /* rl_row's compiled case */
+    if (sb) /* there the fields' shift comes off b, not per output */
+        for (int32_t c = 0; c < oc; c++) tab[c].b -= L->off;
     int32_t slot_row[16];
     for (int32_t i = 0; i < kh_n; i++) slot_row[i] = -0x7fffffff;
     for (int32_t oh = 0; oh < p->out_h; oh++) {
@@ -494,8 +522,9 @@ static void rl_conv(const mico_conv_params *p, const uint8_t *in, void *out, uin
                 rl_window(p, in, ih, L, ring + slot);
             }
         }
-        rl_row(ring + s0, Tq, L, kh_n, d, p->out_w, oc, sums);
-        mico_conv_store_pixels(p, sums, tab, t, oh * p->out_w, p->out_w, fast, out);
+        uint8_t *o = (uint8_t *)out + oh * p->out_w * oc;
+        if (!rl_row(ring + s0, Tq, L, kh_n, d, p->out_w, oc, sums, sb, tab, o))
+            mico_conv_store_pixels(p, sums, tab, t, oh * p->out_w, p->out_w, fast, out); /* sb == 0 */
     }
 }
 

@@ -99,17 +99,25 @@ MICO_INLINE int32_t sp_pixel16(const int32_t *a, const mico_chq *tab, int32_t ts
 #endif
 
 int32_t mico_conv_store_prepare(const mico_conv_params *p, int32_t ox, mico_chq *tab) {
-    int32_t fast = p->out_cont == 2 || p->out_cont == 4 || p->out_cont == 8, le32 = 0;
-    for (int32_t c = 0; c < p->out_c; c++) {
-        tab[c].b = p->bias[c] - (ox ? ox * p->wsum[c] : 0);
-        if (p->out_cont == 32) continue;
-        const int32_t k = p->shift[c];
-        le32 += k <= 32;
-        tab[c].m = p->mult[c];
-        tab[c].rnd = (int32_t)(k > 32 ? 1u << (k - 33) : 1u << (k - 1));
-        tab[c].sh = k - 32;
+    const int32_t fast = p->out_cont == 2 || p->out_cont == 4 || p->out_cont == 8, n = p->out_c;
+    const int32_t *bias = p->bias;
+    if (ox) {
+        for (int32_t c = 0; c < n; c++) tab[c].b = bias[c] - ox * p->wsum[c];
+    } else {
+        for (int32_t c = 0; c < n; c++) tab[c].b = bias[c];
     }
-    return fast && le32 ? (le32 == p->out_c ? 3 : 2) : fast;
+    if (!fast) return 0;
+    int32_t le32 = 0;
+    const int32_t *mult = p->mult;
+    const int8_t *shift = p->shift;
+    for (int32_t c = 0; c < n; c++) {
+        const int32_t k = shift[c], s = k - 32;
+        le32 += s <= 0;
+        tab[c].m = mult[c];
+        tab[c].rnd = (int32_t)(1u << (s > 0 ? s - 1 : k - 1));
+        tab[c].sh = s;
+    }
+    return le32 ? (le32 == n ? 3 : 2) : 1;
 }
 
 /* hi32(v * m) + r (SMMLA: exact, truncating high word) */
@@ -167,20 +175,7 @@ MICO_INLINE uint32_t sp_f(int32_t y, const int32_t CB, const int FULL) {
 
 #if MICO_HAVE_DSP && defined(__thumb2__) && !SP_NEON
 #define SP_LDM 1
-/* sp_q with FULL == 1 on Cortex-M7: the table entry {b, m, rnd, sh} in one LDM (post-incrementing
- * *q), then ADD, SUB, SMMLA, ASR and USAT. The entry goes to fixed registers, as LDM lists them in
- * ascending order. */
-MICO_INLINE uint32_t sp_q1(int32_t a, const mico_chq **q, int32_t ts, const int32_t CB) { /* CB: USAT width */
-    register int32_t b __asm__("r8"), m __asm__("r9"), r __asm__("r10"), sh __asm__("r11");
-    const mico_chq *e = *q;
-    __asm__("ldm %[e]!, {r8, r9, r10, r11}" : [e] "+r"(e), "=r"(b), "=r"(m), "=r"(r), "=r"(sh) : "m"(*e));
-    *q = e;
-    int32_t y;
-    __asm__("add %0, %1, %2\n\tsub %0, %0, %3\n\tsmmla %0, %0, %4, %5\n\tasr %0, %0, %6\n\tusat %0, %7, %0"
-            : "=&r"(y)
-            : "r"(a), "r"(b), "r"(ts), "r"(m), "r"(r), "r"(sh), "n"(CB));
-    return (uint32_t)y;
-}
+#define sp_q1 mico_rq_ldm /* mico_nn_support.h */
 
 /* The same for a channel with shift k <= 32 (table: sh = k - 32, rnd = 2^(k-1)): with t = 32 - k and
  * x = v 2^t, floor((v m + 2^(k-1)) / 2^k) = SMMULR(x, m), exact while x fits 32 bits. A larger
@@ -220,6 +215,34 @@ MICO_INLINE void sp_put(uint32_t v, uint32_t n, uint32_t *w, uint32_t *nb, uint8
 MICO_INLINE void sp_run(const int32_t *a, const mico_chq *tab, const int32_t *t, int32_t i0, int32_t npix,
                         int32_t oc, void *out, const int32_t CB, const int LE, const int32_t SB) {
 #define SP_Q(A) (LE ? sp_q3((A), &q, ts, SB) : sp_q1((A), &q, ts, SB))
+    if (CB == 8) { /* a byte per output: one flat loop over the npix oc outputs, the table restarting per pixel */
+        uint8_t *o = (uint8_t *)out + i0, *const end = o + npix * oc;
+        const mico_chq *q = tab;
+        int32_t ts = t[0], c = oc;
+        if (!(oc & 1)) { /* two outputs a step */
+            while (o < end) {
+                o[0] = (uint8_t)SP_Q(a[0]);
+                o[1] = (uint8_t)SP_Q(a[1]);
+                o += 2;
+                a += 2;
+                if ((c -= 2) == 0 && o < end) {
+                    c = oc;
+                    q = tab;
+                    ts = *++t;
+                }
+            }
+            return;
+        }
+        while (o < end) {
+            *o++ = (uint8_t)SP_Q(*a++);
+            if (--c == 0 && o < end) {
+                c = oc;
+                q = tab;
+                ts = *++t;
+            }
+        }
+        return;
+    }
     const int32_t FW = 32 / CB;
     const uint32_t b0 = (uint32_t)i0 * (uint32_t)CB;
     uint8_t *o = (uint8_t *)out + (b0 >> 3);

@@ -289,16 +289,23 @@ MICO_INLINE void pb_run(const mico_conv_params *p, const uint8_t *in8, uint8_t *
         const uint32_t flip = SG ? 0x80808080u : 0u;
         for (int32_t y = 0; y < ph; y++) {
             const uint8_t *r = in8 + 2 * y * row;
-            for (int32_t x = 0; x < pw; x++, r += 2 * oc)
-                for (int32_t c = 0; c < oc; c += 4) {
-                    const uint32_t m = mp_max8(mp_max8(mico_load32(r + c) ^ flip, mico_load32(r + oc + c) ^ flip),
-                                               mp_max8(mico_load32(r + row + c) ^ flip, mico_load32(r + row + oc + c) ^ flip)) ^
-                                       flip;
-                    const int32_t n = oc - c < 4 ? oc - c : 4;
-                    const uint32_t v = pb_pack4(m, CB);
-                    if (CB == 8) pb_put(n == 4 ? v : v & ((1u << (n * CB)) - 1u), n * CB, &acc, &na, &o);
-                    else pb_put24(n == 4 ? v : v & ((1u << (n * CB)) - 1u), n * CB, &acc, &na, &o);
+            for (int32_t x = 0; x < pw; x++, r += 2 * oc) {
+#define PB_MAX4(C)                                                                                             \
+    (mp_max8(mp_max8(mico_load32(r + (C)) ^ flip, mico_load32(r + oc + (C)) ^ flip),                           \
+             mp_max8(mico_load32(r + row + (C)) ^ flip, mico_load32(r + row + oc + (C)) ^ flip)) ^                \
+     flip)
+                int32_t c = 0;
+                for (; c + 4 <= oc; c += 4) {
+                    const uint32_t v = pb_pack4(PB_MAX4(c), CB);
+                    if (CB == 8) pb_put(v, 32, &acc, &na, &o);
+                    else pb_put24(v, 4 * CB, &acc, &na, &o);
                 }
+                if (c < oc) { /* the last 1-3 channels */
+                    const int32_t nb = (oc - c) * CB;
+                    pb_put24(pb_pack4(PB_MAX4(c), CB) & ((1u << nb) - 1u), nb, &acc, &na, &o);
+                }
+#undef PB_MAX4
+            }
         }
         if (na > 0) *o = (uint8_t)acc;
         return;

@@ -27,6 +27,34 @@ typedef struct {
     int32_t b, m, rnd, sh; /* bias - o_x sum w; multiplier, rounding constant (2^(k-33) for k > 32, else 2^(k-1)), k - 32 */
 } mico_chq;
 int32_t mico_conv_store_prepare(const mico_conv_params *p, int32_t ox, mico_chq *tab);
+
+/* One output of the requantization pass's common case (every shift k > 32, output clamped to
+ * [0, 2^CB - 1]): y = clamp((hi32((a + b - ts) m) + 2^(k-33)) >> (k-32)), exactly mico_requant, with
+ * the table entry {b, m, rnd, sh} of *q (post-incremented). On Cortex-M7 the entry comes in one LDM
+ * (fixed registers, as LDM lists them in ascending order), then ADD, SUB, SMMLA, ASR and USAT. */
+MICO_INLINE uint32_t mico_rq_ldm(int32_t a, const mico_chq **q, int32_t ts, const int32_t CB) {
+#if MICO_HAVE_DSP && defined(__thumb2__)
+    register int32_t b __asm__("r8"), m __asm__("r9"), r __asm__("r10"), sh __asm__("r11");
+    const mico_chq *e = *q;
+    __asm__("ldm %[e]!, {r8, r9, r10, r11}" : [e] "+r"(e), "=r"(b), "=r"(m), "=r"(r), "=r"(sh) : "m"(*e));
+    *q = e;
+    int32_t y;
+    if (__builtin_constant_p(ts) && ts == 0) /* no per-pixel shift (already in the table's b) */
+        __asm__("add %0, %1, %2\n\tsmmla %0, %0, %3, %4\n\tasr %0, %0, %5\n\tusat %0, %6, %0"
+                : "=&r"(y)
+                : "r"(a), "r"(b), "r"(m), "r"(r), "r"(sh), "n"(CB));
+    else
+        __asm__("add %0, %1, %2\n\tsub %0, %0, %3\n\tsmmla %0, %0, %4, %5\n\tasr %0, %0, %6\n\tusat %0, %7, %0"
+                : "=&r"(y)
+                : "r"(a), "r"(b), "r"(ts), "r"(m), "r"(r), "r"(sh), "n"(CB));
+    return (uint32_t)y;
+#else
+    const mico_chq *e = (*q)++;
+    const int32_t v = (int32_t)((uint32_t)a + (uint32_t)e->b - (uint32_t)ts);
+    const int32_t y = ((int32_t)(((int64_t)v * e->m) >> 32) + e->rnd) >> e->sh;
+    return (uint32_t)(y < 0 ? 0 : y > (1 << CB) - 1 ? (1 << CB) - 1 : y);
+#endif
+}
 void mico_conv_store_pixels(const mico_conv_params *p, const int32_t *acc, const mico_chq *tab, const int32_t *t,
                             int32_t pix0, int32_t npix, int32_t fast, void *out);
 

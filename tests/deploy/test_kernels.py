@@ -522,6 +522,28 @@ def test_prepared_constant_data(cin, k, w_bits, in_bits, kernel):
     assert ckernels.selected_variant(op8) == "dualmac" and ckernels.prepare(op8) is None
 
 
+@pytest.mark.parametrize("w_bits,out_bits,out_signed", [(2, 2, False), (1, 2, False), (2, 2, True), (2, 4, False),
+                                                        (4, 2, False)])
+def test_lenet_first_layer_pooled(w_bits, out_bits, out_signed):
+    """LeNet-5's conv1 shape (1 channel, 5x5, padding 2, 6 channels) at 2-bit inputs with its 2x2 pooling
+    fused: the lookup path's in-place requantization into the pooled map's bytes (2-bit weights,
+    unsigned 2-bit outputs: fields of 9 bits) and the paths through the requantization pass; prepared
+    tables or not; against numpy, host and sanitizers."""
+    rng = np.random.default_rng(w_bits * 10 + out_bits)
+    case = dict(cin=1, cout=6, h=28, w=28, k=(5, 5), stride=(1, 1), pad=(2, 2), groups=1, w_bits=w_bits, in_bits=2,
+                in_signed=False, out_bits=out_bits, out_signed=out_signed, mult_scale_log2=0)
+    op, xb, y = random_conv(rng, **case)
+    expected = y.reshape(14, 2, 14, 2, 6).max(axis=(1, 3)).reshape(-1)
+    op.params = {**op.params, "pool_h": 2, "pool_w": 2}
+    for prep in (None, ckernels.prepare(op)):
+        op.prep = prep
+        for sanitize in (False, True):
+            status, out = ckernels.run_conv(op, xb, "auto", ckernels.library(sanitize))
+            assert status == 0
+            got = unpack(out, expected.size, op.params["out_cont"], out_signed)
+            np.testing.assert_array_equal(got, expected)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), st.integers(0, 2**31))
 def test_fused_max_pooling(data, seed):
