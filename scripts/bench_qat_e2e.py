@@ -1,7 +1,7 @@
 """Mixed policies fine-tuned to within 1 % of FP accuracy, deployed on Cortex-M7 against uniform W8A8.
 
 Usage: python scripts/bench_qat_e2e.py [--models lenet5,cnn-small] [--qat-steps 1500] [--inputs 100]
-       [--out results/qat_e2e_m7.md]
+       [--out results/qat_e2e_m7.md] [--only W8A8,W2A2]
 
 The end-to-end check of the deploy issue: for each model, a few candidate policies (low-bit middle
 layers, the first and last layer at 8 bits, and uniform low-bit ones) get a quantization-aware
@@ -55,7 +55,10 @@ def main() -> None:
     ap.add_argument("--qat-steps", type=int, default=1500)
     ap.add_argument("--inputs", type=int, default=100)
     ap.add_argument("--out", default=str(ROOT / "results" / "qat_e2e_m7.md"))
+    ap.add_argument("--only", default="", help="comma-separated candidate labels to run (default: all; the "
+                    "speedup needs W8A8 among them)")
     args = ap.parse_args()
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
     rows = []
     for name in args.models.split(","):
         if name not in CANDIDATES:
@@ -65,6 +68,8 @@ def main() -> None:
         fp = evaluate_accuracy(ctx.model, test)
         base = None
         for label, w, a in CANDIDATES[name]:
+            if only and label not in only:
+                continue
             pol = Policy(w, a)
             t0 = time.perf_counter()
             g = final_finetune(ctx, pol, args.qat_steps)
