@@ -846,13 +846,22 @@ class _TableModel:
         cache = self.__dict__.setdefault("_ovh", {})
         fp = space.fingerprint
         if fp not in cache:
-            from latency.wholemodel import OverheadPlan, space_ops, word_paths
+            from latency.wholemodel import OverheadPlan, word_paths
+
+            cache[fp] = OverheadPlan(self._space_ops(space), self.overhead_coef, words=word_paths(self.target))
+        return cache[fp]
+
+    def _space_ops(self, space: SearchSpace) -> list[dict]:
+        """`latency.wholemodel.space_ops` of a zoo space (cached); [] for other models (not known)."""
+        cache = self.__dict__.setdefault("_sops", {})
+        fp = space.fingerprint
+        if fp not in cache:
+            from latency.wholemodel import space_ops
 
             try:
-                ops = space_ops(space, name=_zoo_name(space))
+                cache[fp] = space_ops(space, name=_zoo_name(space))
             except (KeyError, ValueError):
-                ops = []  # not a zoo model: the constant only
-            cache[fp] = OverheadPlan(ops, self.overhead_coef, words=word_paths(self.target))
+                cache[fp] = []  # not a zoo model: the constant only
         return cache[fp]
 
     def overhead(self, space: SearchSpace, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -898,17 +907,7 @@ class _TableModel:
     def _fused_layers(self, space: SearchSpace) -> list[int]:
         """Layers whose max pooling deploy's lowering fuses into the conv (zoo models; others: none known).
         Their kernel writes a byte per element (the pooling pass is an op of the overhead plan)."""
-        cache = self.__dict__.setdefault("_fused", {})
-        fp = space.fingerprint
-        if fp not in cache:
-            from latency.wholemodel import space_ops
-
-            try:
-                ops = space_ops(space, name=_zoo_name(space))
-            except (KeyError, ValueError):
-                ops = []
-            cache[fp] = sorted({o["layer"] for o in ops if o["kind"] == "convpool"})
-        return cache[fp]
+        return sorted({o["layer"] for o in self._space_ops(space) if o["kind"] == "convpool"})
 
     def _per_layer(self, space: SearchSpace, bits: np.ndarray) -> np.ndarray:
         n = space.n_layers
@@ -939,7 +938,7 @@ class _TableModel:
     def save(self, path: str | Path, meta: dict | None = None) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        state = {k: v for k, v in self.__dict__.items() if k not in ("_tables", "_ovh", "_fused")}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_tables", "_ovh", "_sops")}
         with path.open("wb") as f:
             pickle.dump({"class": type(self).__name__, "state": state, "meta": meta or {}}, f)
         return path
@@ -983,7 +982,7 @@ class AnalyticLatency(_TableModel):
         self.kernel_hash = ""
         if path is not None or (load and (DATA_DIR / f"analytic-{self.target}.pkl").exists()):
             other = AnalyticLatency.load(path or DATA_DIR / f"analytic-{self.target}.pkl")
-            self.__dict__.update({k: v for k, v in other.__dict__.items() if k not in ("_tables", "_ovh", "_fused")})
+            self.__dict__.update({k: v for k, v in other.__dict__.items() if k not in ("_tables", "_ovh", "_sops")})
         self.name = f"latency-analytic-{self.target}"
 
     def fit(self, df: pd.DataFrame) -> AnalyticLatency:
@@ -1027,7 +1026,7 @@ class LearnedLatency(_TableModel):
         p = path or DATA_DIR / f"learned-{self.target}.pkl"
         if path is not None or (load and Path(p).exists()):
             other = LearnedLatency.load(p)
-            self.__dict__.update({k: v for k, v in other.__dict__.items() if k not in ("_tables", "_ovh", "_fused")})
+            self.__dict__.update({k: v for k, v in other.__dict__.items() if k not in ("_tables", "_ovh", "_sops")})
         self.name = f"latency-learned-{self.target}"
 
     def fit(self, df: pd.DataFrame) -> LearnedLatency:

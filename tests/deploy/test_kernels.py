@@ -432,13 +432,18 @@ def test_rows_first_layers(cin, w_bits, in_bits, in_signed):
             case = dict(cin=cin, cout=int(rng.integers(1, 9)), h=h, w=w, k=k, stride=stride, pad=pad, groups=1,
                         w_bits=w_bits, in_bits=in_bits, in_signed=in_signed, out_bits=out_bits, out_signed=False)
             op, xb, expected = random_conv(rng, **case)
-            assert ckernels.selected_variant(op) == "rows"
-            cont = op.params["out_cont"]
-            for sanitize in (False, True):
-                status, out = ckernels.run_conv(op, xb, "rows", ckernels.library(sanitize))
-                assert status == 0
-                got = np.frombuffer(out, np.int32) if cont == 32 else unpack(out, expected.size, cont, False)
-                np.testing.assert_array_equal(got, expected, err_msg=str(op.params))
+            _check_rows(op, xb, expected)
+
+
+def _check_rows(op, xb, expected):
+    """The rows kernel is the one selected, and its outputs equal ``expected`` on host and sanitizers."""
+    assert ckernels.selected_variant(op) == "rows"
+    cont = op.params["out_cont"]
+    for sanitize in (False, True):
+        status, out = ckernels.run_conv(op, xb, "rows", ckernels.library(sanitize))
+        assert status == 0
+        got = np.frombuffer(out, np.int32) if cont == 32 else unpack(out, expected.size, cont, False)
+        np.testing.assert_array_equal(got, expected, err_msg=str(op.params))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -461,13 +466,7 @@ def test_rows_lookup_matches_reference(data, seed):
                 in_signed=data.draw(st.booleans()), out_bits=out_bits, out_signed=False)
     op, xb, expected = random_conv(np.random.default_rng(seed), **case)
     assume(rows_lut_bytes(op.params) > 0)
-    assert ckernels.selected_variant(op) == "rows"
-    cont = op.params["out_cont"]
-    for sanitize in (False, True):
-        status, out = ckernels.run_conv(op, xb, "rows", ckernels.library(sanitize))
-        assert status == 0
-        got = np.frombuffer(out, np.int32) if cont == 32 else unpack(out, expected.size, cont, False)
-        np.testing.assert_array_equal(got, expected, err_msg=str(op.params))
+    _check_rows(op, xb, expected)
 
 
 @pytest.mark.parametrize("w_bits,in_signed,k,cout", [(8, False, (5, 5), 7), (8, True, (5, 5), 3), (2, False, (5, 5), 6),
