@@ -221,7 +221,16 @@ def conv_scratch_bytes(p: dict[str, int], aarch64: bool | None = None) -> int:
     if p["groups"] == p["in_c"] == p["out_c"]:  # depthwise: k_h int16 input rows + int16 weights
         cp = (p["in_c"] + 1) & ~1
         dw = 2 * p["k_h"] * (p["in_w"] + 2 * p["pad_w"] + 2) * cp + 2 * p["k_h"] * (p["k_w"] + 1) * cp + 16
-        return dw + 20 * cp + 32 if aarch64 else dw  # the AArch64 path's table and one pixel's sums
+        if aarch64:
+            return dw + 20 * cp + 32  # the AArch64 path's table and one pixel's sums
+        if p["k_w"] == 3 and p["stride_w"] == 1 and p["k_h"] <= 16:
+            # 3-wide stride-1 paths: table, a row's raw sums and zero terms, then the larger of the int16
+            # ring + weight pairs and the byte path's int32 weights, offsets and byte ring
+            c, kh, r = p["in_c"], p["k_h"], (p["out_w"] + 3) & ~3
+            r16 = 2 * kh * c * (p["in_w"] + 2 * p["pad_w"] + 2) + 2 + 8 * kh * c
+            r8 = 4 * (3 * kh + 5) * c + kh * c * ((r + 5) & ~3)
+            dw = max(dw, 4 + 16 * c + 4 * r * c + 4 * r + max(r16, r8))
+        return dw
     return 0
 
 

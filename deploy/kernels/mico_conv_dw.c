@@ -22,11 +22,212 @@ MICO_INLINE int32_t dw_mac_hi(int32_t acc, uint32_t x, uint32_t w) {
     return acc + (int32_t)(int16_t)(x >> 16) * (int32_t)(int16_t)(w >> 16);
 }
 
+/* dw3 scratch (after 4-byte alignment): the requantization table (c entries), one output row's raw
+ * sums (R = out_w rounded up to 4 pixels, pixel-major), R zero terms, then the path's ring and
+ * weights. */
+MICO_INLINE int32_t dw3_round(const mico_conv_params *p) { return (p->out_w + 3) & ~3; }
+
+/* Byte fields (dwb): with unsigned activations of at most 4 bits and 3 k_h times the largest
+ * weight magnitude times the largest activation (container bounds) at most 255, a channel's raw sum
+ * s stays in a range of 256 values, so s + O (O = the largest activation times minus the sum of its
+ * negative weights) fits a byte. One multiply of a weight by a word of 4 consecutive activations of a channel-major byte
+ * row (one unaligned load) then adds that tap to 4 neighbouring outputs at once, and a 3x3 channel
+ * takes 9 loads and 9 MLAs per 4 outputs. Exact: the accumulator starts at O in every byte, each
+ * byte ends in [0, 255], so the 32-bit sum has no carries between bytes at the end (intermediate
+ * wraps cancel modulo 2^32). O is taken out of the table's bias. */
+MICO_INLINE int dwb_applies(const mico_conv_params *p) {
+    const int32_t wmax = p->w_cont == 1 ? 1 : 1 << (p->w_cont - 1);
+    return !p->in_signed && p->in_cont <= 4 && p->k_h * 3 * wmax * ((1 << p->in_cont) - 1) <= 255;
+}
+
+/* Per channel a block of 3 k_h + 5 words: O in every byte, the weights, then the channel's
+ * requantization entry (b less O, m, rnd, sh). */
+static void dwb_prepare(const mico_conv_params *p, int32_t *wt, mico_chq *tab) {
+    const int32_t c = p->in_c, taps = p->k_h * 3, xmax = (1 << p->in_cont) - 1;
+    for (int32_t ch = 0; ch < c; ch++) {
+        const uint8_t *row = p->weights + ch * p->w_row_bytes;
+        int32_t *wc = wt + ch * (taps + 5), neg = 0;
+        for (int32_t t = 0; t < taps; t++) {
+            const int32_t w = mico_get_w(row, t, p->w_cont);
+            wc[1 + t] = w;
+            neg += w < 0 ? w : 0;
+        }
+        wc[0] = (int32_t)((uint32_t)(-neg * xmax) * 0x01010101u); /* O in every byte */
+        tab[ch].b -= -neg * xmax;
+        memcpy(wc + 1 + taps, &tab[ch], sizeof(mico_chq));
+    }
+}
+
+MICO_INLINE uint32_t dwb_tap(const uint8_t *r, int32_t w) { return (uint32_t)w * mico_load32(r); }
+
+/* An opaque copy of a pointer: loads through it stay in the loop that makes it (the compiler cannot
+ * hoist them and then spill what it hoisted: loading a kernel row's weights again costs less). */
+MICO_INLINE const void *dw_fresh(const void *q) {
+    __asm__("" : "+r"(q));
+    return q;
+}
+
+/* One output of an 8-bit full-range layer whose every shift is > 32, with the channel's table entry
+ * e: y = usat8((hi32((a + b) m) + rnd) >> sh), mico_rq_ldm's formula (ADD, SMMLA, ASR, USAT). */
+MICO_INLINE uint8_t dw_rq8(int32_t a, mico_chq e) {
+#if MICO_HAVE_DSP && defined(__thumb2__)
+    int32_t y;
+    __asm__("add %0, %1, %2\n\tsmmla %0, %0, %3, %4\n\tasr %0, %0, %5\n\tusat %0, #8, %0"
+            : "=&r"(y)
+            : "r"(a), "r"(e.b), "r"(e.m), "r"(e.rnd), "r"(e.sh));
+    return (uint8_t)y;
+#else
+    const int32_t v = (int32_t)((uint32_t)a + (uint32_t)e.b);
+    const int32_t y = ((int32_t)(((int64_t)v * e.m) >> 32) + e.rnd) >> e.sh;
+    return (uint8_t)(y < 0 ? 0 : y > 255 ? 255 : y);
+#endif
+}
+
+/* Whether dw3's outputs go straight out of the MAC loop (8-bit full-range outputs, every shift > 32)
+ * rather than through a row of raw sums and the shared requantization pass. */
+MICO_INLINE int dw_direct(const mico_conv_params *p, int32_t fast) {
+    return fast == 1 && p->out_cont == 8 && p->out_lo == 0 && p->out_hi == 255;
+}
+
+/* The 4 byte fields of a: raw sums (plus the channel's offset) of outputs ob .. ob + n - 1, to the
+ * row's sums (s, pixel stride c) or, direct, requantized to the output bytes (o, stride c). */
+MICO_INLINE void dwb_put(uint32_t a, int32_t n, int32_t *s, uint8_t *o, const mico_chq *q, int32_t c, const int DQ) {
+    if (DQ) {
+        const mico_chq e = *(const mico_chq *)dw_fresh(q);
+        o[0] = dw_rq8((int32_t)(a & 0xFFu), e);
+        if (n > 1) o[c] = dw_rq8((int32_t)((a >> 8) & 0xFFu), e);
+        if (n > 2) o[2 * c] = dw_rq8((int32_t)((a >> 16) & 0xFFu), e);
+        if (n > 3) o[3 * c] = dw_rq8((int32_t)(a >> 24), e);
+        return;
+    }
+    s[0] = (int32_t)(a & 0xFFu);
+    s[c] = (int32_t)((a >> 8) & 0xFFu);
+    s[2 * c] = (int32_t)((a >> 16) & 0xFFu);
+    s[3 * c] = (int32_t)(a >> 24);
+}
+
+/* One channel's outputs of a row, 4 at a time (rows r[kh], the channel's block wc), from output ob
+ * on: per kernel row 3 word loads and 3 MLAs. */
+MICO_INLINE void dwb_channel(const uint8_t *const *r, const int32_t *wc, int32_t kh_n, int32_t ob, int32_t ow_n,
+                             int32_t c, int32_t *s, uint8_t *o, const int KH3, const int DQ) {
+    const mico_chq *q = (const mico_chq *)(const void *)(wc + 1 + 3 * kh_n);
+    s += ob * c;
+    o += ob * c;
+    for (; ob < ow_n; ob += 4, s += 4 * c, o += 4 * c) {
+        const int32_t *w = (const int32_t *)dw_fresh(wc);
+        uint32_t a = (uint32_t)w[0];
+        for (int32_t kh = 0; kh < (KH3 ? 3 : kh_n); kh++) {
+            const uint8_t *x = r[kh] + ob;
+            a += dwb_tap(x, w[1 + 3 * kh]) + dwb_tap(x + 1, w[2 + 3 * kh]) + dwb_tap(x + 2, w[3 + 3 * kh]);
+        }
+        dwb_put(a, ow_n - ob, s, o, q, c, DQ);
+    }
+}
+
+#if MICO_HAVE_DSP && defined(__thumb2__)
+/* The 3x3 direct case's whole groups of 4 outputs on Cortex-M7, one channel of a row: per group
+ * 4 LDMs (the channel's block: O and 3 weights, 3 weights, 3 weights, its table entry), 9 word
+ * loads and 9 MLAs, and per output UBFX, ADD, SMMLA, ASR, USAT and STRB (dw_rq8). */
+typedef struct {
+    const uint8_t *r0, *r1, *r2;
+    const int32_t *w;
+    uint8_t *o;
+    int32_t c, groups;
+} dwb_job;
+
+#define DWB_RQ(F, STORE)                                                                      \
+    F "\n\tadd lr, lr, r8\n\tsmmla lr, lr, r9, r10\n\tasr lr, lr, r11\n\tusat lr, #8, lr\n\t" \
+    STORE "\n\t"
+#define DWB_ROW(R)                                                        \
+    "ldr r11, [" R ", #1]\n\tmla r7, r9, r11, r7\n\t"                     \
+    "ldr r11, [" R ", #2]\n\tmla r7, r10, r11, r7\n\t"                    \
+    "ldr r11, [" R "], #4\n\tmla r7, r8, r11, r7\n\t"
+
+static void __attribute__((noinline)) dwb_asm(const dwb_job *job) {
+    register const dwb_job *j __asm__("r0") = job;
+    __asm__ volatile(
+        "ldm r0, {r0, r1, r2, r3, r4, r5, r6}\n\t"
+        "1:\n\t"
+        "ldm r3!, {r7, r8, r9, r10}\n\t" DWB_ROW("r0")
+        "ldm r3!, {r8, r9, r10}\n\t" DWB_ROW("r1")
+        "ldm r3!, {r8, r9, r10}\n\t" DWB_ROW("r2")
+        "ldm r3, {r8, r9, r10, r11}\n\t"
+        "sub r3, r3, #40\n\t"
+        DWB_RQ("uxtb lr, r7", "strb lr, [r4]")
+        DWB_RQ("ubfx lr, r7, #8, #8", "strb lr, [r4, r5]")
+        "add r4, r4, r5, lsl #1\n\t"
+        DWB_RQ("ubfx lr, r7, #16, #8", "strb lr, [r4]")
+        DWB_RQ("lsr lr, r7, #24", "strb lr, [r4, r5]")
+        "add r4, r4, r5, lsl #1\n\t"
+        "subs r6, r6, #1\n\t"
+        "bne 1b\n\t"
+        : "+r"(j)
+        :
+        : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "cc", "memory");
+}
+#undef DWB_ROW
+#undef DWB_RQ
+#define DWB_ASM 1
+#else
+#define DWB_ASM 0
+#endif
+
+static void dwb_run(const mico_conv_params *p, const uint8_t *in, void *out, int32_t fast, int32_t *sums,
+                    const int32_t *t0, const mico_chq *tab, uint8_t *rows, const int32_t *wt) {
+    const int32_t c = p->in_c, kh_n = p->k_h, R = dw3_round(p), wb = (R + 5) & ~3, ow_n = p->out_w;
+    const int32_t bs = 3 * kh_n + 5;
+    const int dq = dw_direct(p, fast);
+    int32_t slot_row[16];
+    mico_ring16_reset(slot_row, kh_n);
+    for (int32_t oh = 0; oh < p->out_h; oh++) {
+        const int8_t *rp[16];
+        /* channel-major byte rows: channel ch's pixels at ch * wb + pad_w */
+        mico_ring8(p, in, (int8_t *)rows, c * wb, slot_row, oh * p->stride_h - p->pad_h, rp, p->pad_w, wb, 1);
+        uint8_t *o = (uint8_t *)out + oh * ow_n * c;
+        for (int32_t ch = 0; ch < c; ch++) {
+            const uint8_t *r[16];
+            for (int32_t kh = 0; kh < kh_n; kh++) r[kh] = (const uint8_t *)rp[kh] + ch * wb;
+            const int32_t *wc = wt + ch * bs;
+            if (kh_n == 3 && dq) {
+                int32_t ob = 0;
+#if DWB_ASM
+                const dwb_job job = {r[0], r[1], r[2], wc, o + ch, c, ow_n / 4};
+                if (job.groups) dwb_asm(&job);
+                ob = ow_n & ~3;
+#endif
+                dwb_channel(r, wc, 3, ob, ow_n, c, sums + ch, o + ch, 1, 1);
+            } else if (kh_n == 3) {
+                dwb_channel(r, wc, 3, 0, ow_n, c, sums + ch, o + ch, 1, 0);
+            } else if (dq) {
+                dwb_channel(r, wc, kh_n, 0, ow_n, c, sums + ch, o + ch, 0, 1);
+            } else {
+                dwb_channel(r, wc, kh_n, 0, ow_n, c, sums + ch, o + ch, 0, 0);
+            }
+        }
+        if (!dq) mico_conv_store_pixels(p, sums, tab, t0, oh * ow_n, ow_n, fast, out);
+    }
+}
+
+/* Int16 channel pairs (the rest): the ring rows are int16 and channel-major, the weights of a
+ * channel stay in registers as (w0, w1) / (w2, 0) pairs, and two neighbouring output pixels are
+ * computed together: per kernel row two SMLADs and two 16x16 MACs for six products. Both paths
+ * leave a row's raw sums to the shared requantization pass (mico_conv_store_pixels). */
 static mico_status dw3_run(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch) {
-    const int32_t c = p->in_c, kh_n = p->k_h;
+    const int32_t c = p->in_c, kh_n = p->k_h, R = dw3_round(p);
     const int32_t w2 = p->in_w + 2 * p->pad_w + 2; /* one channel's row, 2 slack values */
-    int16_t *rows = (int16_t *)(((uintptr_t)scratch + 3u) & ~(uintptr_t)3u);
+    mico_chq *tab = (mico_chq *)(void *)(((uintptr_t)scratch + 3u) & ~(uintptr_t)3u);
+    int32_t *sums = (int32_t *)(void *)(tab + c), *t0 = sums + R * c;
+    int16_t *rows = (int16_t *)(void *)(t0 + R);
     uint32_t *wt = (uint32_t *)(void *)(rows + kh_n * c * w2 + (kh_n * c * w2 & 1));
+    const int32_t fast = mico_conv_store_prepare(p, 0, tab);
+    memset(t0, 0, (size_t)R * 4u);
+    /* the byte path: its int32 weights and offsets, then its byte ring, where the int16 ring would be */
+    int32_t *wtb = (int32_t *)(void *)rows;
+    if (dwb_applies(p)) {
+        dwb_prepare(p, wtb, tab);
+        dwb_run(p, in, out, fast, sums, t0, tab, (uint8_t *)(void *)(wtb + (kh_n * 3 + 5) * c), wtb);
+        return MICO_OK;
+    }
     int32_t slot_row[16];
     mico_ring16_reset(slot_row, kh_n);
     for (int32_t ch = 0; ch < c; ch++) {
@@ -43,14 +244,12 @@ static mico_status dw3_run(const mico_conv_params *p, const uint8_t *in, void *o
         const int16_t *rp[16];
         /* channel-major ring rows: channel ch's pixels at ch * w2 + pad_w */
         mico_ring16(p, in, rows, c * w2, slot_row, oh * p->stride_h - p->pad_h, rp, p->pad_w, w2, 1);
-        const int32_t pix0 = oh * p->out_w;
         for (int32_t ch = 0; ch < c; ch++) {
             const uint32_t *wc = wt + ch * kh_n * 2;
-            const mico_rq q = mico_rq_init(p, ch);
-            const int32_t bias = p->bias[ch];
             const int32_t off = ch * w2;
-            for (int32_t ow = 0; ow < p->out_w; ow += 2) {
-                int32_t a0 = bias, a1 = bias;
+            int32_t *s = sums + ch;
+            for (int32_t ow = 0; ow < p->out_w; ow += 2, s += 2 * c) {
+                int32_t a0 = 0, a1 = 0;
                 if (kh_n == 3) {
 #pragma GCC unroll 3
                     for (int32_t kh = 0; kh < 3; kh++) {
@@ -73,10 +272,11 @@ static mico_status dw3_run(const mico_conv_params *p, const uint8_t *in, void *o
                         a1 = mico_smlatb(x23, w2v, a1);
                     }
                 }
-                mico_rq_store(p, out, pix0 + ow, ch, a0, &q);
-                if (ow + 1 < p->out_w) mico_rq_store(p, out, pix0 + ow + 1, ch, a1, &q);
+                s[0] = a0;
+                s[c] = a1;
             }
         }
+        mico_conv_store_pixels(p, sums, tab, t0, oh * p->out_w, p->out_w, fast, out);
     }
     return MICO_OK;
 }

@@ -66,8 +66,20 @@ static int32_t mico_conv_kernel_scratch(const mico_conv_params *p) {
         return s > lut ? s : lut;
     }
     if (p->groups == p->in_c && p->out_c == p->in_c) {
-        const int32_t cp = (p->in_c + 1) & ~1;
-        return MICO_SCRATCH(p, 2 * p->k_h * (p->in_w + 2 * p->pad_w + 2) * cp + 2 * p->k_h * (p->k_w + 1) * cp + 16);
+        const int32_t cp = (p->in_c + 1) & ~1, c = p->in_c, kh = p->k_h;
+        const int32_t gen = 2 * kh * (p->in_w + 2 * p->pad_w + 2) * cp + 2 * kh * (p->k_w + 1) * cp + 16;
+#if !defined(__aarch64__)
+        /* the 3-wide stride-1 paths (mico_conv_dw.c dw3_run): table, a row's raw sums (R = out_w
+         * rounded up to 4) and R zero terms, then the larger of the int16 ring + weight pairs and
+         * the byte path's int32 weights, offsets and byte ring (rows of (R + 5) & ~3) */
+        if (p->k_w == 3 && p->stride_w == 1 && kh <= 16) {
+            const int32_t R = (p->out_w + 3) & ~3, w2 = p->in_w + 2 * p->pad_w + 2;
+            const int32_t r16 = 2 * kh * c * w2 + 2 + 8 * kh * c, r8 = 4 * (3 * kh + 5) * c + kh * c * ((R + 5) & ~3);
+            const int32_t d3 = 4 + 16 * c + 4 * R * c + 4 * R + (r16 > r8 ? r16 : r8);
+            return MICO_SCRATCH(p, gen > d3 ? gen : d3);
+        }
+#endif
+        return MICO_SCRATCH(p, gen);
     }
     return 0;
 }

@@ -405,7 +405,8 @@ def test_poly_two_bit_weights_in_two_bit_container():
 
 @pytest.mark.parametrize("k", [(3, 3), (2, 3), (5, 3), (3, 1)])
 @pytest.mark.parametrize("w_bits,in_bits,in_signed", [(8, 8, False), (8, 8, True), (4, 4, True), (4, 4, False),
-                                                      (1, 2, False), (2, 2, True), (8, 3, True)])
+                                                      (1, 2, False), (2, 2, True), (8, 3, True), (2, 2, False),
+                                                      (4, 2, False), (2, 4, False), (1, 1, False)])
 def test_depthwise_paths(k, w_bits, in_bits, in_signed):
     """Depthwise: the 3-wide specialisation (k_w == 3, stride_w == 1) and the general path, with
     channel counts whose pixels start on a byte in every container (8) and ones that do not at
