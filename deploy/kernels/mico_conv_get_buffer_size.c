@@ -66,9 +66,10 @@ static int32_t mico_conv_kernel_scratch(const mico_conv_params *p) {
         return s > lut ? s : lut;
     }
     if (p->groups == p->in_c && p->out_c == p->in_c) {
-        const int32_t cp = (p->in_c + 1) & ~1, c = p->in_c, kh = p->k_h;
-        const int32_t gen = 2 * kh * (p->in_w + 2 * p->pad_w + 2) * cp + 2 * kh * (p->k_w + 1) * cp + 16;
+        const int32_t cp = (p->in_c + 1) & ~1;
+        const int32_t gen = 2 * p->k_h * (p->in_w + 2 * p->pad_w + 2) * cp + 2 * p->k_h * (p->k_w + 1) * cp + 16;
 #if !defined(__aarch64__)
+        const int32_t c = p->in_c, kh = p->k_h;
         /* the 3-wide stride-1 paths (mico_conv_dw.c dw3_run): table, a row's raw sums (R = out_w
          * rounded up to 4) and R zero terms, then the larger of the int16 ring + weight pairs and
          * the byte path's int32 weights, offsets and byte ring (rows of (R + 5) & ~3) */

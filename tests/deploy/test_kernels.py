@@ -601,3 +601,36 @@ def test_maxpool_matches_numpy(data, seed):
         status, out = ckernels.run_maxpool(params, pack(x.reshape(-1), cont), ckernels.library(sanitize))
         assert status == 0
         np.testing.assert_array_equal(unpack(out, expected.size, cont, signed), expected.reshape(-1), err_msg=str(params))
+
+
+@pytest.mark.parametrize("w_bits,in_bits,k,w", [(4, 2, (3, 3), 11), (2, 2, (14, 3), 9), (1, 4, (5, 3), 6),
+                                                (2, 2, (3, 3), 8)])
+@pytest.mark.parametrize("sign", [1, -1, 0])
+def test_depthwise_byte_fields_at_their_bound(w_bits, in_bits, k, w, sign):
+    """The depthwise byte-field path (4 outputs a multiply, s + O in a byte) at its bound: 3 k_h max|w|
+    max x <= 255 with container maxima (W2A2 with k_h 14: 252); every product at its largest magnitude
+    with one sign (sign +-1: the quantizer's extremes; 0: weights at the container minimum -2^(b-1),
+    written into the packed rows), so every byte field ends at an end of its range; exact (raw int32
+    sums), host and sanitizers. The Cortex-M7 assembly row (8-bit outputs): test_kernels_target."""
+    case = dict(cin=6, cout=6, h=k[0] + 3, w=w, k=k, stride=(1, 1), pad=(0, 1), groups=6, w_bits=w_bits,
+                in_bits=in_bits, in_signed=False, out_bits=None)
+    op, xb, expected = random_conv(_ExtremeRng(0, sign or 1), **case)
+    K, cont, xmax = k[0] * k[1], op.params["w_cont"], (1 << in_bits) - 1
+    wmag = 1 if w_bits == 1 else 1 << (w_bits - 1)
+    assert 3 * k[0] * wmag * xmax <= 255 < 3 * (k[0] + 1) * wmag * xmax or k[0] == 3
+    if sign == 0:
+        rows = np.zeros((6, op.params["w_row_bytes"] * 8 // cont), np.int64)
+        rows[:, :K] = 0 if w_bits == 1 else -wmag  # 1-bit: bit 0 is -1
+        op.weights = pack(rows, cont)
+        op.wsum = np.full(6, -K * wmag, np.int32)
+        oh, ow = op.params["out_h"], op.params["out_w"]
+        # padding of 1 on each side: the first and last output columns see 2 of 3 kernel columns
+        cols = np.full(ow, 3)
+        cols[0] -= 1
+        cols[-1] -= 1
+        s = -k[0] * cols * wmag * xmax
+        expected = (op.bias.reshape(1, 1, -1).astype(np.int64) + s.reshape(1, -1, 1)).repeat(oh, 0).reshape(-1)
+    for sanitize in (False, True):
+        status, out = ckernels.run_conv(op, xb, "dw", ckernels.library(sanitize))
+        assert status == 0
+        np.testing.assert_array_equal(np.frombuffer(out, np.int32), expected)

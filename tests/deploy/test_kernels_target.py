@@ -178,8 +178,8 @@ def test_requant_store_on_target(target, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("target", ["cortex-m7", "cortex-a53"])
 def test_depthwise_on_target(target, tmp_path, monkeypatch):
-    """Depthwise convolutions on the targets (Cortex-M7: SMLAD pairs and the 3x3 path; Cortex-A53: 8
-    and 4 channels per NEON step and single ones): channel counts on both sides of 4 and 8, 3x3 and
+    """Depthwise convolutions on the targets (Cortex-M7: SMLAD pairs, the 3x3 path and its byte-field
+    path; Cortex-A53: 8 and 4 channels per NEON step and single ones): channel counts on both sides of 4 and 8, 3x3 and
     other kernels, strides, padding, every container pair and output width."""
     if not all(shutil.which(t) for t in TOOLS[target]):
         pytest.skip(f"needs {' and '.join(TOOLS[target])}")
@@ -193,6 +193,15 @@ def test_depthwise_on_target(target, tmp_path, monkeypatch):
                                 w_bits=int(rng.choice([1, 2, 4, 8])), in_bits=int(rng.choice([2, 4, 8])),
                                 in_signed=bool(rng.integers(0, 2)), out_bits=int(rng.choice([2, 4, 8])),
                                 mult_scale_log2=int(rng.choice([0, 7])))
+        cases.append((op, xb))
+    # the byte-field path (3-wide, stride_w 1, unsigned activations within the byte bound), 8-bit
+    # outputs with every shift > 32 (the Cortex-M7 assembly row) and the rest; output widths with
+    # and without a partial group of 4
+    for c, k, stride, wb, ab, ob, ms, w in [(8, (3, 3), (1, 1), 2, 2, 8, 0, 9), (5, (3, 3), (2, 1), 4, 2, 8, 0, 7),
+                                           (6, (5, 3), (1, 1), 2, 2, 8, 0, 10), (4, (3, 3), (1, 1), 1, 4, 8, 0, 6),
+                                           (7, (3, 3), (1, 1), 2, 2, 4, 0, 9), (3, (1, 3), (1, 1), 4, 2, 8, 7, 5)]:
+        op, xb, _ = random_conv(rng, cin=c, cout=c, h=6, w=w, k=k, stride=stride, pad=(k[0] // 2, 1), groups=c,
+                                w_bits=wb, in_bits=ab, in_signed=False, out_bits=ob, mult_scale_log2=ms)
         cases.append((op, xb))
     build_bench(cases, target, tmp_path)  # raises if any call fails or differs from portable
 
