@@ -14,7 +14,7 @@ Models:
   remainder tiles), byte-lane steps and flushes, im2col per pixel / tap / element (inside vs.
   padding, per container pair, fast paths; with the row ring: rows converted once, words copied
   per tap, one run per kernel row), zero tails, requantization per output container,
-  depthwise row conversion and channel-pair MACs; the M7 ``packed`` kernel (1/2-bit weights x
+  depthwise row conversion and channel-pair MACs (or byte fields, 4 outputs a MLA); the M7 ``packed`` kernel (1/2-bit weights x
   2-bit activations, in_c % 16 == 0): 2-pixel / 1-pixel tiles x weight words (one word = 4 or 8
   MLA steps + the top-byte extraction), word-at-a-time im2col (16 activations per input word,
   inside vs. padding) per weight container; the A53 NEON entry: 2x2 tiles, 8-deep int16 steps +
@@ -339,6 +339,17 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     df["dw3_it"] = it
     df["dw3_mac"] = it * kh
     df["dw3_ch"] = df["out_h"].to_numpy(float) * cin
+    # its byte-field path (mico_conv_dw.c dwb_applies: activations of at most 4 bits, unsigned as
+    # profiled, 3 k_h max|w| max x <= 255 with container maxima): channel-major byte rows of
+    # (R + 5) & ~3 (R = out_w rounded up to 4), groups of 4 outputs per channel, the odd last group
+    acn = df["ac"].to_numpy(float)
+    wmag = np.where(wc == 1, 1.0, 2.0 ** (wc - 1))
+    df["dwb"] = (dw3 & (acn <= 4) & (3 * kh * wmag * (2.0 ** acn - 1) <= 255)).astype(float)
+    ow_ = df["out_w"].to_numpy(float)
+    wb = np.floor((np.ceil(ow_ / 4) * 4 + 5) / 4) * 4
+    df["dwb_memset"] = (rows + rows_out) * cin * wb
+    df["dwb_grp"] = df["out_h"].to_numpy(float) * cin * np.floor(ow_ / 4)
+    df["dwb_tail"] = df["out_h"].to_numpy(float) * cin * (ow_ % 4 != 0)
     # M7 packed kernel (1/2-bit weights x 2-bit activations, in_c % 16 == 0): pixel pairs x channel
     # pairs, 2-pixel tiles (P2) and the odd last pixel (P1); per tile and weight word: 2 loads + XOR,
     # 32/c/4 steps of shift/AND + LDRD + MLAs, then the top-byte extraction (ADD LSR #24) per word;
@@ -738,7 +749,24 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     add("dwn:khw", m * df["dn_khw"])
     for o in O_CONTS:
         add(f"dwn:o{o}:outs", m * (oc == o) * df["outs"])
-    m3 = (var == 4) * df["dw3"].to_numpy()  # depthwise 3-wide, stride 1
+    mb = (var == 4) * df["dwb"].to_numpy()  # depthwise 3-wide, stride 1: byte fields
+    add("dwb:const", mb)
+    add("dwb:oh", mb * df["dw_oh"])
+    add("dwb:rows", mb * df["dw_rows"])
+    for a in (2, 4):
+        add(f"dwb:a{a}:conv", mb * (ac == a) * df["dw3_conv"])
+    add("dwb:memset", mb * df["dwb_memset"])
+    for w in WC:
+        add(f"dwb:w{w}:wt", mb * (wc == w) * df["dw3_wt"])
+    add("dwb:ch", mb * df["dw3_ch"])
+    direct = (oc == 8).astype(float)  # 8-bit outputs go straight out (every shift > 32, as profiled)
+    for tag, sel in (("dq", direct), ("sum", 1 - direct)):
+        add(f"dwb:{tag}:grp", mb * sel * df["dwb_grp"])
+        add(f"dwb:{tag}:tail", mb * sel * df["dwb_tail"])
+    for o in O_CONTS:
+        if o != 8:
+            add(f"dwb:o{o}:outs", mb * (oc == o) * df["outs"])
+    m3 = (var == 4) * df["dw3"].to_numpy() * (1 - df["dwb"].to_numpy())  # the rest: int16 channel pairs
     add("dw3:const", m3)
     add("dw3:oh", m3 * df["dw_oh"])
     add("dw3:rows", m3 * df["dw_rows"])
@@ -822,7 +850,7 @@ def _learn_features(df: pd.DataFrame, prior: np.ndarray, target: str) -> np.ndar
     if a53:
         cols += [lg("n8_blk"), lg("ou_steps"), df["in_c"] % 8]
     else:
-        cols += [lg("lg_steps"), lg("lg_blocks"), lg("rf_mac"), lg("rl_look")]
+        cols += [lg("lg_steps"), lg("lg_blocks"), lg("rf_mac"), lg("rl_look"), df["dwb"]]
     return np.column_stack([oh, np.column_stack(cols)])
 
 

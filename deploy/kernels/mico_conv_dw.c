@@ -166,6 +166,42 @@ static void __attribute__((noinline)) dwb_asm(const dwb_job *job) {
         : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "cc", "memory");
 }
 #undef DWB_ROW
+
+/* The int16 path's 3x3 direct case on Cortex-M7, whole pairs of outputs of one channel of a row: per
+ * pair and kernel row an LDM of the (w0, w1) / (w2, 0) words, 3 loads (x1 x2, x2 x3, x0 x1) and 4
+ * MACs (SMLAD, SMLABB, SMLATB; SMUAD / SMULBB start the row 0 sums), then one LDM of the table
+ * entry and dw_rq8 per output. The job's w is the channel's block (3 weight-word pairs, then the
+ * entry). */
+#define DWH_ROW(R, FIRST)                                                                  \
+    "ldm r3!, {r9, r10}\n\t"                                                             \
+    "ldr lr, [" R ", #2]\n\t" FIRST("smuad r8, lr, r9", "smlad r8, lr, r9, r8") "\n\t"  \
+    "ldr lr, [" R ", #4]\n\t" FIRST("smulbb r7, lr, r10", "smlabb r7, lr, r10, r7") "\n\t" \
+    "smlatb r8, lr, r10, r8\n\t"                                                        \
+    "ldr lr, [" R "], #4\n\t"                                                           \
+    "smlad r7, lr, r9, r7\n\t"
+#define DWH_FIRST(A, B) A
+#define DWH_NEXT(A, B) B
+
+static void __attribute__((noinline)) dwh_asm(const dwb_job *job) {
+    register const dwb_job *j __asm__("r0") = job;
+    __asm__ volatile(
+        "ldm r0, {r0, r1, r2, r3, r4, r5, r6}\n\t"
+        "1:\n\t"
+        DWH_ROW("r0", DWH_FIRST) DWH_ROW("r1", DWH_NEXT) DWH_ROW("r2", DWH_NEXT)
+        "ldm r3, {r9, r10, r11, lr}\n\t"
+        "sub r3, r3, #24\n\t"
+        "add r7, r7, r9\n\tsmmla r7, r7, r10, r11\n\tasr r7, r7, lr\n\tusat r7, #8, r7\n\tstrb r7, [r4]\n\t"
+        "add r8, r8, r9\n\tsmmla r8, r8, r10, r11\n\tasr r8, r8, lr\n\tusat r8, #8, r8\n\tstrb r8, [r4, r5]\n\t"
+        "add r4, r4, r5, lsl #1\n\t"
+        "subs r6, r6, #1\n\t"
+        "bne 1b\n\t"
+        : "+r"(j)
+        :
+        : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "cc", "memory");
+}
+#undef DWH_ROW
+#undef DWH_FIRST
+#undef DWH_NEXT
 #undef DWB_RQ
 #define DWB_ASM 1
 #else
@@ -228,27 +264,41 @@ static mico_status dw3_run(const mico_conv_params *p, const uint8_t *in, void *o
         dwb_run(p, in, out, fast, sums, t0, tab, (uint8_t *)(void *)(wtb + (kh_n * 3 + 5) * c), wtb);
         return MICO_OK;
     }
+    const int32_t bs = 2 * kh_n + 4; /* per channel: (w0, w1) / (w2, 0) per kernel row, the table entry */
+    const int dq = dw_direct(p, fast);
     int32_t slot_row[16];
     mico_ring16_reset(slot_row, kh_n);
     for (int32_t ch = 0; ch < c; ch++) {
         const uint8_t *row = p->weights + ch * p->w_row_bytes;
+        uint32_t *wc = wt + ch * bs;
         for (int32_t kh = 0; kh < kh_n; kh++) {
             const uint32_t w0 = (uint16_t)mico_get_w(row, kh * 3, p->w_cont);
             const uint32_t w1 = (uint16_t)mico_get_w(row, kh * 3 + 1, p->w_cont);
             const uint32_t w2v = (uint16_t)mico_get_w(row, kh * 3 + 2, p->w_cont);
-            wt[(ch * kh_n + kh) * 2] = w0 | (w1 << 16);
-            wt[(ch * kh_n + kh) * 2 + 1] = w2v;
+            wc[2 * kh] = w0 | (w1 << 16);
+            wc[2 * kh + 1] = w2v;
         }
+        memcpy(wc + 2 * kh_n, &tab[ch], sizeof(mico_chq));
     }
     for (int32_t oh = 0; oh < p->out_h; oh++) {
         const int16_t *rp[16];
         /* channel-major ring rows: channel ch's pixels at ch * w2 + pad_w */
         mico_ring16(p, in, rows, c * w2, slot_row, oh * p->stride_h - p->pad_h, rp, p->pad_w, w2, 1);
+        uint8_t *o = (uint8_t *)out + oh * p->out_w * c;
         for (int32_t ch = 0; ch < c; ch++) {
-            const uint32_t *wc = wt + ch * kh_n * 2;
+            const uint32_t *wc = wt + ch * bs;
             const int32_t off = ch * w2;
-            int32_t *s = sums + ch;
-            for (int32_t ow = 0; ow < p->out_w; ow += 2, s += 2 * c) {
+            int32_t ow = 0;
+#if DWB_ASM
+            if (dq && kh_n == 3 && p->out_w >= 2) {
+                const dwb_job job = {(const uint8_t *)(rp[0] + off), (const uint8_t *)(rp[1] + off),
+                                     (const uint8_t *)(rp[2] + off), (const int32_t *)wc, o + ch, c, p->out_w / 2};
+                dwh_asm(&job);
+                ow = p->out_w & ~1;
+            }
+#endif
+            int32_t *s = sums + ow * c + ch;
+            for (; ow < p->out_w; ow += 2, s += 2 * c) {
                 int32_t a0 = 0, a1 = 0;
                 if (kh_n == 3) {
 #pragma GCC unroll 3
@@ -272,11 +322,17 @@ static mico_status dw3_run(const mico_conv_params *p, const uint8_t *in, void *o
                         a1 = mico_smlatb(x23, w2v, a1);
                     }
                 }
-                s[0] = a0;
-                s[c] = a1;
+                if (dq) {
+                    const mico_chq e = *(const mico_chq *)dw_fresh(wc + 2 * kh_n);
+                    o[ow * c + ch] = dw_rq8(a0, e);
+                    if (ow + 1 < p->out_w) o[(ow + 1) * c + ch] = dw_rq8(a1, e);
+                } else {
+                    s[0] = a0;
+                    s[c] = a1;
+                }
             }
         }
-        mico_conv_store_pixels(p, sums, tab, t0, oh * p->out_w, p->out_w, fast, out);
+        if (!dq) mico_conv_store_pixels(p, sums, tab, t0, oh * p->out_w, p->out_w, fast, out);
     }
     return MICO_OK;
 }
