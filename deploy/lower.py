@@ -228,7 +228,7 @@ def conv_scratch_bytes(p: dict[str, int], aarch64: bool | None = None) -> int:
             # ring + weight pairs and the byte path's int32 weights, offsets and byte ring
             c, kh, r = p["in_c"], p["k_h"], (p["out_w"] + 3) & ~3
             r16 = 2 * kh * c * (p["in_w"] + 2 * p["pad_w"] + 2) + 2 + (8 * kh + 16) * c
-            r8 = 4 * (3 * kh + 5) * c + kh * c * ((r + 5) & ~3)
+            r8 = 4 * (3 * kh + 4 + (3 * kh + 1) // 2) * c + kh * c * ((r + 5) & ~3)
             dw = max(dw, 4 + 16 * c + 4 * r * c + 4 * r + max(r16, r8))
         return dw
     return 0

@@ -35,9 +35,37 @@ MICO_INLINE int32_t dw3_round(const mico_conv_params *p) { return (p->out_w + 3)
  * takes 9 loads and 9 MLAs per 4 outputs. Exact: the accumulator starts at O in every byte, each
  * byte ends in [0, 255], so the 32-bit sum has no carries between bytes at the end (intermediate
  * wraps cancel modulo 2^32). O is taken out of the table's bias. */
-MICO_INLINE int dwb_applies(const mico_conv_params *p) {
+MICO_INLINE int32_t dw_group(const mico_conv_params *p) { /* taps whose products a byte field holds */
     const int32_t wmax = p->w_cont == 1 ? 1 : 1 << (p->w_cont - 1);
-    return !p->in_signed && p->in_cont <= 4 && p->k_h * 3 * wmax * ((1 << p->in_cont) - 1) <= 255;
+    return p->in_signed || p->in_cont > 4 ? 0 : 255 / (wmax * ((1 << p->in_cont) - 1));
+}
+MICO_INLINE int dwb_applies(const mico_conv_params *p) { return dw_group(p) >= 3 * p->k_h; }
+
+/* Byte groups (dwp): when a byte field holds the sum of only g >= 2 taps' products (W4A4: g = 2), the
+ * taps go in groups of G = min(g, 3), each group's word of 4 byte fields starting at its own offset
+ * O_g, and after each group the fields are added into two words of 16-bit lanes (UXTAB16: bytes 0 and
+ * 2 into outputs 0 and 2, bytes 1 and 3 into outputs 1 and 3; the lanes never carry: at most 16 x 3
+ * groups of 255). Taps run kernel row by row, columns 1, 2, 0 (the column-0 load of a row comes last
+ * and moves the row pointer on the Cortex-M7). A channel's block: per group O_g and its weights, then
+ * the table entry (b less the sum of the O_g). */
+static void dwp_prepare(const mico_conv_params *p, int32_t G, int32_t *wt, mico_chq *tab) {
+    const int32_t c = p->in_c, taps = p->k_h * 3, xmax = (1 << p->in_cont) - 1, ng = (taps + G - 1) / G;
+    for (int32_t ch = 0; ch < c; ch++) {
+        const uint8_t *row = p->weights + ch * p->w_row_bytes;
+        int32_t *wc = wt + ch * (ng + taps + 4), otot = 0, k = 0;
+        for (int32_t i0 = 0; i0 < taps; i0 += G) {
+            int32_t *og = wc + k++, neg = 0;
+            for (int32_t i = i0; i < i0 + G && i < taps; i++) {
+                const int32_t w = mico_get_w(row, i - i % 3 + (i % 3 + 1) % 3, p->w_cont);
+                wc[k++] = w;
+                neg += w < 0 ? w : 0;
+            }
+            *og = (int32_t)((uint32_t)(-neg * xmax) * 0x01010101u);
+            otot += -neg * xmax;
+        }
+        tab[ch].b -= otot;
+        memcpy(wc + ng + taps, &tab[ch], sizeof(mico_chq));
+    }
 }
 
 /* Per channel a block of 3 k_h + 5 words: O in every byte, the weights, then the channel's
@@ -106,6 +134,59 @@ MICO_INLINE void dwb_put(uint32_t a, int32_t n, int32_t *s, uint8_t *o, const mi
     s[3 * c] = (int32_t)(a >> 24);
 }
 
+/* acc + bytes 0 and 2 (HI: 1 and 3) of a, into acc's 16-bit lanes (UXTAB16) */
+MICO_INLINE uint32_t dw_lanes(uint32_t acc, uint32_t a, const int HI) {
+#if MICO_HAVE_DSP && defined(__thumb2__)
+    uint32_t y;
+    if (HI) __asm__("uxtab16 %0, %1, %2, ror #8" : "=r"(y) : "r"(acc), "r"(a));
+    else __asm__("uxtab16 %0, %1, %2" : "=r"(y) : "r"(acc), "r"(a));
+    return y;
+#else
+    return acc + ((HI ? a >> 8 : a) & 0x00FF00FFu);
+#endif
+}
+
+/* One channel's outputs of a row by byte groups (dwp), 4 at a time from output ob on. */
+MICO_INLINE void dwp_channel(const uint8_t *const *r, const int32_t *wc, int32_t kh_n, int32_t G, int32_t ob,
+                             int32_t ow_n, int32_t c, int32_t *s, uint8_t *o, const int DQ) {
+    const int32_t taps = 3 * kh_n, ng = (taps + G - 1) / G;
+    const mico_chq *q = (const mico_chq *)(const void *)(wc + ng + taps);
+    s += ob * c;
+    o += ob * c;
+    for (; ob < ow_n; ob += 4, s += 4 * c, o += 4 * c) {
+        const int32_t *w = (const int32_t *)dw_fresh(wc);
+        uint32_t ev = 0, od = 0;
+        int32_t kh = 0, col = 1;
+        for (int32_t i0 = 0; i0 < taps; i0 += G) {
+            uint32_t a = (uint32_t)*w++;
+            for (int32_t i = i0; i < i0 + G && i < taps; i++) {
+                a += dwb_tap(r[kh] + ob + col, *w++);
+                if (col == 0) {
+                    col = 1;
+                    kh++;
+                } else {
+                    col = col == 2 ? 0 : 2;
+                }
+            }
+            ev = dw_lanes(ev, a, 0);
+            od = dw_lanes(od, a, 1);
+        }
+        const int32_t n = ow_n - ob;
+        if (DQ) {
+            const mico_chq e = *(const mico_chq *)dw_fresh(q);
+            o[0] = dw_rq8((int32_t)(ev & 0xFFFFu), e);
+            if (n > 1) o[c] = dw_rq8((int32_t)(od & 0xFFFFu), e);
+            if (n > 2) o[2 * c] = dw_rq8((int32_t)(ev >> 16), e);
+            if (n > 3) o[3 * c] = dw_rq8((int32_t)(od >> 16), e);
+        } else {
+            s[0] = (int32_t)(ev & 0xFFFFu);
+            s[c] = (int32_t)(od & 0xFFFFu);
+            s[2 * c] = (int32_t)(ev >> 16);
+            s[3 * c] = (int32_t)(od >> 16);
+        }
+    }
+}
+
 /* One channel's outputs of a row, 4 at a time (rows r[kh], the channel's block wc), from output ob
  * on: per kernel row 3 word loads and 3 MLAs. */
 MICO_INLINE void dwb_channel(const uint8_t *const *r, const int32_t *wc, int32_t kh_n, int32_t ob, int32_t ow_n,
@@ -129,11 +210,21 @@ MICO_INLINE void dwb_channel(const uint8_t *const *r, const int32_t *wc, int32_t
  * 4 LDMs (the channel's block: O and 3 weights, 3 weights, 3 weights, its table entry), 9 word
  * loads and 9 MLAs, and per output UBFX, ADD, SMMLA, ASR, USAT and STRB (dw_rq8). */
 typedef struct {
-    const uint8_t *r0, *r1, *r2;
-    const int32_t *w;
-    uint8_t *o;
-    int32_t c, groups;
+    const uint8_t *r0, *r1, *r2; /* channel 0's kernel rows */
+    const int32_t *w;            /* its block */
+    uint8_t *o;                  /* its first output */
+    int32_t c, groups;           /* output stride; groups of outputs a channel */
+    int32_t nch, rstride, wstride; /* channels; bytes from a channel's rows / block to the next's */
 } dwb_job;
+
+/* Every channel of a row: the job's pointers are reloaded per channel and moved on to the next
+ * channel in memory (the registers all serve the inner loop). */
+#define DW_BEGIN "push {r0}\n\t2:\n\tldr r0, [sp]\n\tldm r0, {r0, r1, r2, r3, r4, r5, r6}\n\t1:\n\t"
+#define DW_END                                                                           \
+    "ldr r0, [sp]\n\tldm r0, {r1, r2, r3, r4, r5}\n\tldr r6, [r0, #32]\n\t"             \
+    "add r1, r1, r6\n\tadd r2, r2, r6\n\tadd r3, r3, r6\n\tldr r6, [r0, #36]\n\t"     \
+    "add r4, r4, r6\n\tadd r5, r5, #1\n\tstm r0, {r1, r2, r3, r4, r5}\n\t"               \
+    "ldr r6, [r0, #28]\n\tsubs r6, r6, #1\n\tstr r6, [r0, #28]\n\tbne 2b\n\tadd sp, sp, #4\n\t"
 
 #define DWB_RQ(F, STORE)                                                                      \
     F "\n\tadd lr, lr, r8\n\tsmmla lr, lr, r9, r10\n\tasr lr, lr, r11\n\tusat lr, #8, lr\n\t" \
@@ -143,11 +234,10 @@ typedef struct {
     "ldr r11, [" R ", #2]\n\tmla r7, r10, r11, r7\n\t"                    \
     "ldr r11, [" R "], #4\n\tmla r7, r8, r11, r7\n\t"
 
-static void __attribute__((noinline)) dwb_asm(const dwb_job *job) {
-    register const dwb_job *j __asm__("r0") = job;
+static void __attribute__((noinline)) dwb_asm(dwb_job *job) {
+    register dwb_job *j __asm__("r0") = job;
     __asm__ volatile(
-        "ldm r0, {r0, r1, r2, r3, r4, r5, r6}\n\t"
-        "1:\n\t"
+        DW_BEGIN
         "ldm r3!, {r7, r8, r9, r10}\n\t" DWB_ROW("r0")
         "ldm r3!, {r8, r9, r10}\n\t" DWB_ROW("r1")
         "ldm r3!, {r8, r9, r10}\n\t" DWB_ROW("r2")
@@ -160,7 +250,7 @@ static void __attribute__((noinline)) dwb_asm(const dwb_job *job) {
         DWB_RQ("lsr lr, r7, #24", "strb lr, [r4, r5]")
         "add r4, r4, r5, lsl #1\n\t"
         "subs r6, r6, #1\n\t"
-        "bne 1b\n\t"
+        "bne 1b\n\t" DW_END
         : "+r"(j)
         :
         : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "cc", "memory");
@@ -182,11 +272,10 @@ static void __attribute__((noinline)) dwb_asm(const dwb_job *job) {
 #define DWH_FIRST(A, B) A
 #define DWH_NEXT(A, B) B
 
-static void __attribute__((noinline)) dwh_asm(const dwb_job *job) {
-    register const dwb_job *j __asm__("r0") = job;
+static void __attribute__((noinline)) dwh_asm(dwb_job *job) {
+    register dwb_job *j __asm__("r0") = job;
     __asm__ volatile(
-        "ldm r0, {r0, r1, r2, r3, r4, r5, r6}\n\t"
-        "1:\n\t"
+        DW_BEGIN
         DWH_ROW("r0", DWH_FIRST) DWH_ROW("r1", DWH_NEXT) DWH_ROW("r2", DWH_NEXT)
         "ldm r3, {r9, r10, r11, lr}\n\t"
         "sub r3, r3, #24\n\t"
@@ -194,7 +283,7 @@ static void __attribute__((noinline)) dwh_asm(const dwb_job *job) {
         "add r8, r8, r9\n\tsmmla r8, r8, r10, r11\n\tasr r8, r8, lr\n\tusat r8, #8, r8\n\tstrb r8, [r4, r5]\n\t"
         "add r4, r4, r5, lsl #1\n\t"
         "subs r6, r6, #1\n\t"
-        "bne 1b\n\t"
+        "bne 1b\n\t" DW_END
         : "+r"(j)
         :
         : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "cc", "memory");
@@ -202,42 +291,123 @@ static void __attribute__((noinline)) dwh_asm(const dwb_job *job) {
 #undef DWH_ROW
 #undef DWH_FIRST
 #undef DWH_NEXT
+/* dwp on Cortex-M7, 3x3 direct, whole groups of 4 outputs: G = 3 (a group per kernel row: LDM of O
+ * and 3 weights, 3 loads, 3 MLAs, 2 UXTAB16) or G = 2 (5 groups: pairs of taps, then one); then per
+ * output UXTH / LSR and dw_rq8. */
+#define DWP_LANES(FIRST) FIRST("uxtb16 r8, r7\n\tuxtb16 r9, r7, ror #8\n\t", \
+                               "uxtab16 r8, r8, r7\n\tuxtab16 r9, r9, r7, ror #8\n\t")
+#define DWP_FIRST(A, B) A
+#define DWP_NEXT(A, B) B
+#define DWP_ROW3(R, FIRST)                                                             \
+    "ldm r3!, {r7, r10, r11, r12}\n\t"                                                 \
+    "ldr lr, [" R ", #1]\n\tmla r7, r10, lr, r7\n\t"                                   \
+    "ldr lr, [" R ", #2]\n\tmla r7, r11, lr, r7\n\t"                                   \
+    "ldr lr, [" R "], #4\n\tmla r7, r12, lr, r7\n\t" DWP_LANES(FIRST)
+#define DWP_PAIR(L0, L1, FIRST) \
+    "ldm r3!, {r7, r10, r11}\n\t" L0 "\n\tmla r7, r10, lr, r7\n\t" L1 "\n\tmla r7, r11, lr, r7\n\t" DWP_LANES(FIRST)
+#define DWP_RQ(F, STORE) DWB_RQ(F, STORE)
+#define DWP_OUT(BACK)                                                                            \
+    "ldm r3, {r10, r11, r12, lr}\n\t"                                                            \
+    "sub r3, r3, #" BACK "\n\t"                                                                  \
+    "uxth r7, r8\n\tadd r7, r7, r10\n\tsmmla r7, r7, r11, r12\n\tasr r7, r7, lr\n\tusat r7, #8, r7\n\tstrb r7, [r4]\n\t" \
+    "uxth r7, r9\n\tadd r7, r7, r10\n\tsmmla r7, r7, r11, r12\n\tasr r7, r7, lr\n\tusat r7, #8, r7\n\tstrb r7, [r4, r5]\n\t" \
+    "add r4, r4, r5, lsl #1\n\t"                                                                  \
+    "lsr r7, r8, #16\n\tadd r7, r7, r10\n\tsmmla r7, r7, r11, r12\n\tasr r7, r7, lr\n\tusat r7, #8, r7\n\tstrb r7, [r4]\n\t" \
+    "lsr r7, r9, #16\n\tadd r7, r7, r10\n\tsmmla r7, r7, r11, r12\n\tasr r7, r7, lr\n\tusat r7, #8, r7\n\tstrb r7, [r4, r5]\n\t" \
+    "add r4, r4, r5, lsl #1\n\t"                                                                  \
+    "subs r6, r6, #1\n\t"                                                                         \
+    "bne 1b\n\t"
+
+static void __attribute__((noinline)) dwp_asm3(dwb_job *job) {
+    register dwb_job *j __asm__("r0") = job;
+    __asm__ volatile(DW_BEGIN DWP_ROW3("r0", DWP_FIRST) DWP_ROW3("r1", DWP_NEXT) DWP_ROW3("r2", DWP_NEXT)
+                     DWP_OUT("48") DW_END
+                     : "+r"(j)
+                     :
+                     : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc",
+                       "memory");
+}
+
+static void __attribute__((noinline)) dwp_asm2(dwb_job *job) {
+    register dwb_job *j __asm__("r0") = job;
+    __asm__ volatile(DW_BEGIN
+                     DWP_PAIR("ldr lr, [r0, #1]", "ldr lr, [r0, #2]", DWP_FIRST)
+                     DWP_PAIR("ldr lr, [r0], #4", "ldr lr, [r1, #1]", DWP_NEXT)
+                     DWP_PAIR("ldr lr, [r1, #2]", "ldr lr, [r1], #4", DWP_NEXT)
+                     DWP_PAIR("ldr lr, [r2, #1]", "ldr lr, [r2, #2]", DWP_NEXT)
+                     "ldm r3!, {r7, r10}\n\tldr lr, [r2], #4\n\tmla r7, r10, lr, r7\n\t" DWP_LANES(DWP_NEXT)
+                     DWP_OUT("56") DW_END
+                     : "+r"(j)
+                     :
+                     : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc",
+                       "memory");
+}
+#undef DWP_LANES
+#undef DWP_FIRST
+#undef DWP_NEXT
+#undef DWP_ROW3
+#undef DWP_PAIR
+#undef DWP_RQ
+#undef DWP_OUT
 #undef DWB_RQ
+#undef DW_BEGIN
+#undef DW_END
 #define DWB_ASM 1
 #else
 #define DWB_ASM 0
 #endif
 
+/* mico_ring8 out of line: its widening loops get the registers the channel loop would hold */
+static void __attribute__((noinline)) dw_ring8(const mico_conv_params *p, const uint8_t *in, int8_t *rows, int32_t len,
+                                               int32_t *slot_row, int32_t ih0, const int8_t **rp, int32_t wb) {
+    mico_ring8(p, in, rows, len, slot_row, ih0, rp, p->pad_w, wb, 1);
+}
+
+/* mico_ring16 out of line (the int16 path's channel-major rows, w2 values a channel) */
+static void __attribute__((noinline)) dw_ring16(const mico_conv_params *p, const uint8_t *in, int16_t *rows,
+                                                int32_t len, int32_t *slot_row, int32_t ih0, const int16_t **rp,
+                                                int32_t w2) {
+    mico_ring16(p, in, rows, len, slot_row, ih0, rp, p->pad_w, w2, 1);
+}
+
+/* The byte-ring paths: dwb when G >= 3 k_h (no groups), else dwp with groups of G taps. */
 static void dwb_run(const mico_conv_params *p, const uint8_t *in, void *out, int32_t fast, int32_t *sums,
-                    const int32_t *t0, const mico_chq *tab, uint8_t *rows, const int32_t *wt) {
-    const int32_t c = p->in_c, kh_n = p->k_h, R = dw3_round(p), wb = (R + 5) & ~3, ow_n = p->out_w;
-    const int32_t bs = 3 * kh_n + 5;
+                    const int32_t *t0, const mico_chq *tab, uint8_t *rows, const int32_t *wt, int32_t G) {
+    const int32_t c = p->in_c, kh_n = p->k_h, R = dw3_round(p), wb = (R + 5) & ~3, ow_n = p->out_w, taps = 3 * kh_n;
+    const int grouped = G < taps;
+    const int32_t bs = grouped ? (taps + G - 1) / G + taps + 4 : taps + 5;
     const int dq = dw_direct(p, fast);
     int32_t slot_row[16];
     mico_ring16_reset(slot_row, kh_n);
     for (int32_t oh = 0; oh < p->out_h; oh++) {
         const int8_t *rp[16];
         /* channel-major byte rows: channel ch's pixels at ch * wb + pad_w */
-        mico_ring8(p, in, (int8_t *)rows, c * wb, slot_row, oh * p->stride_h - p->pad_h, rp, p->pad_w, wb, 1);
+        dw_ring8(p, in, (int8_t *)rows, c * wb, slot_row, oh * p->stride_h - p->pad_h, rp, wb);
         uint8_t *o = (uint8_t *)out + oh * ow_n * c;
-        for (int32_t ch = 0; ch < c; ch++) {
+        int32_t ob = 0;
+#if DWB_ASM
+        if (kh_n == 3 && dq && ow_n >= 4) { /* whole groups of 4 of every channel */
+            dwb_job job = {(const uint8_t *)rp[0], (const uint8_t *)rp[1], (const uint8_t *)rp[2], wt, o, c, ow_n / 4,
+                           c, wb, 4 * bs};
+            if (!grouped) dwb_asm(&job);
+            else if (G == 3) dwp_asm3(&job);
+            else dwp_asm2(&job);
+            ob = ow_n & ~3;
+        }
+#endif
+        for (int32_t ch = 0; ob < ow_n && ch < c; ch++) {
             const uint8_t *r[16];
             for (int32_t kh = 0; kh < kh_n; kh++) r[kh] = (const uint8_t *)rp[kh] + ch * wb;
             const int32_t *wc = wt + ch * bs;
-            if (kh_n == 3 && dq) {
-                int32_t ob = 0;
-#if DWB_ASM
-                const dwb_job job = {r[0], r[1], r[2], wc, o + ch, c, ow_n / 4};
-                if (job.groups) dwb_asm(&job);
-                ob = ow_n & ~3;
-#endif
-                dwb_channel(r, wc, 3, ob, ow_n, c, sums + ch, o + ch, 1, 1);
+            if (grouped) {
+                if (dq) dwp_channel(r, wc, kh_n, G, ob, ow_n, c, sums + ch, o + ch, 1);
+                else dwp_channel(r, wc, kh_n, G, ob, ow_n, c, sums + ch, o + ch, 0);
             } else if (kh_n == 3) {
-                dwb_channel(r, wc, 3, 0, ow_n, c, sums + ch, o + ch, 1, 0);
-            } else if (dq) {
-                dwb_channel(r, wc, kh_n, 0, ow_n, c, sums + ch, o + ch, 0, 1);
+                if (dq) dwb_channel(r, wc, 3, ob, ow_n, c, sums + ch, o + ch, 1, 1);
+                else dwb_channel(r, wc, 3, ob, ow_n, c, sums + ch, o + ch, 1, 0);
             } else {
-                dwb_channel(r, wc, kh_n, 0, ow_n, c, sums + ch, o + ch, 0, 0);
+                if (dq) dwb_channel(r, wc, kh_n, ob, ow_n, c, sums + ch, o + ch, 0, 1);
+                else dwb_channel(r, wc, kh_n, ob, ow_n, c, sums + ch, o + ch, 0, 0);
             }
         }
         if (!dq) mico_conv_store_pixels(p, sums, tab, t0, oh * ow_n, ow_n, fast, out);
@@ -259,9 +429,13 @@ static mico_status dw3_run(const mico_conv_params *p, const uint8_t *in, void *o
     memset(t0, 0, (size_t)R * 4u);
     /* the byte path: its int32 weights and offsets, then its byte ring, where the int16 ring would be */
     int32_t *wtb = (int32_t *)(void *)rows;
-    if (dwb_applies(p)) {
-        dwb_prepare(p, wtb, tab);
-        dwb_run(p, in, out, fast, sums, t0, tab, (uint8_t *)(void *)(wtb + (kh_n * 3 + 5) * c), wtb);
+    const int32_t g = dw_group(p), taps = 3 * kh_n;
+    if (g >= 2) {
+        const int32_t G = g >= taps ? taps : g < 3 ? g : 3;
+        if (G == taps) dwb_prepare(p, wtb, tab);
+        else dwp_prepare(p, G, wtb, tab);
+        const int32_t bs = G == taps ? taps + 5 : (taps + G - 1) / G + taps + 4;
+        dwb_run(p, in, out, fast, sums, t0, tab, (uint8_t *)(void *)(wtb + bs * c), wtb, G);
         return MICO_OK;
     }
     const int32_t bs = 2 * kh_n + 4; /* per channel: (w0, w1) / (w2, 0) per kernel row, the table entry */
@@ -283,20 +457,21 @@ static mico_status dw3_run(const mico_conv_params *p, const uint8_t *in, void *o
     for (int32_t oh = 0; oh < p->out_h; oh++) {
         const int16_t *rp[16];
         /* channel-major ring rows: channel ch's pixels at ch * w2 + pad_w */
-        mico_ring16(p, in, rows, c * w2, slot_row, oh * p->stride_h - p->pad_h, rp, p->pad_w, w2, 1);
+        dw_ring16(p, in, rows, c * w2, slot_row, oh * p->stride_h - p->pad_h, rp, w2);
         uint8_t *o = (uint8_t *)out + oh * p->out_w * c;
-        for (int32_t ch = 0; ch < c; ch++) {
+        int32_t ow0 = 0;
+#if DWB_ASM
+        if (dq && kh_n == 3 && p->out_w >= 2) { /* whole pairs of every channel */
+            dwb_job job = {(const uint8_t *)rp[0], (const uint8_t *)rp[1], (const uint8_t *)rp[2], (const int32_t *)wt,
+                           o, c, p->out_w / 2, c, 2 * w2, 4 * bs};
+            dwh_asm(&job);
+            ow0 = p->out_w & ~1;
+        }
+#endif
+        for (int32_t ch = 0; ow0 < p->out_w && ch < c; ch++) {
             const uint32_t *wc = wt + ch * bs;
             const int32_t off = ch * w2;
-            int32_t ow = 0;
-#if DWB_ASM
-            if (dq && kh_n == 3 && p->out_w >= 2) {
-                const dwb_job job = {(const uint8_t *)(rp[0] + off), (const uint8_t *)(rp[1] + off),
-                                     (const uint8_t *)(rp[2] + off), (const int32_t *)wc, o + ch, c, p->out_w / 2};
-                dwh_asm(&job);
-                ow = p->out_w & ~1;
-            }
-#endif
+            int32_t ow = ow0;
             int32_t *s = sums + ow * c + ch;
             for (; ow < p->out_w; ow += 2, s += 2 * c) {
                 int32_t a0 = 0, a1 = 0;

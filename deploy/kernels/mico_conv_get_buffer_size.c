@@ -75,7 +75,7 @@ static int32_t mico_conv_kernel_scratch(const mico_conv_params *p) {
          * the byte path's int32 weights, offsets and byte ring (rows of (R + 5) & ~3) */
         if (p->k_w == 3 && p->stride_w == 1 && kh <= 16) {
             const int32_t R = (p->out_w + 3) & ~3, w2 = p->in_w + 2 * p->pad_w + 2;
-            const int32_t r16 = 2 * kh * c * w2 + 2 + (8 * kh + 16) * c, r8 = 4 * (3 * kh + 5) * c + kh * c * ((R + 5) & ~3);
+            const int32_t r16 = 2 * kh * c * w2 + 2 + (8 * kh + 16) * c, r8 = 4 * (3 * kh + 4 + (3 * kh + 1) / 2) * c + kh * c * ((R + 5) & ~3);
             const int32_t d3 = 4 + 16 * c + 4 * R * c + 4 * R + (r16 > r8 ? r16 : r8);
             return MICO_SCRATCH(p, gen > d3 ? gen : d3);
         }
