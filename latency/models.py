@@ -339,12 +339,16 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     df["dw3_it"] = it
     df["dw3_mac"] = it * kh
     df["dw3_ch"] = df["out_h"].to_numpy(float) * cin
-    # its byte-field path (mico_conv_dw.c dwb_applies: activations of at most 4 bits, unsigned as
-    # profiled, 3 k_h max|w| max x <= 255 with container maxima): channel-major byte rows of
+    # its byte-ring paths (mico_conv_dw.c dw_group: activations of at most 4 bits, unsigned as
+    # profiled; g = 255 // (max|w| max x), container maxima): byte fields (dwb, g >= 3 k_h) or byte
+    # groups of min(g, 3) taps flushed into 16-bit lanes (dwp, g >= 2); channel-major byte rows of
     # (R + 5) & ~3 (R = out_w rounded up to 4), groups of 4 outputs per channel, the odd last group
     acn = df["ac"].to_numpy(float)
     wmag = np.where(wc == 1, 1.0, 2.0 ** (wc - 1))
-    df["dwb"] = (dw3 & (acn <= 4) & (3 * kh * wmag * (2.0 ** acn - 1) <= 255)).astype(float)
+    g = np.where(acn <= 4, np.floor(255 / (wmag * (2.0 ** acn - 1))), 0)
+    df["dwb"] = (dw3 & (g >= 3 * kh)).astype(float)
+    df["dwp2"] = (dw3 & (g < 3 * kh) & (g == 2)).astype(float)
+    df["dwp3"] = (dw3 & (g < 3 * kh) & (g >= 3)).astype(float)
     ow_ = df["out_w"].to_numpy(float)
     wb = np.floor((np.ceil(ow_ / 4) * 4 + 5) / 4) * 4
     df["dwb_memset"] = (rows + rows_out) * cin * wb
@@ -749,7 +753,9 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     add("dwn:khw", m * df["dn_khw"])
     for o in O_CONTS:
         add(f"dwn:o{o}:outs", m * (oc == o) * df["outs"])
-    mb = (var == 4) * df["dwb"].to_numpy()  # depthwise 3-wide, stride 1: byte fields
+    # depthwise 3-wide, stride 1, on a byte ring: byte fields (dwb) or byte groups of 2 / 3 taps
+    byte = df["dwb"].to_numpy() + df["dwp2"].to_numpy() + df["dwp3"].to_numpy()
+    mb = (var == 4) * byte
     add("dwb:const", mb)
     add("dwb:oh", mb * df["dw_oh"])
     add("dwb:rows", mb * df["dw_rows"])
@@ -758,15 +764,20 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     add("dwb:memset", mb * df["dwb_memset"])
     for w in WC:
         add(f"dwb:w{w}:wt", mb * (wc == w) * df["dw3_wt"])
-    add("dwb:ch", mb * df["dw3_ch"])
     direct = (oc == 8).astype(float)  # 8-bit outputs go straight out (every shift > 32, as profiled)
-    for tag, sel in (("dq", direct), ("sum", 1 - direct)):
-        add(f"dwb:{tag}:grp", mb * sel * df["dwb_grp"])
-        add(f"dwb:{tag}:tail", mb * sel * df["dwb_tail"])
+    k3 = (df["k_h"] == 3).to_numpy(float)  # 3x3 direct: assembly rows over every channel
+    add("dwb:asm:ch", mb * direct * k3 * df["dw3_ch"])
+    add("dwb:c:ch", mb * (1 - direct * k3) * df["dw3_ch"])
+    for path in ("dwb", "dwp2", "dwp3"):
+        mp = (var == 4) * df[path].to_numpy()
+        for tag, sel in (("asm", direct * k3), ("c", 1 - direct * k3)):
+            add(f"{path}:{tag}:grp", mp * sel * df["dwb_grp"])
+            add(f"{path}:{tag}:khgrp", mp * sel * kh * df["dwb_grp"])
+        add(f"{path}:tail", mp * df["dwb_tail"])
     for o in O_CONTS:
         if o != 8:
             add(f"dwb:o{o}:outs", mb * (oc == o) * df["outs"])
-    m3 = (var == 4) * df["dw3"].to_numpy() * (1 - df["dwb"].to_numpy())  # the rest: int16 channel pairs
+    m3 = (var == 4) * df["dw3"].to_numpy() * (1 - byte)  # the rest: int16 channel pairs
     add("dw3:const", m3)
     add("dw3:oh", m3 * df["dw_oh"])
     add("dw3:rows", m3 * df["dw_rows"])
@@ -776,9 +787,11 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     add("dw3:memset", m3 * df["dw3_memset"])
     for w in WC:
         add(f"dw3:w{w}:wt", m3 * (wc == w) * df["dw3_wt"])
-    add("dw3:it", m3 * df["dw3_it"])
-    add("dw3:mac", m3 * df["dw3_mac"])
-    add("dw3:ch", m3 * df["dw3_ch"])
+    for tag, sel in (("asm", direct * k3), ("c", 1 - direct * k3)):  # assembly rows for the 3x3 direct case
+        add(f"dw3:{tag}:it", m3 * sel * df["dw3_it"])
+        add(f"dw3:{tag}:mac", m3 * sel * df["dw3_mac"])
+        add(f"dw3:{tag}:ch", m3 * sel * df["dw3_ch"])
+    add("dw3:tail", m3 * direct * k3 * df["out_h"] * df["in_c"] * (df["out_w"] % 2))
     for o in O_CONTS:
         add(f"dw3:o{o}:outs", m3 * (oc == o) * df["outs"])
     m = (var == 4) * (1 - df["dw3"].to_numpy())  # depthwise, general path
@@ -850,7 +863,7 @@ def _learn_features(df: pd.DataFrame, prior: np.ndarray, target: str) -> np.ndar
     if a53:
         cols += [lg("n8_blk"), lg("ou_steps"), df["in_c"] % 8]
     else:
-        cols += [lg("lg_steps"), lg("lg_blocks"), lg("rf_mac"), lg("rl_look"), df["dwb"]]
+        cols += [lg("lg_steps"), lg("lg_blocks"), lg("rf_mac"), lg("rl_look"), df["dwb"], df["dwp2"] + df["dwp3"]]
     return np.column_stack([oh, np.column_stack(cols)])
 
 
