@@ -261,6 +261,11 @@ MICO_INLINE int16_t mico_widen_one(uint32_t b, const int32_t CA, const int32_t S
             T *q = d;                                                                              \
             for (int32_t ch = 0; ch < c; ch += per, s++) {                                         \
                 uint32_t b = *s;                                                                   \
+                if (per == 1) {                                                                    \
+                    *q = (T)mico_widen_one(b, CA, SG);                                             \
+                    q += ch_stride;                                                                \
+                    continue;                                                                      \
+                }                                                                                  \
                 _Pragma("GCC unroll 8")                                                            \
                 for (int32_t j = 0; j < per; j++, b >>= CA, q += ch_stride) *q = (T)mico_widen_one(b, CA, SG); \
             }                                                                                      \
