@@ -765,7 +765,8 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     for w in WC:
         add(f"dwb:w{w}:wt", mb * (wc == w) * df["dw3_wt"])
     direct = (oc == 8).astype(float)  # 8-bit outputs go straight out (every shift > 32, as profiled)
-    k3 = (df["k_h"] == 3).to_numpy(float)  # 3x3 direct: assembly rows over every channel
+    kh = df["k_h"].to_numpy(float)
+    k3 = (kh == 3).astype(float)  # 3x3 direct: assembly rows over every channel
     add("dwb:asm:ch", mb * direct * k3 * df["dw3_ch"])
     add("dwb:c:ch", mb * (1 - direct * k3) * df["dw3_ch"])
     for path in ("dwb", "dwp2", "dwp3"):

@@ -1,15 +1,25 @@
 /* Depthwise convolution (groups == in_c == out_c), any containers.
  *
- * The k_h input rows a output row needs are widened to int16 (with the horizontal zero padding
- * materialised) into a ring of k_h rows (mico_ring16), so each input row is converted once; the
- * weights are widened once per call to int16 in (tap, channel) order. The inner loop then multiplies pairs of
- * channels held in one 32-bit word (SMLABB / SMLATT on Cortex-M7) with no bounds checks.
- * Scratch: k_h * (in_w + 2 pad_w + 2) * in_c + k_h * (k_w + 1) * in_c int16 values.
+ * General path: the k_h input rows an output row needs are widened to int16 (with the horizontal
+ * zero padding materialised) into a ring of k_h rows (mico_ring16), so each input row is converted
+ * once; the weights are widened once per call to int16 in (tap, channel) order, and the inner loop
+ * multiplies pairs of channels held in one 32-bit word. Scratch: k_h (in_w + 2 pad_w + 2) in_c +
+ * k_h (k_w + 1) in_c int16 values.
  *
- * k_w == 3, stride_w == 1 (the common 3x3 depthwise) has its own path: the ring rows are stored
- * channel-major (one int16 row per channel), the weights of a channel stay in registers as
- * (w0, w1) / (w2, 0) pairs, and two neighbouring output pixels are computed together: per kernel
- * row two SMLADs and two 16x16 MACs for six products (x0 x1 | x1 x2 pairs, x2 / x3 singles).
+ * k_w == 3, stride_w == 1 (the common 3x3 depthwise; dw3_run) has its own paths, each over a ring of
+ * channel-major rows (one row per channel), each leaving a row's raw sums to the shared
+ * requantization pass, or, for 8-bit full-range outputs whose every shift is > 32, requantizing
+ * each output as it is made (dw_rq8; on Cortex-M7 assembly rows that walk every channel of a row):
+ *   - int16 pairs (any containers): per kernel row of a channel, (w0, w1) / (w2, 0) weight words and
+ *     two neighbouring outputs at once, SMLAD x0 x1 | x1 x2 and SMLABB / SMLATB x2 / x3: 6 products
+ *     in 4 instructions and 3 loads;
+ *   - byte fields (dwb; unsigned activations of at most 4 bits, 3 k_h max|w| max x <= 255 by
+ *     container, e.g. W2A2, W4A2, W1A4 3x3): byte rows, 4 neighbouring outputs per MLA of a weight
+ *     by one word load, 9 loads and 9 MLAs per 4 outputs of a 3x3;
+ *   - byte groups (dwp; a byte holds the products of only g >= 2 taps, e.g. W4A4: 2, W2A4: 8):
+ *     the same words, flushed every min(g, 3) taps into 16-bit lanes by UXTAB16.
+ * Lower bits are faster where the products are narrow enough to share a register: 2-bit operands 4
+ * to a MLA, 4-bit ones 4 to a MLA for 2 taps at a time; 8-bit operands go 2 to a SMLAD.
  * On AArch64 a NEON path (dw_neon) multiplies 8 channels per instruction pair instead.
  */
 #include "mico_conv_check.h"
