@@ -552,6 +552,16 @@ def _a53_features(df: pd.DataFrame, P, K, cin, oc, kh, kw, wc) -> dict[str, np.n
     f["dn_khw"] = P * kh * (np.floor(cin / 8) + np.floor((cin % 8) / 4) + (cin % 4))
     f["dn_rows"] = rows * in_w * (cin + cin % 2)
     f["dn_wt"] = kh * kw * cin
+    # its int8 path (dw_neon8: activations of at most 4 bits, unsigned as profiled, every tap sum
+    # inside int16 by container): 16 / 8 / 1 channels per step and tap, int8 ring rows
+    acf = df["ac"].to_numpy(float)
+    wmag = np.where(wc == 1, 1.0, 2.0 ** (wc - 1))
+    f["dn8"] = ((acf <= 4) & (kh * kw * wmag * (2.0 ** acf - 1) <= 32767)).astype(float)
+    f["dn8_v16"] = taps * np.floor(cin / 16)
+    f["dn8_v8"] = taps * np.floor((cin % 16) / 8)
+    f["dn8_s1"] = taps * (cin % 8)
+    f["dn8_khw"] = P * kh * (np.floor(cin / 16) + np.floor((cin % 16) / 8) + (cin % 8))
+    f["dn8_rows"] = rows * in_w * cin
     # single-channel layers (nr_run): per output row the ring, per 16 output pixels and channel a
     # call over the taps (MLA.16B / SMLAL into int8 / int16 lanes, or int16 x 2 for 8-bit inputs)
     grp = df["out_h"].to_numpy(float) * np.ceil(df["out_w"].to_numpy(float) / 16)
@@ -744,7 +754,14 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     add("nr:gather", m * df["nr_gather"])
     for o in O_CONTS:
         add(f"nr:o{o}:outs", m * (oc == o) * df["outs"])
-    m = (var == 11).astype(float)  # A53 NEON depthwise
+    m8 = (var == 11) * df["dn8"].to_numpy()  # A53 NEON depthwise, int8 lanes
+    ring_kernel("dwn8", m8, df["dw_rows"], df["dn8_rows"], df["dn_wt"])
+    add("dwn8:pix", m8 * df["pix"])
+    for t in ("v16", "v8", "s1", "khw"):
+        add(f"dwn8:{t}", m8 * df[f"dn8_{t}"])
+    for o in O_CONTS:
+        add(f"dwn8:o{o}:outs", m8 * (oc == o) * df["outs"])
+    m = (var == 11) * (1 - df["dn8"].to_numpy())  # A53 NEON depthwise, int16 lanes
     ring_kernel("dwn", m, df["dw_rows"], df["dn_rows"], df["dn_wt"])
     add("dwn:pix", m * df["pix"])
     add("dwn:v8", m * df["dn_v8"])
@@ -773,7 +790,6 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         mp = (var == 4) * df[path].to_numpy()
         for tag, sel in (("asm", direct * k3), ("c", 1 - direct * k3)):
             add(f"{path}:{tag}:grp", mp * sel * df["dwb_grp"])
-            add(f"{path}:{tag}:khgrp", mp * sel * kh * df["dwb_grp"])
         add(f"{path}:tail", mp * df["dwb_tail"])
     for o in O_CONTS:
         if o != 8:
@@ -862,7 +878,7 @@ def _learn_features(df: pd.DataFrame, prior: np.ndarray, target: str) -> np.ndar
         lg("pk_w2"), lg("nz_blk"), lg("nz_col"), df["in_c"] % 16, df["words"], df["dw3"], df["ring"],
     ]
     if a53:
-        cols += [lg("n8_blk"), lg("ou_steps"), df["in_c"] % 8]
+        cols += [lg("n8_blk"), lg("ou_steps"), df["in_c"] % 8, df["dn8"]]
     else:
         cols += [lg("lg_steps"), lg("lg_blocks"), lg("rf_mac"), lg("rl_look"), df["dwb"], df["dwp2"] + df["dwp3"]]
     return np.column_stack([oh, np.column_stack(cols)])

@@ -180,7 +180,8 @@ def provenance(target: str) -> dict[str, str]:
 # ---------------------------------------------------------------------------------- sampling
 def sample_configs(n: int, seed: int = 0, kinds: Sequence[str] = KINDS, max_macs: int = 2_000_000,
                    max_bytes: int = 300_000, packed_frac: float = 0.125,
-                   gather_frac: float = 0.125, lookup_frac: float = 0.08) -> list[KernelConfig]:
+                   gather_frac: float = 0.125, lookup_frac: float = 0.08,
+                   dw_frac: float = 0.06) -> list[KernelConfig]:
     """``n`` configurations from a scrambled Sobol design over shape and bit dimensions.
 
     Two strata have their own Sobol streams, because the uniform design puts too few points there
@@ -196,11 +197,16 @@ def sample_configs(n: int, seed: int = 0, kinds: Sequence[str] = KINDS, max_macs
     - ``lookup_frac * n`` (seed + 3) in the first layers the M7 table-lookup path takes: 1-3 input
       channels at 1/2-bit activations, any weight bits, 1-32 output channels (the other strata put
       about 1 % there), kept where that path runs (`deploy.lower.rows_lut_plan`).
+    - ``dw_frac * n`` (seed + 4) in the M7 depthwise byte-ring paths: 3x3, stride 1, 1-4 bit weights
+      and activations (byte fields or byte groups of 2 / 3 taps, `mico_conv_dw.c`); the uniform design
+      put about 30 of its 187 depthwise shapes there, too few for their terms (held-out errors up to
+      85 %).
     """
     n_packed = int(round(n * packed_frac))
     n_gather = int(round(n * gather_frac))
     n_lookup = int(round(n * lookup_frac)) if any(k in ("conv2d", "conv1d") for k in kinds) else 0
-    main = _sobol_configs(n - n_packed - n_gather - n_lookup, seed, kinds, max_macs, max_bytes,
+    n_dw = int(round(n * dw_frac)) if "depthwise" in kinds else 0
+    main = _sobol_configs(n - n_packed - n_gather - n_lookup - n_dw, seed, kinds, max_macs, max_bytes,
                           (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128), tuple(BITS), tuple(BITS))
     pk = [k for k in kinds if k != "depthwise"] or list(kinds)
     gk = [k for k in kinds if k in ("conv2d", "conv1d")] or list(kinds)
@@ -208,7 +214,14 @@ def sample_configs(n: int, seed: int = 0, kinds: Sequence[str] = KINDS, max_macs
             + _sobol_configs(n_gather, seed + 2, gk, max_macs, max_bytes, (1, 2, 3, 5, 6, 10, 12), tuple(BITS),
                              (1, 2, 3, 4, 5, 6))
             + _sobol_configs(n_lookup, seed + 3, gk, max_macs, max_bytes, (1, 2, 3), tuple(BITS), (1, 2),
-                             out_chans=(1, 4, 6, 8, 12, 16, 24, 32), keep=_takes_lookup))
+                             out_chans=(1, 4, 6, 8, 12, 16, 24, 32), keep=_takes_lookup)
+            + _sobol_configs(n_dw, seed + 4, ["depthwise"], max_macs, max_bytes,
+                             (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128), (1, 2, 3, 4), (1, 2, 3, 4),
+                             keep=_takes_dw3))
+
+
+def _takes_dw3(cfg: KernelConfig) -> bool:
+    return cfg.k_w == 3 and cfg.stride == 1
 
 
 def _takes_lookup(cfg: KernelConfig) -> bool:

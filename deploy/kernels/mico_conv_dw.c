@@ -529,8 +529,79 @@ static mico_status dw3_run(const mico_conv_params *p, const uint8_t *in, void *o
  * int16 weights in (tap, channel) order as on the generic path; per output pixel 8 channels a step
  * take one SMLAL / SMLAL2 pair a tap (then 4 channels, then single ones), and the pixel's raw sums
  * take the shared requantization pass (mico_conv_store_pixels). */
+/* Activations of at most 4 bits (int8 whether signed or not) with every tap sum inside int16
+ * (k_h k_w max|w| max|x| <= 32767, container bounds): an int8 ring and int8 weights, 16 channels
+ * per SMLAL / SMLAL2 pair of int8 lanes into int16 sums (twice dw_neon's 8 channels), widened to
+ * int32 once per pixel. The ring, weights, table and sums sit where dw_neon's would (int8 needs half
+ * of its int16 rows and weights). */
+static mico_status dw_neon8(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch) {
+    const int32_t c = p->in_c, cp = (c + 1) & ~1, wpad = p->in_w + 2 * p->pad_w, taps = p->k_h * p->k_w;
+    int16_t *rows16 = (int16_t *)(((uintptr_t)scratch + 15u) & ~(uintptr_t)15u);
+    int8_t *rows = (int8_t *)rows16, *wt = (int8_t *)(rows16 + p->k_h * wpad * cp);
+    mico_chq *tab = (mico_chq *)(void *)(((uintptr_t)(rows16 + p->k_h * wpad * cp + taps * cp) + 15u) & ~(uintptr_t)15u);
+    int32_t *sums = (int32_t *)(void *)(tab + c);
+    int32_t slot_row[16];
+    const int32_t t0[1] = {0};
+    mico_ring16_reset(slot_row, p->k_h);
+    for (int32_t t = 0; t < taps; t++)
+        for (int32_t ch = 0; ch < c; ch++) wt[t * c + ch] = (int8_t)mico_get_w(p->weights + ch * p->w_row_bytes, t, p->w_cont);
+    const int32_t fast = mico_conv_store_prepare(p, 0, tab);
+    for (int32_t oh = 0; oh < p->out_h; oh++) {
+        const int8_t *rp[16];
+        mico_ring8(p, in, rows, wpad * c, slot_row, oh * p->stride_h - p->pad_h, rp, p->pad_w * c, 1, c);
+        for (int32_t ow = 0; ow < p->out_w; ow++) {
+            const int32_t off = ow * p->stride_w * c;
+            int32_t ch = 0;
+            for (; ch + 16 <= c; ch += 16) {
+                int16x8_t a0 = vdupq_n_s16(0), a1 = a0;
+                const int8_t *w = wt + ch;
+                for (int32_t kh = 0; kh < p->k_h; kh++) {
+                    const int8_t *r = rp[kh] + off + ch;
+                    for (int32_t kw = 0; kw < p->k_w; kw++, r += c, w += c) {
+                        const int8x16_t x = vld1q_s8(r), wv = vld1q_s8(w);
+                        a0 = vmlal_s8(a0, vget_low_s8(x), vget_low_s8(wv));
+                        a1 = vmlal_high_s8(a1, x, wv);
+                    }
+                }
+                vst1q_s32(sums + ch, vmovl_s16(vget_low_s16(a0)));
+                vst1q_s32(sums + ch + 4, vmovl_high_s16(a0));
+                vst1q_s32(sums + ch + 8, vmovl_s16(vget_low_s16(a1)));
+                vst1q_s32(sums + ch + 12, vmovl_high_s16(a1));
+            }
+            for (; ch + 8 <= c; ch += 8) {
+                int16x8_t a0 = vdupq_n_s16(0);
+                const int8_t *w = wt + ch;
+                for (int32_t kh = 0; kh < p->k_h; kh++) {
+                    const int8_t *r = rp[kh] + off + ch;
+                    for (int32_t kw = 0; kw < p->k_w; kw++, r += c, w += c) a0 = vmlal_s8(a0, vld1_s8(r), vld1_s8(w));
+                }
+                vst1q_s32(sums + ch, vmovl_s16(vget_low_s16(a0)));
+                vst1q_s32(sums + ch + 4, vmovl_high_s16(a0));
+            }
+            for (; ch < c; ch++) {
+                int32_t a = 0;
+                const int8_t *w = wt + ch;
+                for (int32_t kh = 0; kh < p->k_h; kh++) {
+                    const int8_t *r = rp[kh] + off + ch;
+                    for (int32_t kw = 0; kw < p->k_w; kw++, r += c, w += c) a += (int32_t)*r * *w;
+                }
+                sums[ch] = a;
+            }
+            mico_conv_store_pixels(p, sums, tab, t0, oh * p->out_w + ow, 1, fast, out);
+        }
+    }
+    return MICO_OK;
+}
+
+MICO_INLINE int dw_neon8_applies(const mico_conv_params *p) {
+    const int32_t wmag = p->w_cont == 1 ? 1 : 1 << (p->w_cont - 1);
+    const int32_t xmag = p->in_signed ? 1 << (p->in_cont - 1) : (1 << p->in_cont) - 1;
+    return p->in_cont <= 4 && p->k_h * p->k_w * wmag * xmag <= 32767;
+}
+
 static mico_status dw_neon(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch) {
     const int32_t c = p->in_c, cp = (c + 1) & ~1, wpad = p->in_w + 2 * p->pad_w, taps = p->k_h * p->k_w;
+    if (dw_neon8_applies(p)) return dw_neon8(p, in, out, scratch);
     int16_t *rows = (int16_t *)(((uintptr_t)scratch + 15u) & ~(uintptr_t)15u);
     int16_t *wt = rows + p->k_h * wpad * cp;
     mico_chq *tab = (mico_chq *)(void *)(((uintptr_t)(wt + taps * cp) + 15u) & ~(uintptr_t)15u);
