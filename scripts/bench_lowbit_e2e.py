@@ -49,7 +49,8 @@ def layer_rows(name: str, ctx, pols: dict[str, Policy], work: Path) -> list[str]
     rng = np.random.default_rng(0)
     cases, keys = [], []
     for key, pol in pols.items():
-        for li, op in enumerate(o for o in lower(ctx.int_graph(pol)).ops if o.kind == "conv"):
+        # unfused: a conv called on its own refuses fused pooling (MICO_ERR_UNSUPPORTED)
+        for li, op in enumerate(o for o in lower(ctx.int_graph(pol), fuse_pool=False).ops if o.kind == "conv"):
             p = op.params
             nbytes = (p["in_h"] * p["in_w"] * p["in_c"] * p["in_cont"] + 7) // 8
             cases.append((op, rng.integers(0, 256, nbytes, dtype=np.uint8).tobytes()))

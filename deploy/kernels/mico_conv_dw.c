@@ -225,6 +225,7 @@ typedef struct {
     uint8_t *o;                  /* its first output */
     int32_t c, groups;           /* output stride; groups of outputs a channel */
     int32_t nch, rstride, wstride; /* channels; bytes from a channel's rows / block to the next's */
+    int32_t ostride;               /* bytes from a channel's first output to the next's (1, or 4: raw sums) */
 } dwb_job;
 
 /* Every channel of a row: the job's pointers are reloaded per channel and moved on to the next
@@ -233,45 +234,51 @@ typedef struct {
 #define DW_END                                                                           \
     "ldr r0, [sp]\n\tldm r0, {r1, r2, r3, r4, r5}\n\tldr r6, [r0, #32]\n\t"             \
     "add r1, r1, r6\n\tadd r2, r2, r6\n\tadd r3, r3, r6\n\tldr r6, [r0, #36]\n\t"     \
-    "add r4, r4, r6\n\tadd r5, r5, #1\n\tstm r0, {r1, r2, r3, r4, r5}\n\t"               \
+    "add r4, r4, r6\n\tldr r6, [r0, #40]\n\tadd r5, r5, r6\n\tstm r0, {r1, r2, r3, r4, r5}\n\t" \
     "ldr r6, [r0, #28]\n\tsubs r6, r6, #1\n\tstr r6, [r0, #28]\n\tbne 2b\n\tadd sp, sp, #4\n\t"
+#define DW_CLOBBER "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory"
+/* One assembly row function: BODY with the requantized outputs (NAME) and with raw sums (NAME_s). */
+#define DW_ASM_PAIR(NAME, BODY_DQ, BODY_S)                                        \
+    static void __attribute__((noinline)) NAME(dwb_job *job) {                    \
+        register dwb_job *j __asm__("r0") = job;                                  \
+        __asm__ volatile(DW_BEGIN BODY_DQ DW_END : "+r"(j) : : DW_CLOBBER);        \
+    }                                                                             \
+    static void __attribute__((noinline)) NAME##_s(dwb_job *job) {                \
+        register dwb_job *j __asm__("r0") = job;                                  \
+        __asm__ volatile(DW_BEGIN BODY_S DW_END : "+r"(j) : : DW_CLOBBER);         \
+    }
+/* requantize lr (or r7 / r8) with the entry in (B, M, R, S) and store the byte (dw_rq8) */
+#define DW_RQ(Y, B, M, R, S, STORE) \
+    "add " Y ", " Y ", " B "\n\tsmmla " Y ", " Y ", " M ", " R "\n\tasr " Y ", " Y ", " S "\n\tusat " Y ", #8, " Y "\n\t" STORE "\n\t"
+#define DW_NEXT "subs r6, r6, #1\n\tbne 1b\n\t"
 
-#define DWB_RQ(F, STORE)                                                                      \
-    F "\n\tadd lr, lr, r8\n\tsmmla lr, lr, r9, r10\n\tasr lr, lr, r11\n\tusat lr, #8, lr\n\t" \
-    STORE "\n\t"
+/* dwb: per kernel row an LDM of 3 weights (the first also O), 3 word loads, 3 MLAs */
 #define DWB_ROW(R)                                                        \
     "ldr r11, [" R ", #1]\n\tmla r7, r9, r11, r7\n\t"                     \
     "ldr r11, [" R ", #2]\n\tmla r7, r10, r11, r7\n\t"                    \
     "ldr r11, [" R "], #4\n\tmla r7, r8, r11, r7\n\t"
+#define DWB_MAC                                                               \
+    "ldm r3!, {r7, r8, r9, r10}\n\t" DWB_ROW("r0")                            \
+    "ldm r3!, {r8, r9, r10}\n\t" DWB_ROW("r1")                                \
+    "ldm r3!, {r8, r9, r10}\n\t" DWB_ROW("r2")
+#define DWB_DQ                                                                         \
+    DWB_MAC "ldm r3, {r8, r9, r10, r11}\n\tsub r3, r3, #40\n\t"                        \
+    "uxtb lr, r7\n\t" DW_RQ("lr", "r8", "r9", "r10", "r11", "strb lr, [r4]")             \
+    "ubfx lr, r7, #8, #8\n\t" DW_RQ("lr", "r8", "r9", "r10", "r11", "strb lr, [r4, r5]") \
+    "add r4, r4, r5, lsl #1\n\t"                                                       \
+    "ubfx lr, r7, #16, #8\n\t" DW_RQ("lr", "r8", "r9", "r10", "r11", "strb lr, [r4]")    \
+    "lsr lr, r7, #24\n\t" DW_RQ("lr", "r8", "r9", "r10", "r11", "strb lr, [r4, r5]")     \
+    "add r4, r4, r5, lsl #1\n\t" DW_NEXT
+#define DWB_S                                                                           \
+    DWB_MAC "sub r3, r3, #40\n\t"                                                       \
+    "uxtb lr, r7\n\tstr lr, [r4]\n\tubfx lr, r7, #8, #8\n\tstr lr, [r4, r5]\n\t"          \
+    "add r4, r4, r5, lsl #1\n\t"                                                        \
+    "ubfx lr, r7, #16, #8\n\tstr lr, [r4]\n\tlsr lr, r7, #24\n\tstr lr, [r4, r5]\n\t"     \
+    "add r4, r4, r5, lsl #1\n\t" DW_NEXT
+DW_ASM_PAIR(dwb_asm, DWB_DQ, DWB_S)
 
-static void __attribute__((noinline)) dwb_asm(dwb_job *job) {
-    register dwb_job *j __asm__("r0") = job;
-    __asm__ volatile(
-        DW_BEGIN
-        "ldm r3!, {r7, r8, r9, r10}\n\t" DWB_ROW("r0")
-        "ldm r3!, {r8, r9, r10}\n\t" DWB_ROW("r1")
-        "ldm r3!, {r8, r9, r10}\n\t" DWB_ROW("r2")
-        "ldm r3, {r8, r9, r10, r11}\n\t"
-        "sub r3, r3, #40\n\t"
-        DWB_RQ("uxtb lr, r7", "strb lr, [r4]")
-        DWB_RQ("ubfx lr, r7, #8, #8", "strb lr, [r4, r5]")
-        "add r4, r4, r5, lsl #1\n\t"
-        DWB_RQ("ubfx lr, r7, #16, #8", "strb lr, [r4]")
-        DWB_RQ("lsr lr, r7, #24", "strb lr, [r4, r5]")
-        "add r4, r4, r5, lsl #1\n\t"
-        "subs r6, r6, #1\n\t"
-        "bne 1b\n\t" DW_END
-        : "+r"(j)
-        :
-        : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "cc", "memory");
-}
-#undef DWB_ROW
-
-/* The int16 path's 3x3 direct case on Cortex-M7, whole pairs of outputs of one channel of a row: per
- * pair and kernel row an LDM of the (w0, w1) / (w2, 0) words, 3 loads (x1 x2, x2 x3, x0 x1) and 4
- * MACs (SMLAD, SMLABB, SMLATB; SMUAD / SMULBB start the row 0 sums), then one LDM of the table
- * entry and dw_rq8 per output. The job's w is the channel's block (3 weight-word pairs, then the
- * entry). */
+/* int16 pairs: per kernel row an LDM of the (w0, w1) / (w2, 0) words, 3 loads (x1 x2, x2 x3, x0 x1)
+ * and 4 MACs (SMLAD, SMLABB, SMLATB; SMUAD / SMULBB start the row 0 sums) */
 #define DWH_ROW(R, FIRST)                                                                  \
     "ldm r3!, {r9, r10}\n\t"                                                             \
     "ldr lr, [" R ", #2]\n\t" FIRST("smuad r8, lr, r9", "smlad r8, lr, r9, r8") "\n\t"  \
@@ -279,35 +286,21 @@ static void __attribute__((noinline)) dwb_asm(dwb_job *job) {
     "smlatb r8, lr, r10, r8\n\t"                                                        \
     "ldr lr, [" R "], #4\n\t"                                                           \
     "smlad r7, lr, r9, r7\n\t"
-#define DWH_FIRST(A, B) A
-#define DWH_NEXT(A, B) B
+#define DW_FIRST(A, B) A
+#define DW_LATER(A, B) B
+#define DWH_MAC DWH_ROW("r0", DW_FIRST) DWH_ROW("r1", DW_LATER) DWH_ROW("r2", DW_LATER)
+#define DWH_DQ                                                                  \
+    DWH_MAC "ldm r3, {r9, r10, r11, lr}\n\tsub r3, r3, #24\n\t"                 \
+    DW_RQ("r7", "r9", "r10", "r11", "lr", "strb r7, [r4]")                        \
+    DW_RQ("r8", "r9", "r10", "r11", "lr", "strb r8, [r4, r5]")                    \
+    "add r4, r4, r5, lsl #1\n\t" DW_NEXT
+#define DWH_S DWH_MAC "sub r3, r3, #24\n\tstr r7, [r4]\n\tstr r8, [r4, r5]\n\tadd r4, r4, r5, lsl #1\n\t" DW_NEXT
+DW_ASM_PAIR(dwh_asm, DWH_DQ, DWH_S)
 
-static void __attribute__((noinline)) dwh_asm(dwb_job *job) {
-    register dwb_job *j __asm__("r0") = job;
-    __asm__ volatile(
-        DW_BEGIN
-        DWH_ROW("r0", DWH_FIRST) DWH_ROW("r1", DWH_NEXT) DWH_ROW("r2", DWH_NEXT)
-        "ldm r3, {r9, r10, r11, lr}\n\t"
-        "sub r3, r3, #24\n\t"
-        "add r7, r7, r9\n\tsmmla r7, r7, r10, r11\n\tasr r7, r7, lr\n\tusat r7, #8, r7\n\tstrb r7, [r4]\n\t"
-        "add r8, r8, r9\n\tsmmla r8, r8, r10, r11\n\tasr r8, r8, lr\n\tusat r8, #8, r8\n\tstrb r8, [r4, r5]\n\t"
-        "add r4, r4, r5, lsl #1\n\t"
-        "subs r6, r6, #1\n\t"
-        "bne 1b\n\t" DW_END
-        : "+r"(j)
-        :
-        : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "lr", "cc", "memory");
-}
-#undef DWH_ROW
-#undef DWH_FIRST
-#undef DWH_NEXT
-/* dwp on Cortex-M7, 3x3 direct, whole groups of 4 outputs: G = 3 (a group per kernel row: LDM of O
- * and 3 weights, 3 loads, 3 MLAs, 2 UXTAB16) or G = 2 (5 groups: pairs of taps, then one); then per
- * output UXTH / LSR and dw_rq8. */
+/* dwp: G = 3 (a group per kernel row: LDM of O and 3 weights, 3 loads, 3 MLAs, 2 UXTAB16) or G = 2
+ * (5 groups: pairs of taps, then one); the lanes give outputs 0 and 2 (r8), 1 and 3 (r9) */
 #define DWP_LANES(FIRST) FIRST("uxtb16 r8, r7\n\tuxtb16 r9, r7, ror #8\n\t", \
                                "uxtab16 r8, r8, r7\n\tuxtab16 r9, r9, r7, ror #8\n\t")
-#define DWP_FIRST(A, B) A
-#define DWP_NEXT(A, B) B
 #define DWP_ROW3(R, FIRST)                                                             \
     "ldm r3!, {r7, r10, r11, r12}\n\t"                                                 \
     "ldr lr, [" R ", #1]\n\tmla r7, r10, lr, r7\n\t"                                   \
@@ -315,53 +308,50 @@ static void __attribute__((noinline)) dwh_asm(dwb_job *job) {
     "ldr lr, [" R "], #4\n\tmla r7, r12, lr, r7\n\t" DWP_LANES(FIRST)
 #define DWP_PAIR(L0, L1, FIRST) \
     "ldm r3!, {r7, r10, r11}\n\t" L0 "\n\tmla r7, r10, lr, r7\n\t" L1 "\n\tmla r7, r11, lr, r7\n\t" DWP_LANES(FIRST)
-#define DWP_RQ(F, STORE) DWB_RQ(F, STORE)
-#define DWP_OUT(BACK)                                                                            \
-    "ldm r3, {r10, r11, r12, lr}\n\t"                                                            \
-    "sub r3, r3, #" BACK "\n\t"                                                                  \
-    "uxth r7, r8\n\tadd r7, r7, r10\n\tsmmla r7, r7, r11, r12\n\tasr r7, r7, lr\n\tusat r7, #8, r7\n\tstrb r7, [r4]\n\t" \
-    "uxth r7, r9\n\tadd r7, r7, r10\n\tsmmla r7, r7, r11, r12\n\tasr r7, r7, lr\n\tusat r7, #8, r7\n\tstrb r7, [r4, r5]\n\t" \
-    "add r4, r4, r5, lsl #1\n\t"                                                                  \
-    "lsr r7, r8, #16\n\tadd r7, r7, r10\n\tsmmla r7, r7, r11, r12\n\tasr r7, r7, lr\n\tusat r7, #8, r7\n\tstrb r7, [r4]\n\t" \
-    "lsr r7, r9, #16\n\tadd r7, r7, r10\n\tsmmla r7, r7, r11, r12\n\tasr r7, r7, lr\n\tusat r7, #8, r7\n\tstrb r7, [r4, r5]\n\t" \
-    "add r4, r4, r5, lsl #1\n\t"                                                                  \
-    "subs r6, r6, #1\n\t"                                                                         \
-    "bne 1b\n\t"
-
-static void __attribute__((noinline)) dwp_asm3(dwb_job *job) {
-    register dwb_job *j __asm__("r0") = job;
-    __asm__ volatile(DW_BEGIN DWP_ROW3("r0", DWP_FIRST) DWP_ROW3("r1", DWP_NEXT) DWP_ROW3("r2", DWP_NEXT)
-                     DWP_OUT("48") DW_END
-                     : "+r"(j)
-                     :
-                     : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc",
-                       "memory");
-}
-
-static void __attribute__((noinline)) dwp_asm2(dwb_job *job) {
-    register dwb_job *j __asm__("r0") = job;
-    __asm__ volatile(DW_BEGIN
-                     DWP_PAIR("ldr lr, [r0, #1]", "ldr lr, [r0, #2]", DWP_FIRST)
-                     DWP_PAIR("ldr lr, [r0], #4", "ldr lr, [r1, #1]", DWP_NEXT)
-                     DWP_PAIR("ldr lr, [r1, #2]", "ldr lr, [r1], #4", DWP_NEXT)
-                     DWP_PAIR("ldr lr, [r2, #1]", "ldr lr, [r2, #2]", DWP_NEXT)
-                     "ldm r3!, {r7, r10}\n\tldr lr, [r2], #4\n\tmla r7, r10, lr, r7\n\t" DWP_LANES(DWP_NEXT)
-                     DWP_OUT("56") DW_END
-                     : "+r"(j)
-                     :
-                     : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc",
-                       "memory");
-}
-#undef DWP_LANES
-#undef DWP_FIRST
-#undef DWP_NEXT
-#undef DWP_ROW3
-#undef DWP_PAIR
-#undef DWP_RQ
-#undef DWP_OUT
-#undef DWB_RQ
+#define DWP_MAC3 DWP_ROW3("r0", DW_FIRST) DWP_ROW3("r1", DW_LATER) DWP_ROW3("r2", DW_LATER)
+#define DWP_MAC2                                                                         \
+    DWP_PAIR("ldr lr, [r0, #1]", "ldr lr, [r0, #2]", DW_FIRST)                           \
+    DWP_PAIR("ldr lr, [r0], #4", "ldr lr, [r1, #1]", DW_LATER)                           \
+    DWP_PAIR("ldr lr, [r1, #2]", "ldr lr, [r1], #4", DW_LATER)                           \
+    DWP_PAIR("ldr lr, [r2, #1]", "ldr lr, [r2, #2]", DW_LATER)                           \
+    "ldm r3!, {r7, r10}\n\tldr lr, [r2], #4\n\tmla r7, r10, lr, r7\n\t" DWP_LANES(DW_LATER)
+#define DWP_DQ(BACK)                                                                        \
+    "ldm r3, {r10, r11, r12, lr}\n\tsub r3, r3, #" BACK "\n\t"                              \
+    "uxth r7, r8\n\t" DW_RQ("r7", "r10", "r11", "r12", "lr", "strb r7, [r4]")                 \
+    "uxth r7, r9\n\t" DW_RQ("r7", "r10", "r11", "r12", "lr", "strb r7, [r4, r5]")             \
+    "add r4, r4, r5, lsl #1\n\t"                                                            \
+    "lsr r7, r8, #16\n\t" DW_RQ("r7", "r10", "r11", "r12", "lr", "strb r7, [r4]")             \
+    "lsr r7, r9, #16\n\t" DW_RQ("r7", "r10", "r11", "r12", "lr", "strb r7, [r4, r5]")         \
+    "add r4, r4, r5, lsl #1\n\t" DW_NEXT
+#define DWP_S(BACK)                                                                            \
+    "sub r3, r3, #" BACK "\n\t"                                                                \
+    "uxth r7, r8\n\tstr r7, [r4]\n\tuxth r7, r9\n\tstr r7, [r4, r5]\n\tadd r4, r4, r5, lsl #1\n\t" \
+    "lsr r7, r8, #16\n\tstr r7, [r4]\n\tlsr r7, r9, #16\n\tstr r7, [r4, r5]\n\tadd r4, r4, r5, lsl #1\n\t" DW_NEXT
+DW_ASM_PAIR(dwp_asm3, DWP_MAC3 DWP_DQ("48"), DWP_MAC3 DWP_S("48"))
+DW_ASM_PAIR(dwp_asm2, DWP_MAC2 DWP_DQ("56"), DWP_MAC2 DWP_S("56"))
 #undef DW_BEGIN
 #undef DW_END
+#undef DW_CLOBBER
+#undef DW_ASM_PAIR
+#undef DW_RQ
+#undef DW_NEXT
+#undef DWB_ROW
+#undef DWB_MAC
+#undef DWB_DQ
+#undef DWB_S
+#undef DWH_ROW
+#undef DW_FIRST
+#undef DW_LATER
+#undef DWH_MAC
+#undef DWH_DQ
+#undef DWH_S
+#undef DWP_LANES
+#undef DWP_ROW3
+#undef DWP_PAIR
+#undef DWP_MAC3
+#undef DWP_MAC2
+#undef DWP_DQ
+#undef DWP_S
 #define DWB_ASM 1
 #else
 #define DWB_ASM 0
@@ -396,12 +386,18 @@ static void dwb_run(const mico_conv_params *p, const uint8_t *in, void *out, int
         uint8_t *o = (uint8_t *)out + oh * ow_n * c;
         int32_t ob = 0;
 #if DWB_ASM
-        if (kh_n == 3 && dq && ow_n >= 4) { /* whole groups of 4 of every channel */
-            dwb_job job = {(const uint8_t *)rp[0], (const uint8_t *)rp[1], (const uint8_t *)rp[2], wt, o, c, ow_n / 4,
-                           c, wb, 4 * bs};
-            if (!grouped) dwb_asm(&job);
-            else if (G == 3) dwp_asm3(&job);
-            else dwp_asm2(&job);
+        if (kh_n == 3 && ow_n >= 4) { /* whole groups of 4 of every channel: outputs, or raw sums */
+            dwb_job job = {(const uint8_t *)rp[0], (const uint8_t *)rp[1], (const uint8_t *)rp[2], wt,
+                           dq ? o : (uint8_t *)sums, dq ? c : 4 * c, ow_n / 4, c, wb, 4 * bs, dq ? 1 : 4};
+            if (dq) {
+                if (!grouped) dwb_asm(&job);
+                else if (G == 3) dwp_asm3(&job);
+                else dwp_asm2(&job);
+            } else {
+                if (!grouped) dwb_asm_s(&job);
+                else if (G == 3) dwp_asm3_s(&job);
+                else dwp_asm2_s(&job);
+            }
             ob = ow_n & ~3;
         }
 #endif
@@ -471,10 +467,11 @@ static mico_status dw3_run(const mico_conv_params *p, const uint8_t *in, void *o
         uint8_t *o = (uint8_t *)out + oh * p->out_w * c;
         int32_t ow0 = 0;
 #if DWB_ASM
-        if (dq && kh_n == 3 && p->out_w >= 2) { /* whole pairs of every channel */
+        if (kh_n == 3 && p->out_w >= 2) { /* whole pairs of every channel: outputs, or raw sums */
             dwb_job job = {(const uint8_t *)rp[0], (const uint8_t *)rp[1], (const uint8_t *)rp[2], (const int32_t *)wt,
-                           o, c, p->out_w / 2, c, 2 * w2, 4 * bs};
-            dwh_asm(&job);
+                           dq ? o : (uint8_t *)sums, dq ? c : 4 * c, p->out_w / 2, c, 2 * w2, 4 * bs, dq ? 1 : 4};
+            if (dq) dwh_asm(&job);
+            else dwh_asm_s(&job);
             ow0 = p->out_w & ~1;
         }
 #endif
