@@ -783,12 +783,13 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         add(f"dwb:w{w}:wt", mb * (wc == w) * df["dw3_wt"])
     direct = (oc == 8).astype(float)  # 8-bit outputs go straight out (every shift > 32, as profiled)
     kh = df["k_h"].to_numpy(float)
-    k3 = (kh == 3).astype(float)  # 3x3 direct: assembly rows over every channel
-    add("dwb:asm:ch", mb * direct * k3 * df["dw3_ch"])
-    add("dwb:c:ch", mb * (1 - direct * k3) * df["dw3_ch"])
+    k3 = (kh == 3).astype(float)  # 3x3: assembly rows over every channel (requantized bytes or raw sums)
+    sels = (("asm", k3 * direct), ("asms", k3 * (1 - direct)), ("c", 1 - k3))
+    add("dwb:asm:ch", mb * k3 * df["dw3_ch"])
+    add("dwb:c:ch", mb * (1 - k3) * df["dw3_ch"])
     for path in ("dwb", "dwp2", "dwp3"):
         mp = (var == 4) * df[path].to_numpy()
-        for tag, sel in (("asm", direct * k3), ("c", 1 - direct * k3)):
+        for tag, sel in sels:
             add(f"{path}:{tag}:grp", mp * sel * df["dwb_grp"])
         add(f"{path}:tail", mp * df["dwb_tail"])
     for o in O_CONTS:
@@ -804,11 +805,11 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     add("dw3:memset", m3 * df["dw3_memset"])
     for w in WC:
         add(f"dw3:w{w}:wt", m3 * (wc == w) * df["dw3_wt"])
-    for tag, sel in (("asm", direct * k3), ("c", 1 - direct * k3)):  # assembly rows for the 3x3 direct case
+    for tag, sel in sels:  # assembly rows for 3x3 (requantized bytes or raw sums), else C
         add(f"dw3:{tag}:it", m3 * sel * df["dw3_it"])
         add(f"dw3:{tag}:mac", m3 * sel * df["dw3_mac"])
         add(f"dw3:{tag}:ch", m3 * sel * df["dw3_ch"])
-    add("dw3:tail", m3 * direct * k3 * df["out_h"] * df["in_c"] * (df["out_w"] % 2))
+    add("dw3:tail", m3 * k3 * df["out_h"] * df["in_c"] * (df["out_w"] % 2))
     for o in O_CONTS:
         add(f"dw3:o{o}:outs", m3 * (oc == o) * df["outs"])
     m = (var == 4) * (1 - df["dw3"].to_numpy())  # depthwise, general path
