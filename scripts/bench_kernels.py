@@ -103,13 +103,13 @@ def build_bench(cases, target: str, work: Path) -> list[int]:
     return r.instructions
 
 
-def measure(target: str, work: Path) -> dict[str, dict[str, float]]:
+def measure(target: str, work: Path, out_bits: int = 8) -> dict[str, dict[str, float]]:
     rng = np.random.default_rng(0)
     cases, keys = [], []
     for name, cin, cout, h, w, k, pad, groups, _ in LAYERS:
         for wb, ab in PAIRS:
             op, xb, _exp = random_conv(rng, cin=cin, cout=cout, h=h, w=w, k=(k, k), stride=(1, 1), pad=(pad, pad),
-                                       groups=groups, w_bits=wb, in_bits=ab, in_signed=False, out_bits=8,
+                                       groups=groups, w_bits=wb, in_bits=ab, in_signed=False, out_bits=out_bits,
                                        mult_scale_log2=0)  # typical layers: every shift > 32
             cases.append((op, xb))
             keys.append((name, wb, ab, op.params["out_h"] * op.params["out_w"] * cout * k * k * (cin // groups)))
@@ -141,17 +141,19 @@ def main() -> None:
     ap.add_argument("--targets", default="cortex-m7,cortex-a53")
     ap.add_argument("--out", default=str(ROOT / "results" / "kernel_bench.md"))
     ap.add_argument("--work", default="/tmp/mico_bench_kernels")
+    ap.add_argument("--out-bits", type=int, default=8, help="bits of the requantized outputs (2, 4 or 8)")
     args = ap.parse_args()
     default = args.targets == "cortex-m7,cortex-a53"
-    cmd = "python scripts/bench_kernels.py" + ("" if default else f" --targets {args.targets}")
+    cmd = ("python scripts/bench_kernels.py" + ("" if default else f" --targets {args.targets}")
+           + ("" if args.out_bits == 8 else f" --out-bits {args.out_bits} --out {args.out}"))
     lines = [f"<!-- command: {cmd} -->", "", "# Conv kernel instructions per MAC", "",
              "Each layer x bit pair runs once through the dispatcher (`mico_conv`, the kernel a deployed model "
              "uses) on random data; its output is then checked on the target against `mico_conv_portable`. "
              "`x WbAa` columns: speedup of that pair over W8A8 (W8A8 instructions / the pair's; > 1 is faster). "
-             "Activations unsigned (after ReLU), 8-bit requantized output, every requantization shift > 32 (as in typical layers). CMSIS-NN numbers: "
+             f"Activations unsigned (after ReLU), {args.out_bits}-bit requantized output, every requantization shift > 32 (as in typical layers). CMSIS-NN numbers: "
              "docs/reference/deploy-and-arm.md (same QEMU counting, Cortex-M7 only).", ""]
     for t in args.targets.split(","):
-        lines += render(t, measure(t, Path(args.work)))
+        lines += render(t, measure(t, Path(args.work), args.out_bits))
     text = "\n".join(lines)
     print(text)
     out = Path(args.out)
