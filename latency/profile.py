@@ -184,7 +184,7 @@ def sample_configs(n: int, seed: int = 0, kinds: Sequence[str] = KINDS, max_macs
                    dw_frac: float = 0.06) -> list[KernelConfig]:
     """``n`` configurations from a scrambled Sobol design over shape and bit dimensions.
 
-    Two strata have their own Sobol streams, because the uniform design puts too few points there
+    Four strata have their own Sobol streams, because the uniform design puts too few points there
     to fit their own terms:
 
     - ``packed_frac * n`` (seed + 1) inside the region of the sub-byte fast paths (1/2-bit weights
