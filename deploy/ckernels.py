@@ -10,7 +10,7 @@ import numpy as np
 from deploy.toolchain import host_kernel_library
 
 VARIANTS = {"auto": 0, "portable": 1, "dualmac": 2, "bytelane": 3, "dw": 4, "neon": 5, "packed": 6, "poly": 7, "rows": 8,
-            "long": 9}
+            "long": 9, "fields": 10}
 CONV_FIELDS = (
     "in_h in_w in_c out_h out_w out_c k_h k_w stride_h stride_w pad_h pad_w groups w_bits w_cont in_bits "
     "in_cont in_signed out_cont out_signed out_lo out_hi out_chw w_row_bytes pool_h pool_w"

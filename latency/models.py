@@ -67,8 +67,9 @@ WC, AC = (1, 2, 4, 8), (2, 4, 8)
 
 # ---------------------------------------------------------------------------------- features
 VARIANT_NAMES = {1: "portable", 2: "dualmac", 3: "bytelane", 4: "dw", 5: "neon", 6: "packed", 7: "poly", 8: "rows",
-                 9: "n8", 10: "outer", 11: "dwn", 12: "nr", 13: "long"}
+                 9: "n8", 10: "outer", 11: "dwn", 12: "nr", 13: "long", 14: "fields"}
 LONG = 13  # the long-multiply kernel (C enum MICO_CONV_LONG = 9; 9-12 name the A53 paths here)
+FIELDS = 14  # the in-place 4-bit-weight kernel (C enum MICO_CONV_FIELDS = 10)
 
 
 @lru_cache(maxsize=1)
@@ -103,7 +104,7 @@ def _variant_m7(df: pd.DataFrame) -> np.ndarray:
             p = ConvParams(**KernelConfig(*row).c_params())
             p.wsum = ct.addressof(dummy)
             v = int(lib.mico_conv_select(ct.byref(p)))
-            cache[row] = LONG if v == 9 else v
+            cache[row] = {9: LONG, 10: FIELDS}.get(v, v)
         out[i] = cache[row]
     return out
 
@@ -296,7 +297,10 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     # path of pixels whose window crosses the border
     g_dm = (1 - df["fast8"].to_numpy(float)) * (1 - df["words"].to_numpy(float))
     g_poly = (cin % (32 / wc) != 0).astype(float)
-    gather = np.where(df["var"].to_numpy() == 7, g_poly, g_dm)
+    # the fields kernel reads a 1x1 window over whole bytes in place and gathers any other field
+    g_fl = 1.0 - ((kh == 1) & (kw == 1) & (sh == 1) & (df["stride"].to_numpy() == 1) & (ph == 0)
+                  & (df["pad"].to_numpy() == 0) & ((cin * df["ac"].to_numpy(float)) % 8 == 0))
+    gather = np.where(df["var"].to_numpy() == 7, g_poly, np.where(df["var"].to_numpy() == FIELDS, g_fl, g_dm))
     inner = _interior(df["out_h"].to_numpy(), df["k_h"].to_numpy(), sh, ph, df["in_h"].to_numpy()) * _interior(
         df["out_w"].to_numpy(), df["k_w"].to_numpy(), df["stride"].to_numpy(), df["pad"].to_numpy(),
         df["in_w"].to_numpy())
@@ -698,6 +702,23 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         add(f"long:a{a}:copy", ma * df["lg_copy"])
     for o in O_CONTS:
         add(f"long:o{o}:outs", m * (oc == o) * df["outs"])
+    # M7 fields kernel (mico_conv_fields.c): per pixel the column (3 words per weight word, a pass per
+    # word, whole 4-bit words faster), gathered first unless read in place; then one assembly loop over
+    # the channels (per channel setup and the computed entry by nw % 4; per weight word LDM, LDR, EOR,
+    # 3 AND + 3 UMLAL; per 2 words a flush; per 4 a loop test)
+    m = (var == FIELDS).astype(float)
+    nwf = df["nw"].to_numpy(float)
+    add("fields:const", m)
+    add("fields:pix", m * df["pix"])
+    for a in (2, 4):
+        add(f"fields:a{a}:col", m * (ac == a) * df["pix"] * nwf)
+    add("fields:chans", m * df["outs"])
+    add("fields:odd", m * df["outs"] * (nwf % 2))
+    add("fields:words", m * df["outs"] * nwf)
+    for g in G_FEATURES:
+        add(f"fields:{g}", m * df[g])
+    for o in O_CONTS:
+        add(f"fields:o{o}:outs", m * (oc == o) * df["outs"])
     def a53_col(vn: str, m: np.ndarray, t: str) -> None:  # a pixel's column: row ring or im2col (t: a8 / a16)
         for f in ("ringrows", "ringpad", "oh", "copies", "segs", "taps_in", "taps_out", "out"):
             add(f"{vn}:{f}", m * df[f"{t}_{f}"])
@@ -869,7 +890,8 @@ def _learn_features(df: pd.DataFrame, prior: np.ndarray, target: str) -> np.ndar
     own for Cortex-M7)."""
     a53 = target == "cortex-a53"
     kind = df["kind"].to_numpy()
-    variants = [v for v in VARIANT_NAMES if v != LONG] if a53 else [v for v in VARIANT_NAMES if v <= 8 or v == LONG]
+    variants = [v for v in VARIANT_NAMES if v not in (LONG, FIELDS)] if a53 else [
+        v for v in VARIANT_NAMES if v <= 8 or v in (LONG, FIELDS)]
     oh = np.column_stack([(kind == k).astype(float) for k in KINDS] + [(df["var"] == v).astype(float) for v in variants])
     lg = lambda c: np.log2(df[c].to_numpy(float) + 1)  # noqa: E731
     cols = [

@@ -181,10 +181,10 @@ def provenance(target: str) -> dict[str, str]:
 def sample_configs(n: int, seed: int = 0, kinds: Sequence[str] = KINDS, max_macs: int = 2_000_000,
                    max_bytes: int = 300_000, packed_frac: float = 0.125,
                    gather_frac: float = 0.125, lookup_frac: float = 0.08,
-                   dw_frac: float = 0.06) -> list[KernelConfig]:
+                   dw_frac: float = 0.06, fields_frac: float = 0.04) -> list[KernelConfig]:
     """``n`` configurations from a scrambled Sobol design over shape and bit dimensions.
 
-    Four strata have their own Sobol streams, because the uniform design puts too few points there
+    Five strata have their own Sobol streams, because the uniform design puts too few points there
     to fit their own terms:
 
     - ``packed_frac * n`` (seed + 1) inside the region of the sub-byte fast paths (1/2-bit weights
@@ -201,12 +201,16 @@ def sample_configs(n: int, seed: int = 0, kinds: Sequence[str] = KINDS, max_macs
       and activations (byte fields or byte groups of 2 / 3 taps, `mico_conv_dw.c`); the uniform design
       put about 30 of its 187 depthwise shapes there, too few for their terms (held-out errors up to
       85 %).
+    - ``fields_frac * n`` (seed + 5) in the linear layers the M7 in-place 4-bit-weight kernel takes
+      (3-4 bit weights, 1-4 bit activations, `mico_conv_fields.c`); the uniform design puts about 25
+      points there.
     """
     n_packed = int(round(n * packed_frac))
     n_gather = int(round(n * gather_frac))
     n_lookup = int(round(n * lookup_frac)) if any(k in ("conv2d", "conv1d") for k in kinds) else 0
     n_dw = int(round(n * dw_frac)) if "depthwise" in kinds else 0
-    main = _sobol_configs(n - n_packed - n_gather - n_lookup - n_dw, seed, kinds, max_macs, max_bytes,
+    n_fields = int(round(n * fields_frac)) if "linear" in kinds else 0
+    main = _sobol_configs(n - n_packed - n_gather - n_lookup - n_dw - n_fields, seed, kinds, max_macs, max_bytes,
                           (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128), tuple(BITS), tuple(BITS))
     pk = [k for k in kinds if k != "depthwise"] or list(kinds)
     gk = [k for k in kinds if k in ("conv2d", "conv1d")] or list(kinds)
@@ -217,7 +221,9 @@ def sample_configs(n: int, seed: int = 0, kinds: Sequence[str] = KINDS, max_macs
                              out_chans=(1, 4, 6, 8, 12, 16, 24, 32), keep=_takes_lookup)
             + _sobol_configs(n_dw, seed + 4, ["depthwise"], max_macs, max_bytes,
                              (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128), (1, 2, 3, 4), (1, 2, 3, 4),
-                             keep=_takes_dw3))
+                             keep=_takes_dw3)
+            + _sobol_configs(n_fields, seed + 5, ["linear"], max_macs, max_bytes,
+                             (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128), (3, 4), (1, 2, 3, 4)))
 
 
 def _takes_dw3(cfg: KernelConfig) -> bool:

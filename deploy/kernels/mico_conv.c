@@ -3,6 +3,7 @@
 #include "mico_nn_support.h"
 
 int32_t mico_conv_bytelane_steps(const mico_conv_params *p);
+int32_t mico_conv_fields_ok(const mico_conv_params *p);
 int32_t mico_conv_long_ok(const mico_conv_params *p);
 int32_t mico_conv_packed_ok(const mico_conv_params *p);
 int32_t mico_conv_poly_ok(const mico_conv_params *p);
@@ -29,6 +30,10 @@ mico_conv_variant mico_conv_select(const mico_conv_params *p) {
     /* 2/4-bit containers with 4+ input channels and 16+ output pixels: three (W2A2 four)
      * products per UMLAL beat the two of the poly kernel's MLA (results/kernel_bench.md) */
     if (mico_conv_long_ok(p)) return MICO_CONV_LONG;
+    /* 4-bit weights on a single pixel (linear layers): three products per UMLAL with the weights
+     * masked in place beat poly's two per MLA (fc 256->64 W4A4: 1.57 vs 2.08 instructions per MAC;
+     * with two or more pixels poly's shared weight words win, results/kernel_bench.md) */
+    if (p->out_h * p->out_w == 1 && mico_conv_fields_ok(p)) return MICO_CONV_FIELDS;
     if (mico_conv_poly_ok(p)) return MICO_CONV_POLY;
     /* 1-bit weights x 2-bit activations with whole-word im2col (in_c % 16 == 0): packed
      * 4-product MLA; with other channel counts its per-element im2col costs more than it saves */
@@ -58,6 +63,7 @@ static mico_status mico_conv_run(mico_conv_variant v, const mico_conv_params *p,
         case MICO_CONV_NEON: return mico_conv_neon(p, in, out, scratch, scratch_bytes);
         case MICO_CONV_ROWS: return mico_conv_rows(p, in, out, scratch, scratch_bytes);
         case MICO_CONV_LONG: return mico_conv_long(p, in, out, scratch, scratch_bytes);
+        case MICO_CONV_FIELDS: return mico_conv_fields(p, in, out, scratch, scratch_bytes);
         default: return MICO_ERR_ARG;
     }
 }

@@ -35,7 +35,8 @@ typedef enum {
     MICO_CONV_PACKED = 6,   /* 1/2-bit weights x 2-bit activations: four products per 32-bit MLA */
     MICO_CONV_POLY = 7,     /* 2/4-bit weight x 2/4-bit activation containers: polynomial packing */
     MICO_CONV_ROWS = 8,     /* 1-3 input channels (first layers): ring of widened rows, no im2col */
-    MICO_CONV_LONG = 9      /* 2/4-bit containers, several pixels: 3-4 products per 64-bit multiply-accumulate */
+    MICO_CONV_LONG = 9,     /* 2/4-bit containers, several pixels: 3-4 products per 64-bit multiply-accumulate */
+    MICO_CONV_FIELDS = 10   /* 4-bit weights read in place, 2/4-bit activations: 3 products per 64-bit multiply-accumulate */
 } mico_conv_variant;
 
 /* Convolution, conv1d (in_h = out_h = k_h = 1) and linear (1x1 conv on a 1x1 image). */
@@ -110,6 +111,8 @@ mico_status mico_conv_rows(const mico_conv_params *p, const uint8_t *in, void *o
                            int32_t scratch_bytes);
 mico_status mico_conv_long(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch,
                            int32_t scratch_bytes);
+mico_status mico_conv_fields(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch,
+                             int32_t scratch_bytes);
 
 mico_status mico_add(const mico_add_params *p, const uint8_t *a, const uint8_t *b, uint8_t *out);
 mico_status mico_maxpool(const mico_pool_params *p, const uint8_t *in, uint8_t *out);

@@ -14,7 +14,7 @@ from deploy.lower import conv_scratch_bytes, long_extra_bytes, rows_lut_bytes
 from deploy.pack import act_container, pack, unpack
 from mico.quant import act_range, requant_params, requantize
 
-VARIANTS = ["portable", "dualmac", "bytelane", "dw", "neon", "packed", "poly", "rows", "long", "auto"]
+VARIANTS = ["portable", "dualmac", "bytelane", "dw", "neon", "packed", "poly", "rows", "long", "fields", "auto"]
 
 
 @st.composite
@@ -37,6 +37,14 @@ def conv_cases(draw):
 def _long(op) -> bool:
     """Whether the dispatcher runs the long-multiply kernel on this op (not on AArch64 builds)."""
     return platform.machine() != "aarch64" and long_extra_bytes(op.params) > 0
+
+
+def _fields(op) -> bool:
+    """Whether the dispatcher runs the in-place 4-bit-weight kernel (a single output pixel, 4-bit weight
+    and 2/4-bit activation containers; not on AArch64 builds)."""
+    p = op.params
+    return (platform.machine() != "aarch64" and p["groups"] == 1 and p["out_h"] * p["out_w"] == 1
+            and p["w_cont"] == 4 and p["in_cont"] in (2, 4))
 
 
 def _check(case, seed, sanitize=False):
@@ -79,7 +87,8 @@ def test_bytelane_runs_for_low_bits(w_bits, in_bits):
     assert ("packed" in ran) == (w_bits <= 2 and in_bits <= 2)
     poly = w_bits >= 2 and w_bits <= 4 and in_bits <= 4
     assert ("poly" in ran) == poly
-    assert ckernels.selected_variant(op) == ("long" if _long(op) else "poly" if poly else "bytelane")
+    assert ckernels.selected_variant(op) == ("long" if _long(op) else "fields" if _fields(op) else "poly" if poly
+                                             else "bytelane")
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -152,7 +161,8 @@ def test_word_im2col_every_container_pair(cin, w_bits, in_bits, in_signed):
     poly = 2 <= w_bits <= 4 and in_bits <= 4
     assert ("poly" in ran) == poly
     assert ("long" in ran) == _long(op)
-    assert ckernels.selected_variant(op) == ("long" if _long(op) else "poly" if poly else "packed" if packed else "dualmac")
+    assert ckernels.selected_variant(op) == ("long" if _long(op) else "fields" if _fields(op) else "poly" if poly
+                                             else "packed" if packed else "dualmac")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -193,7 +203,7 @@ def test_poly_matches_reference(data, seed):
     # first layers (1-3 input channels, several output pixels) take the row-ring kernel, 16+ pixels the
     # long-multiply kernel
     sel = ckernels.selected_variant(op)
-    assert sel == ("long" if _long(op) else "poly") or (sel == "rows" and cin <= 3)
+    assert sel == ("long" if _long(op) else "fields" if _fields(op) else "poly") or (sel == "rows" and cin <= 3)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -74,6 +74,27 @@ def test_long_on_m7(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("target", ["cortex-m7", "cortex-a53"])
+def test_fields_on_target(target, tmp_path, monkeypatch):
+    """The in-place 4-bit-weight kernel (mico_conv_fields.c; its UMLAL channel loop on Cortex-M7):
+    K with every remainder of 4 weight words (the loop's four entry points), one to many blocks,
+    rows with and without padding words, signed and unsigned 2/4-bit inputs, 1 and 5 output
+    channels, and gathered fields (3x3, stride, padding, several pixels)."""
+    if not all(shutil.which(t) for t in TOOLS[target]):
+        pytest.skip(f"needs {' and '.join(TOOLS[target])}")
+    rng = np.random.default_rng(13)
+    cases = []
+    for cin, k, hw, pad in [(8, 1, 1, 0), (16, 1, 1, 0), (24, 1, 1, 0), (32, 1, 1, 0), (7, 1, 1, 0), (120, 1, 1, 0),
+                            (400, 1, 1, 0), (37, 1, 1, 0), (12, 3, 4, 1), (5, 3, 3, 0)]:
+        for wb, ab, sg in ((4, 4, False), (4, 2, False), (3, 4, True), (4, 2, True), (4, 1, False)):
+            op, xb, _ = random_conv(rng, cin=cin, cout=int(rng.choice([1, 5, 6])), h=hw, w=hw, k=(k, k),
+                                    stride=(1, 1), pad=(pad, pad), groups=1, w_bits=wb, in_bits=ab, in_signed=sg,
+                                    out_bits=int(rng.choice([2, 4, 8])))
+            cases.append((op, xb))
+    monkeypatch.setenv("MICO_BENCH_VARIANT", "MICO_CONV_FIELDS")
+    build_bench(cases, target, tmp_path)  # raises if any call fails or differs from portable
+
+
+@pytest.mark.parametrize("target", ["cortex-m7", "cortex-a53"])
 def test_single_output_channel_on_target(target, tmp_path, monkeypatch):
     """One output channel through poly's two-pixel path (found by the latency profiler: the M7
     assembly pair loop ran with zero pairs, wrapped its count and ended in a bus fault)."""
