@@ -200,11 +200,95 @@ static int32_t dm_im2col(const mico_conv_params *p, const uint8_t *in, int32_t p
     return 0;
 }
 
+#if defined(__thumb2__) && MICO_HAVE_DSP
+#define DM_ASM 1
+/* Cortex-M7, sub-byte weights: the 2 x 2 tile loop in assembly (compiled, the shifts and masks
+ * took separate instructions and the row pointers spilled: 47 instructions per 4-bit weight word
+ * instead of 35). Per weight word: 2 LDR + 2 EOR (sign flip), then per 16-bit lane pair j one LDRD
+ * of the two pixels' words, one AND (M, u, LSR #c j) per channel and 4 SMLADs. Registers: r0 job,
+ * r1 column, r2 / r3 rows, r4 M, r5-r8 sums, r9 / r10 weight words, r11 lanes, r12 / lr pixels. */
+typedef struct {
+    const uint32_t *x, *wa, *wb, *xe; /* 0, 4, 8, 12 */
+    int32_t acc[4];                   /* 16: a00 a01 a10 a11 */
+} dm_job;
+#define DM_J(SH)                                                                                      \
+    "ldrd r12, lr, [r1], #8\n\tand r11, r4, r9" SH "\n\tsmlad r5, r11, r12, r5\n\tsmlad r6, r11, lr, r6\n\t" \
+    "and r11, r4, r10" SH "\n\tsmlad r7, r11, r12, r7\n\tsmlad r8, r11, lr, r8\n\t"
+#define DM_J4(A, B, C, D) DM_J(A) DM_J(B) DM_J(C) DM_J(D)
+#define DM_TILE_ASM(NAME, MASK_HI, FLIP, JS)                                                              \
+    static void __attribute__((noinline)) NAME(dm_job *job) {                                            \
+        register dm_job *j __asm__("r0") = job;                                                          \
+        __asm__ volatile("ldm r0, {r1, r2, r3}\n\tmovw r4, #" MASK_HI "\n\tmovt r4, #" MASK_HI "\n\t"        \
+                         "mov r5, #0\n\tmov r6, #0\n\tmov r7, #0\n\tmov r8, #0\n\t"                      \
+                         "1:\n\tldr r9, [r2], #4\n\tldr r10, [r3], #4\n\t" FLIP JS                       \
+                         "ldr r11, [r0, #12]\n\tcmp r1, r11\n\tbne 1b\n\t"                                 \
+                         "add r11, r0, #16\n\tstm r11, {r5, r6, r7, r8}\n\t"                              \
+                         : "+r"(j)                                                                        \
+                         :                                                                                \
+                         : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", \
+                           "cc", "memory");                                                              \
+    }
+DM_TILE_ASM(dm_tile22_w4, "0xF", "eor r9, r9, #0x88888888\n\teor r10, r10, #0x88888888\n\t",
+            DM_J4("", ", lsr #4", ", lsr #8", ", lsr #12"))
+DM_TILE_ASM(dm_tile22_w2, "0x3", "eor r9, r9, #0xAAAAAAAA\n\teor r10, r10, #0xAAAAAAAA\n\t",
+            DM_J4("", ", lsr #2", ", lsr #4", ", lsr #6") DM_J4(", lsr #8", ", lsr #10", ", lsr #12", ", lsr #14"))
+DM_TILE_ASM(dm_tile22_w1, "0x1", "",
+            DM_J4("", ", lsr #1", ", lsr #2", ", lsr #3") DM_J4(", lsr #4", ", lsr #5", ", lsr #6", ", lsr #7")
+            DM_J4(", lsr #8", ", lsr #9", ", lsr #10", ", lsr #11")
+            DM_J4(", lsr #12", ", lsr #13", ", lsr #14", ", lsr #15"))
+/* One pixel, 2 channels (linear layers), on the pixel's words made contiguous (dm_compact): per 4
+ * lane pairs one LDM, then per pair and channel AND + SMLAD. Registers: r0 job, r1 column, r2 / r3 rows, r4 M, r5 / r6 sums, r7 / r8
+ * weight words, r9 lanes, r10-r12 / lr pixel words. */
+#define DM_P(SH, P) "and r9, r4, r7" SH "\n\tsmlad r5, r9, " P ", r5\n\tand r9, r4, r8" SH "\n\tsmlad r6, r9, " P ", r6\n\t"
+#define DM_P4(A, B, C, D)                                                                                   \
+    "ldm r1!, {r10, r11, r12, lr}\n\t" DM_P(A, "r10")                                                  \
+    DM_P(B, "r11") DM_P(C, "r12") DM_P(D, "lr")
+#define DM_PAIR_ASM(NAME, MASK_HI, FLIP, JS)                                                              \
+    static void __attribute__((noinline)) NAME(dm_job *job) {                                            \
+        register dm_job *j __asm__("r0") = job;                                                          \
+        __asm__ volatile("ldm r0, {r1, r2, r3}\n\tmovw r4, #" MASK_HI "\n\tmovt r4, #" MASK_HI "\n\t"        \
+                         "mov r5, #0\n\tmov r6, #0\n\t"                                                   \
+                         "1:\n\tldr r7, [r2], #4\n\tldr r8, [r3], #4\n\t" FLIP JS                         \
+                         "ldr r9, [r0, #12]\n\tcmp r1, r9\n\tbne 1b\n\t"                                   \
+                         "str r5, [r0, #16]\n\tstr r6, [r0, #20]\n\t"                                     \
+                         : "+r"(j)                                                                        \
+                         :                                                                                \
+                         : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", \
+                           "cc", "memory");                                                              \
+    }
+DM_PAIR_ASM(dm_tile21_w4, "0xF", "eor r7, r7, #0x88888888\n\teor r8, r8, #0x88888888\n\t",
+            DM_P4("", ", lsr #4", ", lsr #8", ", lsr #12"))
+DM_PAIR_ASM(dm_tile21_w2, "0x3", "eor r7, r7, #0xAAAAAAAA\n\teor r8, r8, #0xAAAAAAAA\n\t",
+            DM_P4("", ", lsr #2", ", lsr #4", ", lsr #6") DM_P4(", lsr #8", ", lsr #10", ", lsr #12", ", lsr #14"))
+DM_PAIR_ASM(dm_tile21_w1, "0x1", "",
+            DM_P4("", ", lsr #1", ", lsr #2", ", lsr #3") DM_P4(", lsr #4", ", lsr #5", ", lsr #6", ", lsr #7")
+            DM_P4(", lsr #8", ", lsr #9", ", lsr #10", ", lsr #11")
+            DM_P4(", lsr #12", ", lsr #13", ", lsr #14", ", lsr #15"))
+#undef DM_P
+#undef DM_P4
+#undef DM_PAIR_ASM
+#undef DM_J
+#undef DM_J4
+#undef DM_TILE_ASM
+#else
+#define DM_ASM 0
+#endif
+
 /* 2 channels x 2 pixels: raw dot products over nw weight words. */
 MICO_INLINE void dm_tile22(const uint8_t *ra, const uint8_t *rb, const uint32_t *x, int32_t nw, const int32_t WC,
                            int32_t acc[4]) {
     int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
     const uint32_t *wpa = (const uint32_t *)(const void *)ra, *wpb = (const uint32_t *)(const void *)rb;
+#if DM_ASM
+    if (WC < 8 && nw > 0) {
+        dm_job job = {x, wpa, wpb, x + 32 / WC * nw, {0, 0, 0, 0}};
+        if (WC == 4) dm_tile22_w4(&job);
+        else if (WC == 2) dm_tile22_w2(&job);
+        else dm_tile22_w1(&job);
+        for (int32_t i = 0; i < 4; i++) acc[i] = job.acc[i];
+        return;
+    }
+#endif
     if (WC == 8) {
         const uint32_t *xe = x + 4 * nw;
         for (; x < xe; x += 4) {
@@ -293,6 +377,12 @@ MICO_INLINE void dm_tile41(const uint8_t *r0, int32_t rs, const uint32_t *x, int
     acc[3] = a3;
 }
 
+/* One pixel's column words (slot 0 of the two-pixel layout, every other word) moved together in place
+ * (word j from word 2 j: each is read before it is overwritten), for the one-pixel assembly loop. */
+MICO_INLINE void dm_compact(uint32_t *x, int32_t n) {
+    for (int32_t i = 1; i < n; i++) x[i] = x[2 * i];
+}
+
 /* All output channels of 1 or 2 pixels: raw tile sums into sums[s * out_c + c], then one
  * requantization pass (mico_conv_store_pixels). */
 MICO_INLINE void dm_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s0, int32_t s1, int32_t pix0,
@@ -303,6 +393,21 @@ MICO_INLINE void dm_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s
     const int32_t rs = p->w_row_bytes, out_c = p->out_c;
     int32_t *sa = sums, *sb = sums + out_c;
     int32_t oc = 0;
+#if DM_ASM
+    if (npix == 1 && WC < 8) { /* the assembly pair loop over the compacted column (dm_compact) */
+        for (; oc < out_c; oc += 2) {
+            const uint8_t *ra = p->weights + oc * rs;
+            dm_job job = {x, (const uint32_t *)(const void *)ra,
+                          (const uint32_t *)(const void *)(oc + 1 < out_c ? ra + rs : ra), x + 16 / WC * nw,
+                          {0, 0, 0, 0}};
+            if (WC == 4) dm_tile21_w4(&job);
+            else if (WC == 2) dm_tile21_w2(&job);
+            else dm_tile21_w1(&job);
+            sa[oc] = alpha * job.acc[0];
+            if (oc + 1 < out_c) sa[oc + 1] = alpha * job.acc[1];
+        }
+    }
+#endif
     if (npix == 1) {
         for (; oc + 4 <= out_c; oc += 4) {
             int32_t acc[4];
@@ -325,6 +430,20 @@ MICO_INLINE void dm_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s
     const int32_t t[2] = {ow_off * s0, ow_off * s1};
     mico_conv_store_pixels(p, sums, tab, t, pix0, npix, fast, out);
 }
+
+/* One out-of-line copy per weight container: each gets its own register allocation (inlined into
+ * the pixel loop together, the 8-bit tile loop lost two registers to the others' state). */
+#define DM_GEMM_FN(NAME, WC)                                                                                      \
+    static __attribute__((noinline)) void NAME(const mico_conv_params *p, const uint32_t *x, int32_t s0, int32_t s1, \
+                                               int32_t pix0, int32_t npix, int32_t nw, int32_t *sums,              \
+                                               const mico_chq *tab, int32_t fast, void *out) {                     \
+        dm_gemm(p, x, s0, s1, pix0, npix, nw, sums, tab, fast, WC, out);                                          \
+    }
+DM_GEMM_FN(dm_gemm_8, 8)
+DM_GEMM_FN(dm_gemm_4, 4)
+DM_GEMM_FN(dm_gemm_2, 2)
+DM_GEMM_FN(dm_gemm_1, 1)
+#undef DM_GEMM_FN
 
 mico_status mico_conv_dualmac(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch,
                               int32_t scratch_bytes) {
@@ -352,11 +471,12 @@ mico_status mico_conv_dualmac(const mico_conv_params *p, const uint8_t *in, void
         const int32_t n = pix + 1 < npix ? 2 : 1;
         const int32_t s0 = dm_im2col(p, in, pix, 0, col, kp, stream, ring);
         const int32_t s1 = n == 2 ? dm_im2col(p, in, pix + 1, 1, col, kp, stream, ring) : 0;
+        if (DM_ASM && n == 1 && p->w_cont < 8) dm_compact((uint32_t *)(void *)col, kp / 2);
         switch (p->w_cont) {
-            case 8: dm_gemm(p, x, s0, s1, pix, n, nw, sums, tab, fast, 8, out); break;
-            case 4: dm_gemm(p, x, s0, s1, pix, n, nw, sums, tab, fast, 4, out); break;
-            case 2: dm_gemm(p, x, s0, s1, pix, n, nw, sums, tab, fast, 2, out); break;
-            default: dm_gemm(p, x, s0, s1, pix, n, nw, sums, tab, fast, 1, out); break;
+            case 8: dm_gemm_8(p, x, s0, s1, pix, n, nw, sums, tab, fast, out); break;
+            case 4: dm_gemm_4(p, x, s0, s1, pix, n, nw, sums, tab, fast, out); break;
+            case 2: dm_gemm_2(p, x, s0, s1, pix, n, nw, sums, tab, fast, out); break;
+            default: dm_gemm_1(p, x, s0, s1, pix, n, nw, sums, tab, fast, out); break;
         }
     }
     return MICO_OK;

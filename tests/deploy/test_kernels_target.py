@@ -94,6 +94,25 @@ def test_fields_on_target(target, tmp_path, monkeypatch):
     build_bench(cases, target, tmp_path)  # raises if any call fails or differs from portable
 
 
+def test_dualmac_subbyte_weights_on_m7(tmp_path, monkeypatch):
+    """The dual-MAC kernel's Cortex-M7 assembly tiles for 1/2/4-bit weight containers: 2 channels x 2
+    pixels, and one pixel over the compacted column (linear layers, odd channel counts through a
+    duplicated row), with 8-bit signed and unsigned activations and K with and without a partial
+    weight word."""
+    if not all(shutil.which(t) for t in TOOLS["cortex-m7"]):
+        pytest.skip(f"needs {' and '.join(TOOLS['cortex-m7'])}")
+    rng = np.random.default_rng(17)
+    cases = []
+    for cin, k, hw, pad in [(256, 1, 1, 0), (37, 1, 1, 0), (16, 1, 1, 0), (16, 3, 5, 1), (64, 3, 3, 0), (20, 1, 3, 0)]:
+        for wb, ab, sg in ((4, 8, False), (2, 8, True), (1, 8, False), (3, 8, True), (4, 4, False)):
+            op, xb, _ = random_conv(rng, cin=cin, cout=int(rng.choice([1, 3, 6])), h=hw, w=hw, k=(k, k),
+                                    stride=(1, 1), pad=(pad, pad), groups=1, w_bits=wb, in_bits=ab, in_signed=sg,
+                                    out_bits=int(rng.choice([2, 4, 8])))
+            cases.append((op, xb))
+    monkeypatch.setenv("MICO_BENCH_VARIANT", "MICO_CONV_DUALMAC")
+    build_bench(cases, "cortex-m7", tmp_path)  # raises if any call fails or differs from portable
+
+
 @pytest.mark.parametrize("target", ["cortex-m7", "cortex-a53"])
 def test_single_output_channel_on_target(target, tmp_path, monkeypatch):
     """One output channel through poly's two-pixel path (found by the latency profiler: the M7
