@@ -9,7 +9,8 @@
  * k_w == 3, stride_w == 1 (the common 3x3 depthwise; dw3_run) has its own paths, each over a ring of
  * channel-major rows (one row per channel), each leaving a row's raw sums to the shared
  * requantization pass, or, for 8-bit full-range outputs whose every shift is > 32, requantizing
- * each output as it is made (dw_rq8; on Cortex-M7 assembly rows that walk every channel of a row):
+ * each output as it is made (dw_rq8). On Cortex-M7 assembly rows walk every channel of an output
+ * row, in both forms (requantized bytes, or raw sums for the shared pass):
  *   - int16 pairs (any containers): per kernel row of a channel, (w0, w1) / (w2, 0) weight words and
  *     two neighbouring outputs at once, SMLAD x0 x1 | x1 x2 and SMLABB / SMLATB x2 / x3: 6 products
  *     in 4 instructions and 3 loads;
@@ -49,7 +50,6 @@ MICO_INLINE int32_t dw_group(const mico_conv_params *p) { /* taps whose products
     const int32_t wmax = p->w_cont == 1 ? 1 : 1 << (p->w_cont - 1);
     return p->in_signed || p->in_cont > 4 ? 0 : 255 / (wmax * ((1 << p->in_cont) - 1));
 }
-MICO_INLINE int dwb_applies(const mico_conv_params *p) { return dw_group(p) >= 3 * p->k_h; }
 
 /* Byte groups (dwp): when a byte field holds the sum of only g >= 2 taps' products (W4A4: g = 2), the
  * taps go in groups of G = min(g, 3), each group's word of 4 byte fields starting at its own offset
