@@ -73,42 +73,44 @@ def test_long_on_m7(tmp_path, monkeypatch):
     build_bench(cases, "cortex-m7", tmp_path)  # raises if any call fails or differs from portable
 
 
+def _square_cases(seed, shapes, bits, couts):
+    """Square layers (in_c, k, side, pad) x (w_bits, in_bits, signed) bit triples, random out_c and output
+    container."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for cin, k, hw, pad in shapes:
+        for wb, ab, sg in bits:
+            op, xb, _ = random_conv(rng, cin=cin, cout=int(rng.choice(couts)), h=hw, w=hw, k=(k, k), stride=(1, 1),
+                                    pad=(pad, pad), groups=1, w_bits=wb, in_bits=ab, in_signed=sg,
+                                    out_bits=int(rng.choice([2, 4, 8])))
+            cases.append((op, xb))
+    return cases
+
+
 @pytest.mark.parametrize("target", ["cortex-m7", "cortex-a53"])
 def test_fields_on_target(target, tmp_path, monkeypatch):
     """The in-place 4-bit-weight kernel (mico_conv_fields.c; its UMLAL channel loop on Cortex-M7):
     K with every remainder of 4 weight words (the loop's four entry points), one to many blocks,
-    rows with and without padding words, signed and unsigned 2/4-bit inputs, 1 and 5 output
-    channels, and gathered fields (3x3, stride, padding, several pixels)."""
+    signed and unsigned 1-4-bit inputs, 1, 5 and 6 output channels, and gathered fields (3x3,
+    padding, several pixels)."""
     if not all(shutil.which(t) for t in TOOLS[target]):
         pytest.skip(f"needs {' and '.join(TOOLS[target])}")
-    rng = np.random.default_rng(13)
-    cases = []
-    for cin, k, hw, pad in [(8, 1, 1, 0), (16, 1, 1, 0), (24, 1, 1, 0), (32, 1, 1, 0), (7, 1, 1, 0), (120, 1, 1, 0),
-                            (400, 1, 1, 0), (37, 1, 1, 0), (12, 3, 4, 1), (5, 3, 3, 0)]:
-        for wb, ab, sg in ((4, 4, False), (4, 2, False), (3, 4, True), (4, 2, True), (4, 1, False)):
-            op, xb, _ = random_conv(rng, cin=cin, cout=int(rng.choice([1, 5, 6])), h=hw, w=hw, k=(k, k),
-                                    stride=(1, 1), pad=(pad, pad), groups=1, w_bits=wb, in_bits=ab, in_signed=sg,
-                                    out_bits=int(rng.choice([2, 4, 8])))
-            cases.append((op, xb))
+    cases = _square_cases(13, [(8, 1, 1, 0), (16, 1, 1, 0), (24, 1, 1, 0), (32, 1, 1, 0), (7, 1, 1, 0), (120, 1, 1, 0),
+                               (400, 1, 1, 0), (37, 1, 1, 0), (12, 3, 4, 1), (5, 3, 3, 0)],
+                          ((4, 4, False), (4, 2, False), (3, 4, True), (4, 2, True), (4, 1, False)), [1, 5, 6])
     monkeypatch.setenv("MICO_BENCH_VARIANT", "MICO_CONV_FIELDS")
     build_bench(cases, target, tmp_path)  # raises if any call fails or differs from portable
 
 
 def test_dualmac_subbyte_weights_on_m7(tmp_path, monkeypatch):
     """The dual-MAC kernel's Cortex-M7 assembly tiles for 1/2/4-bit weight containers: 2 channels x 2
-    pixels, and one pixel over the compacted column (linear layers, odd channel counts through a
-    duplicated row), with 8-bit signed and unsigned activations and K with and without a partial
-    weight word."""
+    pixels, and one pixel over the compacted column (linear layers, the odd last pixel, odd channel
+    counts through a duplicated row), with 8-bit signed and unsigned activations and K with and without
+    a partial weight word."""
     if not all(shutil.which(t) for t in TOOLS["cortex-m7"]):
         pytest.skip(f"needs {' and '.join(TOOLS['cortex-m7'])}")
-    rng = np.random.default_rng(17)
-    cases = []
-    for cin, k, hw, pad in [(256, 1, 1, 0), (37, 1, 1, 0), (16, 1, 1, 0), (16, 3, 5, 1), (64, 3, 3, 0), (20, 1, 3, 0)]:
-        for wb, ab, sg in ((4, 8, False), (2, 8, True), (1, 8, False), (3, 8, True), (4, 4, False)):
-            op, xb, _ = random_conv(rng, cin=cin, cout=int(rng.choice([1, 3, 6])), h=hw, w=hw, k=(k, k),
-                                    stride=(1, 1), pad=(pad, pad), groups=1, w_bits=wb, in_bits=ab, in_signed=sg,
-                                    out_bits=int(rng.choice([2, 4, 8])))
-            cases.append((op, xb))
+    cases = _square_cases(17, [(256, 1, 1, 0), (37, 1, 1, 0), (16, 1, 1, 0), (16, 3, 5, 1), (64, 3, 3, 0), (20, 1, 3, 0)],
+                          ((4, 8, False), (2, 8, True), (1, 8, False), (3, 8, True), (4, 4, False)), [1, 3, 6])
     monkeypatch.setenv("MICO_BENCH_VARIANT", "MICO_CONV_DUALMAC")
     build_bench(cases, "cortex-m7", tmp_path)  # raises if any call fails or differs from portable
 
