@@ -258,10 +258,16 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     df["nw"] = nw
     pairs = np.ceil(P / 2)
     one = P == 1
-    t41 = np.where(one, np.floor(oc / 4), 0)
-    t22 = np.where(one, np.ceil((oc - 4 * t41) / 2), pairs * np.ceil(oc / 2))
-    df["t22"], df["t41"] = t22, t41
-    df["w22"], df["w41"] = t22 * nw, t41 * nw
+    # dual-MAC on Cortex-M7: sub-byte weights on columns of K >= 256 run the assembly tiles
+    # (dm_asm_pays): 2x2 as before, and one pixel as channel pairs over its compacted column
+    dm_asm = ((wc < 8) & (K >= 256)).astype(float)
+    t41 = np.where(one, np.floor(oc / 4), 0) * (1 - dm_asm)
+    t21 = np.where(one, np.ceil(oc / 2), 0) * dm_asm
+    t22 = np.where(one, np.ceil((oc - 4 * t41) / 2) * (1 - dm_asm), pairs * np.ceil(oc / 2))
+    df["t22"], df["t41"], df["t21"] = t22, t41, t21
+    df["w22"], df["w41"], df["w21"] = t22 * nw * (1 - dm_asm), t41 * nw, t21 * nw
+    df["w22a"] = t22 * nw * dm_asm  # 2x2 tiles' weight words in the assembly loop
+    df["dm_cmp"] = one * dm_asm * K  # the one-pixel column compacted in place
     # byte-lane flush schedule
     xmax = 2.0 ** df["a_bits"].to_numpy(float) - 1
     wmax = np.where(wc == 1, 1.0, 2.0 ** (wc - 1) + 2.0 ** (df["w_bits"].to_numpy(float) - 1) - 1)
@@ -642,9 +648,14 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         else:
             add(f"{vn}:t22", m * df["t22"])
             add(f"{vn}:t41", m * df["t41"])
+            add(f"{vn}:t21", m * df["t21"])
+            add(f"{vn}:cmp", m * df["dm_cmp"])
             for w in WC:
                 add(f"{vn}:w{w}:w22", m * (wc == w) * df["w22"])
                 add(f"{vn}:w{w}:w41", m * (wc == w) * df["w41"])
+                if w < 8:
+                    add(f"{vn}:w{w}:w22a", m * (wc == w) * df["w22a"])
+                    add(f"{vn}:w{w}:w21", m * (wc == w) * df["w21"])
     def tiled(vn: str, m: np.ndarray) -> None:  # packed and poly: 2-pixel x 2-channel tiles, one-pixel tail
         add(f"{vn}:const", m)
         add(f"{vn}:pix", m * df["pix"])

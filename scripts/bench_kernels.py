@@ -103,7 +103,11 @@ def build_bench(cases, target: str, work: Path) -> list[int]:
     return r.instructions
 
 
-def measure(target: str, work: Path, out_bits: int = 8) -> dict[str, dict[str, float]]:
+def measure(target: str, work: Path, out_bits: int = 8,
+            cycles: dict[str, dict[str, float]] | None = None) -> dict[str, dict[str, float]]:
+    """Instructions per MAC by layer and pair; with ``cycles`` (Cortex-M7) also simulated cycles per MAC
+    into it (`latency.sim`: the same ELF's QEMU block counts priced by llvm-mca's Cortex-M7 model,
+    one region per call)."""
     rng = np.random.default_rng(0)
     cases, keys = [], []
     for name, cin, cout, h, w, k, pad, groups, _ in LAYERS:
@@ -117,16 +121,25 @@ def measure(target: str, work: Path, out_bits: int = 8) -> dict[str, dict[str, f
     table: dict[str, dict[str, float]] = {}
     for (name, wb, ab, macs), n in zip(keys, counts):
         table.setdefault(name, {})[f"W{wb}A{ab}"] = n / macs
+    if cycles is not None:
+        from latency.sim.core import simulate
+
+        r = simulate(work / target / "bench.elf", target, cwd=work / target, timeout=1200)
+        if len(r.region_cycles) != len(keys):
+            raise RuntimeError(f"the simulation saw {len(r.region_cycles)} marked calls, expected {len(keys)}")
+        for (name, wb, ab, macs), c in zip(keys, r.region_cycles):
+            cycles.setdefault(name, {})[f"W{wb}A{ab}"] = c / macs
     return table
 
 
-def render(target: str, table: dict[str, dict[str, float]]) -> list[str]:
+def render(target: str, table: dict[str, dict[str, float]], what: str = "") -> list[str]:
     cols = [f"W{w}A{a}" for w, a in PAIRS]
     low = [c for c in cols if c != "W8A8"]
-    ref_col = target == "cortex-m7"
+    ref_col = target == "cortex-m7" and not what
     head = ("| layer | " + ("CMSIS-NN W8A8 | " if ref_col else "") + " | ".join(cols) + " | "
             + " | ".join(f"x {c}" for c in low) + " |")
-    lines = [f"## {target}: instructions per MAC (QEMU, exact counts, whole `mico_conv` call)", "", head,
+    title = what or "instructions per MAC (QEMU, exact counts, whole `mico_conv` call)"
+    lines = [f"## {target}: {title}", "", head,
              "|---|" + ("---|" if ref_col else "") + "---|" * (len(cols) + len(low))]
     for (name, *_rest, ref) in LAYERS:
         row = table[name]
@@ -153,7 +166,11 @@ def main() -> None:
              f"Activations unsigned (after ReLU), {args.out_bits}-bit requantized output, every requantization shift > 32 (as in typical layers). CMSIS-NN numbers: "
              "docs/reference/deploy-and-arm.md (same QEMU counting, Cortex-M7 only).", ""]
     for t in args.targets.split(","):
-        lines += render(t, measure(t, Path(args.work), args.out_bits))
+        cyc: dict[str, dict[str, float]] | None = {} if t == "cortex-m7" else None
+        lines += render(t, measure(t, Path(args.work), args.out_bits, cyc))
+        if cyc:
+            lines += render(t, cyc, "simulated cycles per MAC (`latency.sim`: the same runs' QEMU block counts "
+                                    "priced by llvm-mca's dual-issue Cortex-M7 model; approximate, unlike the counts)")
     text = "\n".join(lines)
     print(text)
     out = Path(args.out)

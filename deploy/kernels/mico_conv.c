@@ -35,11 +35,9 @@ mico_conv_variant mico_conv_select(const mico_conv_params *p) {
      * with two or more pixels poly's shared weight words win, results/kernel_bench.md) */
     if (p->out_h * p->out_w == 1 && mico_conv_fields_ok(p)) return MICO_CONV_FIELDS;
     if (mico_conv_poly_ok(p)) return MICO_CONV_POLY;
-    /* 1-bit weights x 2-bit activations with whole-word im2col (in_c % 16 == 0) and K >= 128: packed
-     * 4-product MLA; with other channel counts its per-element im2col costs more than it saves, and
-     * on short columns its per-pixel work (1x1 over 32-64 channels: 2.32 vs 2.06 instructions per
-     * MAC through dual-MAC's assembly tiles, session 13) */
-    if (mico_conv_packed_ok(p) && (p->in_c & 15) == 0 && p->k_h * p->k_w * p->in_c >= 128) return MICO_CONV_PACKED;
+    /* 1-bit weights x 2-bit activations with whole-word im2col (in_c % 16 == 0): packed
+     * 4-product MLA; with other channel counts its per-element im2col costs more than it saves */
+    if (mico_conv_packed_ok(p) && (p->in_c & 15) == 0) return MICO_CONV_PACKED;
     if (p->w_cont < 1 || p->w_cont > 8 || p->in_cont < 2 || p->in_cont > 8) return MICO_CONV_DUALMAC; /* rejects */
     /* the dual-MAC GEMM with its word-at-a-time im2col beats the byte-lane kernel whenever the
      * channel count allows whole-word unpacking; byte-lane only pays off on convolutions (several

@@ -205,24 +205,28 @@ static int32_t dm_im2col(const mico_conv_params *p, const uint8_t *in, int32_t p
 /* Cortex-M7, sub-byte weights: the 2 x 2 tile loop in assembly (compiled, the shifts and masks
  * took separate instructions and the row pointers spilled: 47 instructions per 4-bit weight word
  * instead of 35). Per weight word: 2 LDR + 2 EOR (sign flip), then per 16-bit lane pair j one LDRD
- * of the two pixels' words, one AND (M, u, LSR #c j) per channel and 4 SMLADs. Registers: r0 job,
- * r1 column, r2 / r3 rows, r4 M, r5-r8 sums, r9 / r10 weight words, r11 lanes, r12 / lr pixels. */
+ * of the two pixels' words, one AND (M, u, LSR #c j) per channel and 4 SMLADs. The two ANDs go to
+ * different registers ahead of the SMLADs so that the dual-issue pipeline pairs them (llvm-mca: 28
+ * cycles a 4-bit weight word instead of 32). Registers: r0 (job, kept on the stack with the column
+ * end) and r11 lanes, r1 column, r2 / r3 rows, r4 M, r5-r8 sums, r9 / r10 weight words, r12 / lr
+ * pixels. */
 typedef struct {
     const uint32_t *x, *wa, *wb, *xe; /* 0, 4, 8, 12 */
     int32_t acc[4];                   /* 16: a00 a01 a10 a11 */
 } dm_job;
 #define DM_J(SH)                                                                                      \
-    "ldrd r12, lr, [r1], #8\n\tand r11, r4, r9" SH "\n\tsmlad r5, r11, r12, r5\n\tsmlad r6, r11, lr, r6\n\t" \
-    "and r11, r4, r10" SH "\n\tsmlad r7, r11, r12, r7\n\tsmlad r8, r11, lr, r8\n\t"
+    "ldrd r12, lr, [r1], #8\n\tand r11, r4, r9" SH "\n\tand r0, r4, r10" SH "\n\t"                       \
+    "smlad r5, r11, r12, r5\n\tsmlad r6, r11, lr, r6\n\tsmlad r7, r0, r12, r7\n\tsmlad r8, r0, lr, r8\n\t"
 #define DM_J4(A, B, C, D) DM_J(A) DM_J(B) DM_J(C) DM_J(D)
 #define DM_TILE_ASM(NAME, MASK_HI, FLIP, JS)                                                              \
     static void __attribute__((noinline)) NAME(dm_job *job) {                                            \
         register dm_job *j __asm__("r0") = job;                                                          \
-        __asm__ volatile("ldm r0, {r1, r2, r3}\n\tmovw r4, #" MASK_HI "\n\tmovt r4, #" MASK_HI "\n\t"        \
+        __asm__ volatile("ldm r0, {r1, r2, r3}\n\tldr r11, [r0, #12]\n\tpush {r0, r11}\n\t"                    \
+                         "movw r4, #" MASK_HI "\n\tmovt r4, #" MASK_HI "\n\t"                                 \
                          "mov r5, #0\n\tmov r6, #0\n\tmov r7, #0\n\tmov r8, #0\n\t"                      \
                          "1:\n\tldr r9, [r2], #4\n\tldr r10, [r3], #4\n\t" FLIP JS                       \
-                         "ldr r11, [r0, #12]\n\tcmp r1, r11\n\tbne 1b\n\t"                                 \
-                         "add r11, r0, #16\n\tstm r11, {r5, r6, r7, r8}\n\t"                              \
+                         "ldr r11, [sp, #4]\n\tcmp r1, r11\n\tbne 1b\n\t"                                  \
+                         "pop {r0, r11}\n\tadd r11, r0, #16\n\tstm r11, {r5, r6, r7, r8}\n\t"             \
                          : "+r"(j)                                                                        \
                          :                                                                                \
                          : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", \
@@ -237,20 +241,22 @@ DM_TILE_ASM(dm_tile22_w1, "0x1", "",
             DM_J4(", lsr #8", ", lsr #9", ", lsr #10", ", lsr #11")
             DM_J4(", lsr #12", ", lsr #13", ", lsr #14", ", lsr #15"))
 /* One pixel, 2 channels (linear layers), on the pixel's words made contiguous (dm_compact): per 4
- * lane pairs one LDM, then per pair and channel AND + SMLAD. Registers: r0 job, r1 column, r2 / r3 rows, r4 M, r5 / r6 sums, r7 / r8
- * weight words, r9 lanes, r10-r12 / lr pixel words. */
-#define DM_P(SH, P) "and r9, r4, r7" SH "\n\tsmlad r5, r9, " P ", r5\n\tand r9, r4, r8" SH "\n\tsmlad r6, r9, " P ", r6\n\t"
+ * lane pairs one LDM, then per pair the two channels' ANDs and SMLADs. Registers: r0 (job, on the
+ * stack) and r9 lanes, r1 column, r2 / r3 rows, r4 M, r5 / r6 sums, r7 / r8 weight words, r10-r12 /
+ * lr pixel words. */
+#define DM_P(SH, P) \
+    "and r9, r4, r7" SH "\n\tand r0, r4, r8" SH "\n\tsmlad r5, r9, " P ", r5\n\tsmlad r6, r0, " P ", r6\n\t"
 #define DM_P4(A, B, C, D)                                                                                   \
     "ldm r1!, {r10, r11, r12, lr}\n\t" DM_P(A, "r10")                                                  \
     DM_P(B, "r11") DM_P(C, "r12") DM_P(D, "lr")
 #define DM_PAIR_ASM(NAME, MASK_HI, FLIP, JS)                                                              \
     static void __attribute__((noinline)) NAME(dm_job *job) {                                            \
         register dm_job *j __asm__("r0") = job;                                                          \
-        __asm__ volatile("ldm r0, {r1, r2, r3}\n\tmovw r4, #" MASK_HI "\n\tmovt r4, #" MASK_HI "\n\t"        \
-                         "mov r5, #0\n\tmov r6, #0\n\t"                                                   \
+        __asm__ volatile("ldm r0, {r1, r2, r3}\n\tldr r9, [r0, #12]\n\tpush {r0, r9}\n\t"                      \
+                         "movw r4, #" MASK_HI "\n\tmovt r4, #" MASK_HI "\n\tmov r5, #0\n\tmov r6, #0\n\t"    \
                          "1:\n\tldr r7, [r2], #4\n\tldr r8, [r3], #4\n\t" FLIP JS                         \
-                         "ldr r9, [r0, #12]\n\tcmp r1, r9\n\tbne 1b\n\t"                                   \
-                         "str r5, [r0, #16]\n\tstr r6, [r0, #20]\n\t"                                     \
+                         "ldr r9, [sp, #4]\n\tcmp r1, r9\n\tbne 1b\n\t"                                    \
+                         "pop {r0, r9}\n\tstr r5, [r0, #16]\n\tstr r6, [r0, #20]\n\t"                    \
                          : "+r"(j)                                                                        \
                          :                                                                                \
                          : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", \
@@ -274,13 +280,22 @@ DM_PAIR_ASM(dm_tile21_w1, "0x1", "",
 #define DM_ASM 0
 #endif
 
+/* Whether the sub-byte weights' assembly tiles run: on columns of K >= 256. They execute 18-28 %
+ * fewer instructions at any K, but in simulated cycles (llvm-mca's dual-issue Cortex-M7 model) the
+ * compiled tiles keep up on shorter columns, where the call and setup of the assembly loop cost more
+ * than its loop saves (conv 3x3 over 16 channels, W4A8: 8 % more cycles; over 64: 4 % fewer). */
+MICO_INLINE int dm_asm_pays(const mico_conv_params *p) {
+    return DM_ASM && p->w_cont < 8 && p->k_h * p->k_w * p->in_c >= 256;
+}
+
 /* 2 channels x 2 pixels: raw dot products over nw weight words. */
-MICO_INLINE void dm_tile22(const uint8_t *ra, const uint8_t *rb, const uint32_t *x, int32_t nw, const int32_t WC,
+MICO_INLINE void dm_tile22(const uint8_t *ra, const uint8_t *rb, const uint32_t *x, int32_t nw, int asm_ok, const int32_t WC,
                            int32_t acc[4]) {
     int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
     const uint32_t *wpa = (const uint32_t *)(const void *)ra, *wpb = (const uint32_t *)(const void *)rb;
+    (void)asm_ok;
 #if DM_ASM
-    if (WC < 8 && nw > 0) {
+    if (WC < 8 && asm_ok) {
         dm_job job = {x, wpa, wpb, x + 32 / WC * nw, {0, 0, 0, 0}};
         if (WC == 4) dm_tile22_w4(&job);
         else if (WC == 2) dm_tile22_w2(&job);
@@ -394,7 +409,7 @@ MICO_INLINE void dm_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s
     int32_t *sa = sums, *sb = sums + out_c;
     int32_t oc = 0;
 #if DM_ASM
-    if (npix == 1 && WC < 8) { /* the assembly pair loop over the compacted column (dm_compact) */
+    if (npix == 1 && WC < 8 && dm_asm_pays(p)) { /* the assembly pair loop over the compacted column (dm_compact) */
         for (; oc < out_c; oc += 2) {
             const uint8_t *ra = p->weights + oc * rs;
             dm_job job = {x, (const uint32_t *)(const void *)ra,
@@ -419,7 +434,7 @@ MICO_INLINE void dm_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s
         const int two = oc + 1 < out_c;
         const uint8_t *ra = p->weights + oc * rs;
         int32_t acc[4];
-        dm_tile22(ra, two ? ra + rs : ra, x, nw, WC, acc);
+        dm_tile22(ra, two ? ra + rs : ra, x, nw, dm_asm_pays(p), WC, acc);
         sa[oc] = alpha * acc[0];
         sb[oc] = alpha * acc[1];
         if (two) {
@@ -472,7 +487,7 @@ mico_status mico_conv_dualmac(const mico_conv_params *p, const uint8_t *in, void
         const int32_t n = pix + 1 < npix ? 2 : 1;
         const int32_t s0 = dm_im2col(p, in, pix, 0, col, kp, stream, ring);
         const int32_t s1 = n == 2 ? dm_im2col(p, in, pix + 1, 1, col, kp, stream, ring) : 0;
-        if (DM_ASM && n == 1 && p->w_cont < 8) dm_compact((uint32_t *)(void *)col, kp / 2);
+        if (n == 1 && dm_asm_pays(p)) dm_compact((uint32_t *)(void *)col, kp / 2);
         switch (p->w_cont) {
             case 8: dm_gemm(p, x, s0, s1, pix, n, nw, sums, tab, fast, 8, out); break;
             case 4: dm_gemm_4(p, x, s0, s1, pix, n, nw, sums, tab, fast, out); break;

@@ -114,9 +114,10 @@ MICO_INLINE void fl_pair(const uint32_t *wa, const uint32_t *wb, const uint32_t 
 #define FL_ASM 1
 /* Cortex-M7: every channel in one assembly loop (one channel at a time: an LDM of the 3 activation
  * words, then LDR, EOR, 3 x (AND, UMLAL) per weight word; blocks of 2 words start with UMULL and
- * end with UBFX + ADD; 2 blocks per loop test). Registers: r0 job, r1 column, r2 weight row, r3 M,
- * r4:r5 product, r6 sum, r7 field / scratch, r8-r10 activation words, r11 weight word, r12 column
- * end, lr raw sums. */
+ * end with UBFX + ADD; 2 blocks per loop test). The three ANDs go to three registers ahead of the
+ * UMLALs, so the dual-issue pipeline pairs them (llvm-mca: 8 cycles a word instead of 10).
+ * Registers: r0 job (column end, raw sums pointer and row padding in it), r1 column, r2 weight row,
+ * r3 M, r4:r5 product, r6 sum, r7 / r12 / lr fields, r8-r10 activation words, r11 weight word. */
 typedef struct {
     const uint8_t *w;   /* 0: first row */
     int32_t pad;        /* 4: row stride - 4 nw */
@@ -128,16 +129,15 @@ typedef struct {
 } fl_job;
 #define FL_WORD(MUL)                                                                       \
     "ldm r1!, {r8, r9, r10}\n\tldr r11, [r2], #4\n\teor r11, r11, #0x88888888\n\t"     \
-    "and r7, r3, r11, lsl #4\n\t" MUL " r4, r5, r8, r7\n\t"                               \
-    "and r7, r3, r11\n\tumlal r4, r5, r9, r7\n\tand r7, r3, r11, lsr #4\n\tumlal r4, r5, r10, r7\n\t"
+    "and r7, r3, r11, lsl #4\n\tand r12, r3, r11\n\tand lr, r3, r11, lsr #4\n\t"          \
+    MUL " r4, r5, r8, r7\n\tumlal r4, r5, r9, r12\n\tumlal r4, r5, r10, lr\n\t"
 #define FL_FLUSH "ubfx r7, r5, #0, #12\n\tadd r6, r6, r7\n\t"
 /* The loop body is 4 words (2 blocks); a channel enters it at the word that leaves nw % 4 words
  * before the first full pass: 0 and 2 at a block start, 1 and 3 at a block's second word with a zero
- * product (the entry address is found once per call). lr walks the raw sums. */
+ * product (the entry address is found once per call). The raw sums pointer walks in the job. */
 static void __attribute__((noinline)) fl_chans(fl_job *job) {
     register fl_job *j __asm__("r0") = job;
-    __asm__ volatile("movw r3, #0x00F0\n\tmovt r3, #0xF00F\n\tldr r12, [r0, #12]\n\tldr r2, [r0]\n\t"
-                     "ldr lr, [r0, #24]\n\tldr r7, [r0, #16]\n\t"
+    __asm__ volatile("movw r3, #0x00F0\n\tmovt r3, #0xF00F\n\tldr r2, [r0]\n\tldr r7, [r0, #16]\n\t"
                      "cmp r7, #1\n\tbeq 21f\n\tcmp r7, #2\n\tbeq 22f\n\tcmp r7, #3\n\tbeq 23f\n\t"
                      "adr.w r7, 1f\n\tb 24f\n\t"
                      "21:\n\tadr.w r7, 8f\n\tb 24f\n\t"
@@ -149,9 +149,9 @@ static void __attribute__((noinline)) fl_chans(fl_job *job) {
                      "0:\n\tldr r1, [r0, #8]\n\tmovs r6, #0\n\tldr r7, [r0, #16]\n\tbx r7\n\t"
                      "1:\n\t" FL_WORD("umull") "10:\n\t" FL_WORD("umlal") FL_FLUSH
                      "2:\n\t" FL_WORD("umull") "11:\n\t" FL_WORD("umlal") FL_FLUSH
-                     "cmp r1, r12\n\tbne 1b\n\t"
-                     "str r6, [lr], #4\n\tldr r7, [r0, #4]\n\tadd r2, r2, r7\n\t"
-                     "ldr r7, [r0, #20]\n\tcmp lr, r7\n\tbne 0b\n\t"
+                     "ldr r7, [r0, #12]\n\tcmp r1, r7\n\tbne 1b\n\t"
+                     "ldr r7, [r0, #24]\n\tstr r6, [r7], #4\n\tstr r7, [r0, #24]\n\tldr r12, [r0, #4]\n\t"
+                     "add r2, r2, r12\n\tldr r12, [r0, #20]\n\tcmp r7, r12\n\tbne 0b\n\t"
                      : "+r"(j)
                      :
                      : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc",

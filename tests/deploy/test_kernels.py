@@ -162,7 +162,7 @@ def test_word_im2col_every_container_pair(cin, w_bits, in_bits, in_signed):
     assert ("poly" in ran) == poly
     assert ("long" in ran) == _long(op)
     assert ckernels.selected_variant(op) == ("long" if _long(op) else "fields" if _fields(op) else "poly" if poly
-                                             else "packed" if packed and 9 * cin >= 128 else "dualmac")
+                                             else "packed" if packed else "dualmac")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
