@@ -234,8 +234,8 @@ def test_structural_features_follow_the_dispatcher():
     # (only meaningful while the dataset matches the kernels)
     from latency.profile import kernel_hash
 
-    if df.attrs["provenance"]["kernel_hash"] == kernel_hash():  # the C enum's 9 (long) is 13 here
-        assert (f["var"] == df["variant"].replace({9: 13})).all()
+    if df.attrs["provenance"]["kernel_hash"] == kernel_hash():  # the C enum's 9 (long) is 13 here, 10 (fields) 14
+        assert (f["var"] == df["variant"].replace({9: 13, 10: 14})).all()
     X, names = _design(f)
     assert X.shape == (len(df), len(names)) and np.isfinite(X).all() and (X >= 0).all()
     a53 = _frame(df, "cortex-a53")  # mico_conv_neon.c's paths: int16 (8-bit weights and activations),
