@@ -31,7 +31,7 @@ mico_conv_variant mico_conv_select(const mico_conv_params *p) {
      * products per UMLAL beat the two of the poly kernel's MLA (results/kernel_bench.md) */
     if (mico_conv_long_ok(p)) return MICO_CONV_LONG;
     /* 4-bit weights on a single pixel (linear layers): three products per UMLAL with the weights
-     * masked in place beat poly's two per MLA (fc 256->64 W4A4: 1.57 vs 2.08 instructions per MAC;
+     * masked in place beat poly's two per MLA (fc 256->64 W4A4: 1.61 vs 2.08 instructions per MAC;
      * with two or more pixels poly's shared weight words win, results/kernel_bench.md) */
     if (p->out_h * p->out_w == 1 && mico_conv_fields_ok(p)) return MICO_CONV_FIELDS;
     if (mico_conv_poly_ok(p)) return MICO_CONV_POLY;

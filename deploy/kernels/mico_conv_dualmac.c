@@ -280,10 +280,10 @@ DM_PAIR_ASM(dm_tile21_w1, "0x1", "",
 #define DM_ASM 0
 #endif
 
-/* Whether the sub-byte weights' assembly tiles run: on columns of K >= 256. They execute 18-28 %
+/* Whether the sub-byte weights' assembly tiles run: on columns of K >= 256. They execute 13-26 %
  * fewer instructions at any K, but in simulated cycles (llvm-mca's dual-issue Cortex-M7 model) the
  * compiled tiles keep up on shorter columns, where the call and setup of the assembly loop cost more
- * than its loop saves (conv 3x3 over 16 channels, W4A8: 8 % more cycles; over 64: 4 % fewer). */
+ * than its loop saves (conv 3x3 over 16 channels, W4A8: 7 % more cycles; over 64: 4 % fewer). */
 MICO_INLINE int dm_asm_pays(const mico_conv_params *p) {
     return DM_ASM && p->w_cont < 8 && p->k_h * p->k_w * p->in_c >= 256;
 }
