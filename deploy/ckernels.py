@@ -9,7 +9,7 @@ import numpy as np
 
 from deploy.toolchain import host_kernel_library
 
-VARIANTS = {"auto": 0, "portable": 1, "dualmac": 2, "bytelane": 3, "dw": 4, "neon": 5, "packed": 6, "poly": 7, "rows": 8,
+VARIANTS = {"auto": 0, "portable": 1, "dualmac": 2, "bytelane": 3, "dw": 4, "neon": 5, "poly": 7, "rows": 8,
             "long": 9, "fields": 10}
 CONV_FIELDS = (
     "in_h in_w in_c out_h out_w out_c k_h k_w stride_h stride_w pad_h pad_w groups w_bits w_cont in_bits "

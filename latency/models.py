@@ -14,10 +14,9 @@ Models:
   remainder tiles), byte-lane steps and flushes, im2col per pixel / tap / element (inside vs.
   padding, per container pair, fast paths; with the row ring: rows converted once, words copied
   per tap, one run per kernel row), zero tails, requantization per output container,
-  depthwise row conversion and channel-pair MACs (or byte fields, 4 outputs a MLA); the M7 ``packed`` kernel (1/2-bit weights x
-  2-bit activations, in_c % 16 == 0): 2-pixel / 1-pixel tiles x weight words (one word = 4 or 8
-  MLA steps + the top-byte extraction), word-at-a-time im2col (16 activations per input word,
-  inside vs. padding) per weight container; the A53 NEON entry: 2x2 tiles, 8-deep int16 steps +
+  depthwise row conversion and channel-pair MACs (or byte fields, 4 outputs a MLA); the M7 ``poly`` kernel (1/2/4-bit
+  weights x 2/4-bit activations): 2-pixel / 1-pixel tiles x weight words per container pair, word or
+  element im2col; the A53 NEON entry: 2x2 tiles, 8-deep int16 steps +
   scalar tail (8-bit weights), 8-byte row blocks + half blocks on int16 SMLAL or SMLAL.8B tiles
   (2/4-bit activation containers) with SADALP folds, per-pixel column reorder into field order,
   narrowing and column sums, vector vs. scalar im2col per activation container; non-negative least
@@ -66,7 +65,7 @@ WC, AC = (1, 2, 4, 8), (2, 4, 8)
 
 
 # ---------------------------------------------------------------------------------- features
-VARIANT_NAMES = {1: "portable", 2: "dualmac", 3: "bytelane", 4: "dw", 5: "neon", 6: "packed", 7: "poly", 8: "rows",
+VARIANT_NAMES = {1: "portable", 2: "dualmac", 3: "bytelane", 4: "dw", 5: "neon", 7: "poly", 8: "rows",
                  9: "n8", 10: "outer", 11: "dwn", 12: "nr", 13: "long", 14: "fields"}
 LONG = 13  # the long-multiply kernel (C enum MICO_CONV_LONG = 9; 9-12 name the A53 paths here)
 FIELDS = 14  # the in-place 4-bit-weight kernel (C enum MICO_CONV_FIELDS = 10)
@@ -93,7 +92,7 @@ def _variant_m7(df: pd.DataFrame) -> np.ndarray:
     from latency.profile import KernelConfig
 
     lib = library()
-    # deploy always passes the per-row weight sums (``wsum``); the packed kernel requires them, so the
+    # deploy always passes the per-row weight sums (``wsum``); the poly kernel requires them, so the
     # query must carry a non-null pointer too (the dispatcher only tests it for NULL)
     dummy = ct.c_int32(0)
     out = np.zeros(len(df), dtype=np.int64)
@@ -364,10 +363,8 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     df["dwb_memset"] = (rows + rows_out) * cin * wb
     df["dwb_grp"] = df["out_h"].to_numpy(float) * cin * np.floor(ow_ / 4)
     df["dwb_tail"] = df["out_h"].to_numpy(float) * cin * (ow_ % 4 != 0)
-    # M7 packed kernel (1/2-bit weights x 2-bit activations, in_c % 16 == 0): pixel pairs x channel
-    # pairs, 2-pixel tiles (P2) and the odd last pixel (P1); per tile and weight word: 2 loads + XOR,
-    # 32/c/4 steps of shift/AND + LDRD + MLAs, then the top-byte extraction (ADD LSR #24) per word;
-    # im2col: whole input words (16 two-bit activations) per step, per weight container
+    # M7 poly kernel: pixel pairs x channel pairs, 2-pixel tiles (P2) and the odd last pixel (P1), each
+    # over the nw weight words
     cpairs = np.ceil(oc / 2)
     pk_t2 = np.floor(P / 2) * cpairs
     pk_t1 = (P % 2) * cpairs
@@ -401,8 +398,6 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     df["lg_copy"] = lg_ring * vh * vw * tw_l  # ring words copied into columns
     df["lg_runs"] = lg_ring * P * kh
     df["lg_pad"] = P * (ntp - nt_l)
-    df["pk_words_in"] = vh * vw * np.ceil(cin / 16)  # input words converted (inside the image)
-    df["pk_words_out"] = (taps - vh * vw) * np.ceil(cin / 16)  # padding words filled
     # A53 NEON: always 2x2 tiles (the odd pixel / channel is duplicated); per tile 8-deep int16 steps
     # + scalar tail (8-bit weights), 8-byte row blocks (64/c weights) + a 4-byte half block
     # (sub-byte weights), on int16 SMLAL (8-bit activation containers) or SMLAL.8B into int16 lanes
@@ -656,34 +651,20 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
                 if w < 8:
                     add(f"{vn}:w{w}:w22a", m * (wc == w) * df["w22a"])
                     add(f"{vn}:w{w}:w21", m * (wc == w) * df["w21"])
-    def tiled(vn: str, m: np.ndarray) -> None:  # packed and poly: 2-pixel x 2-channel tiles, one-pixel tail
-        add(f"{vn}:const", m)
-        add(f"{vn}:pix", m * df["pix"])
-        add(f"{vn}:taps_in", m * df["taps_in"])
-        add(f"{vn}:taps_out", m * df["taps_out"])
-        add(f"{vn}:t2", m * df["pk_t2"])
-        add(f"{vn}:t1", m * df["pk_t1"])
-
-    m = (var == 6).astype(float)  # M7 packed 4-products-per-MLA kernel
-    tiled("packed", m)
-    for w in (1, 2):
-        mw = m * (wc == w)
-        add(f"packed:w{w}:words_in", mw * df["pk_words_in"])
-        add(f"packed:w{w}:words_out", mw * df["pk_words_out"])
-        add(f"packed:w{w}:tail", mw * df["tail"])
-        add(f"packed:w{w}:wp2", mw * df["pk_w2"])  # 2-pixel tile x weight word (8 or 16 MLAs + 4 top bytes)
-        add(f"packed:w{w}:wp1", mw * df["pk_w1"])
-    for o in O_CONTS:
-        add(f"packed:o{o}:outs", m * (oc == o) * df["outs"])
-    # M7 poly kernel (2/4-bit weight x 2/4-bit activation containers, deploy/kernels/mico_conv_poly.c):
-    # the same 2-pixel x 2-channel tiles as packed; per tile and weight word one shift/AND per field
+    # M7 poly kernel (1/2/4-bit weight x 2/4-bit activation containers, deploy/kernels/mico_conv_poly.c):
+    # 2-pixel x 2-channel tiles and a one-pixel tail; per tile and weight word one shift/AND per field
     # group and F products per MLA/MUL, extraction schedule fixed per (weight, activation) layout;
     # im2col whole words when in_c is a multiple of the 32/c elements of a weight word, else per element
     m = (var == 7).astype(float)
     E = 32 / np.maximum(wc, 1)
     words = (df["in_c"].to_numpy(float) % E == 0).astype(float)
-    tiled("poly", m)
-    for w in (2, 4):
+    add("poly:const", m)
+    add("poly:pix", m * df["pix"])
+    add("poly:taps_in", m * df["taps_in"])
+    add("poly:taps_out", m * df["taps_out"])
+    add("poly:t2", m * df["pk_t2"])
+    add("poly:t1", m * df["pk_t1"])
+    for w in (1, 2, 4):
         for a in (2, 4):
             mwa = m * (wc == w) * (ac == a)
             add(f"poly:w{w}a{a}:wp2", mwa * df["pk_w2"])

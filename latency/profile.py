@@ -179,7 +179,7 @@ def provenance(target: str) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------------- sampling
 def sample_configs(n: int, seed: int = 0, kinds: Sequence[str] = KINDS, max_macs: int = 2_000_000,
-                   max_bytes: int = 300_000, packed_frac: float = 0.125,
+                   max_bytes: int = 300_000, lowbit_frac: float = 0.125,
                    gather_frac: float = 0.125, lookup_frac: float = 0.08,
                    dw_frac: float = 0.06, fields_frac: float = 0.04) -> list[KernelConfig]:
     """``n`` configurations from a scrambled Sobol design over shape and bit dimensions.
@@ -187,9 +187,10 @@ def sample_configs(n: int, seed: int = 0, kinds: Sequence[str] = KINDS, max_macs
     Five strata have their own Sobol streams, because the uniform design puts too few points there
     to fit their own terms:
 
-    - ``packed_frac * n`` (seed + 1) inside the region of the sub-byte fast paths (1/2-bit weights
-      x 1/2-bit activations, channel counts that are multiples of 16, no depthwise): the M7
-      ``packed`` kernel and the A53 NEON sub-byte paths; the uniform design puts ~2.5 % there.
+    - ``lowbit_frac * n`` (seed + 1) inside the region of the sub-byte fast paths (1/2-bit weights
+      x 1/2-bit activations, channel counts that are multiples of 16, no depthwise): the M7 poly
+      kernel's 1-bit-weight layouts, its long-multiply kernel and the A53 NEON sub-byte paths; the
+      uniform design puts ~2.5 % there.
     - ``gather_frac * n`` (seed + 2) in the first layers of small CNNs: few input channels that do
       not fill whole words at sub-byte activations (e.g. LeNet-5's 6 channels at 2 bits, 12 bits
       a pixel), where every pixel's field is gathered bit by bit. With only the uniform design
@@ -205,16 +206,16 @@ def sample_configs(n: int, seed: int = 0, kinds: Sequence[str] = KINDS, max_macs
       (3-4 bit weights, 1-4 bit activations, `mico_conv_fields.c`); the uniform design puts about 25
       points there.
     """
-    n_packed = int(round(n * packed_frac))
+    n_lowbit = int(round(n * lowbit_frac))
     n_gather = int(round(n * gather_frac))
     n_lookup = int(round(n * lookup_frac)) if any(k in ("conv2d", "conv1d") for k in kinds) else 0
     n_dw = int(round(n * dw_frac)) if "depthwise" in kinds else 0
     n_fields = int(round(n * fields_frac)) if "linear" in kinds else 0
-    main = _sobol_configs(n - n_packed - n_gather - n_lookup - n_dw - n_fields, seed, kinds, max_macs, max_bytes,
+    main = _sobol_configs(n - n_lowbit - n_gather - n_lookup - n_dw - n_fields, seed, kinds, max_macs, max_bytes,
                           (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128), tuple(BITS), tuple(BITS))
     pk = [k for k in kinds if k != "depthwise"] or list(kinds)
     gk = [k for k in kinds if k in ("conv2d", "conv1d")] or list(kinds)
-    return (main + _sobol_configs(n_packed, seed + 1, pk, max_macs, max_bytes, (16, 32, 48, 64, 96, 128), (1, 2), (1, 2))
+    return (main + _sobol_configs(n_lowbit, seed + 1, pk, max_macs, max_bytes, (16, 32, 48, 64, 96, 128), (1, 2), (1, 2))
             + _sobol_configs(n_gather, seed + 2, gk, max_macs, max_bytes, (1, 2, 3, 5, 6, 10, 12), tuple(BITS),
                              (1, 2, 3, 4, 5, 6))
             + _sobol_configs(n_lookup, seed + 3, gk, max_macs, max_bytes, (1, 2, 3), tuple(BITS), (1, 2),

@@ -4,7 +4,7 @@ Usage: python scripts/bench_kernels.py [--targets cortex-m7,cortex-a53] [--out r
 
 Each layer runs once through the dispatcher (`mico_conv`, the kernel a deployed model uses) on
 random data; the count covers the whole call (im2col, MACs, requantization, packing the output).
-MICO_BENCH_VARIANT=MICO_CONV_PACKED (any mico_conv_variant name) runs that variant instead of the
+MICO_BENCH_VARIANT=MICO_CONV_POLY (any mico_conv_variant name) runs that variant instead of the
 dispatcher (tests/deploy/test_kernels_target.py uses it to check variants on the targets).
 """
 

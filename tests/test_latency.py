@@ -247,33 +247,32 @@ def test_structural_features_follow_the_dispatcher():
     assert set(a53["var"][~dw & ~one & int8]) <= {9, 10} and {9, 10} <= set(a53["var"])
     Xa, names_a = _design(a53)
     on = {n.split(":")[0] for n, c in zip(names_a, Xa.T) if c.any()}
-    assert {"neon", "n8", "outer", "dwn"} <= on and not on & {"dualmac", "poly", "packed", "rows", "dw", "dw3"}
+    assert {"neon", "n8", "outer", "dwn"} <= on and not on & {"dualmac", "poly", "rows", "dw", "dw3"}
 
 
-def test_packed_and_neon_subbyte_features():
-    """The dispatcher query sees deploy's packed and poly kernels (they need the weight-sum pointer
-    deploy always passes) and their loop terms, and the NEON sub-byte ones, are populated where
-    those paths run."""
+def test_poly_and_neon_subbyte_features():
+    """The dispatcher query sees deploy's poly kernel (it needs the weight-sum pointer deploy always
+    passes) and its loop terms, and the NEON sub-byte ones, are populated where those paths run."""
     from latency.models import _design, _frame
     from latency.profile import sample_configs
 
     cfgs = [KernelConfig("conv2d", 32, 16, 8, 8, 3, 3, 1, 1, 2, 2, 2),  # poly, whole-word im2col (in_c % 16 == 0)
             KernelConfig("conv2d", 24, 16, 8, 8, 3, 3, 1, 1, 2, 2, 2),  # poly, per-element im2col
-            KernelConfig("linear", 64, 10, 1, 1, 1, 1, 1, 0, 1, 2, 32),  # packed, 1-bit weights, one pixel
+            KernelConfig("linear", 64, 10, 1, 1, 1, 1, 1, 0, 1, 2, 32),  # poly, 1-bit weights, one pixel
             KernelConfig("conv2d", 32, 16, 8, 8, 3, 3, 1, 1, 8, 8, 8)]
     # on Cortex-M7 the 8x8 sub-byte convolutions (64 output pixels) run the long-multiply kernel, 3x3
     # ones (9 pixels) poly
     m7 = [KernelConfig("conv2d", 32, 16, 3, 3, 3, 3, 1, 1, 2, 2, 2), KernelConfig("conv2d", 24, 16, 3, 3, 3, 3, 1, 1, 2, 2, 2),
           *cfgs[2:], cfgs[0], KernelConfig("conv2d", 32, 16, 8, 8, 3, 3, 1, 1, 4, 4, 8)]
     f = _frame(m7, "cortex-m7")
-    assert list(f["var"]) == [7, 7, 6, 2, 13, 13]
+    assert list(f["var"]) == [7, 7, 7, 2, 13, 13]
     X, names = _design(f)
     col = {n: X[:, i] for i, n in enumerate(names)}
     assert col["poly:w2a2:wp2"][0] == 4 * 8 * (3 * 3 * 32 / 16)  # pixel pairs x channel pairs x words
     assert col["poly:w2a2:el_in_words"][0] > 0 and col["poly:w2a2:el_in"][0] == 0
     assert col["poly:w2a2:el_in"][1] > 0 and col["poly:w2a2:el_in_words"][1] == 0
-    assert col["packed:w1:wp1"][2] == 5 * 2 and col["packed:w1:wp2"][2] == 0
-    assert col["packed:const"][3] == 0 and col["poly:const"][3] == 0 and col["long:const"][3] == 0
+    assert col["poly:w1a2:wp1"][2] == 5 * 2 and col["poly:w1a2:wp2"][2] == 0 and col["poly:w2a2:wp1"][2] == 0
+    assert col["poly:const"][3] == 0 and col["long:const"][3] == 0
     # long: W2A2 4 fields (8 words a tap, 72 -> 3 blocks of 24), W4A4 3 fields (11 words a tap, 99 -> 5
     # blocks of 20, 100 steps); 32 pixel pairs x 8 channel pairs
     assert col["long:steps"][4] == 32 * 8 * 72 and col["long:blocks"][4] == 32 * 8 * 3
@@ -289,9 +288,10 @@ def test_packed_and_neon_subbyte_features():
     # one pixel (linear): 4-channel tiles, 128 one-bit weights a block
     assert col["n8:px1:w1:mla:blk"][2] == 3 and col["n8:px4:w1:mla:blk"][2] == 0
     assert col["neon:steps"][3] == 32 * 8 * (288 // 8) and col["n8:const"][3] == 0
-    # the profiler's design reaches the poly and packed regions
+    # the profiler's design reaches the poly kernel (1-bit weights too) and the long-multiply kernel
     s = _frame(sample_configs(480), "cortex-m7")
-    assert (s["var"] == 7).sum() >= 20 and (s["var"] == 6).sum() >= 4 and (s["var"] == 13).sum() >= 20
+    assert (s["var"] == 7).sum() >= 20 and ((s["var"] == 7) & (s["wc"] == 1)).sum() >= 4
+    assert (s["var"] == 13).sum() >= 20
 
 
 def test_overhead_model_recovers_linear_costs():

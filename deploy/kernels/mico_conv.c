@@ -5,7 +5,6 @@
 int32_t mico_conv_bytelane_steps(const mico_conv_params *p);
 int32_t mico_conv_fields_ok(const mico_conv_params *p);
 int32_t mico_conv_long_ok(const mico_conv_params *p);
-int32_t mico_conv_packed_ok(const mico_conv_params *p);
 int32_t mico_conv_poly_ok(const mico_conv_params *p);
 int32_t mico_conv_rows_ok(const mico_conv_params *p);
 
@@ -20,9 +19,10 @@ mico_conv_variant mico_conv_select(const mico_conv_params *p) {
     return MICO_CONV_NEON;
 #else
     /* measured (results/kernel_bench.md, LeNet-5 layers; QEMU instruction counts on Cortex-M7):
-     * 2/4-bit weight containers x 2/4-bit activation containers: the polynomial-packing kernel
-     * beats packed, dual-MAC and byte-lane on every benchmark and LeNet-5 layer, at any channel
-     * count */
+     * 1/2/4-bit weight containers x 2/4-bit activation containers: the polynomial-packing kernel
+     * beats dual-MAC and byte-lane (and the packed-multiply kernel it replaced) on every benchmark and LeNet-5 layer, at any channel
+     * count (1-bit weights x 2-bit activations, conv 1x1 16x16x32->32: 1.50 instructions per MAC vs
+     * packed's 2.32; conv 1x1 over 12 channels: 4.62 vs byte-lane's 9.59) */
     /* 1-3 input channels (first layers): no per-pixel field at all (LeNet-5 conv1 W8A8: 2.92
      * instructions per MAC vs 5.31 through gather + dual-MAC in session 4, results/lowbit_e2e_m7.md), at any
      * bit pair */
@@ -35,9 +35,6 @@ mico_conv_variant mico_conv_select(const mico_conv_params *p) {
      * with two or more pixels poly's shared weight words win, results/kernel_bench.md) */
     if (p->out_h * p->out_w == 1 && mico_conv_fields_ok(p)) return MICO_CONV_FIELDS;
     if (mico_conv_poly_ok(p)) return MICO_CONV_POLY;
-    /* 1-bit weights x 2-bit activations with whole-word im2col (in_c % 16 == 0): packed
-     * 4-product MLA; with other channel counts its per-element im2col costs more than it saves */
-    if (mico_conv_packed_ok(p) && (p->in_c & 15) == 0) return MICO_CONV_PACKED;
     if (p->w_cont < 1 || p->w_cont > 8 || p->in_cont < 2 || p->in_cont > 8) return MICO_CONV_DUALMAC; /* rejects */
     /* the dual-MAC GEMM with its word-at-a-time im2col beats the byte-lane kernel whenever the
      * channel count allows whole-word unpacking; byte-lane only pays off on convolutions (several
@@ -58,7 +55,6 @@ static mico_status mico_conv_run(mico_conv_variant v, const mico_conv_params *p,
         case MICO_CONV_DUALMAC: return mico_conv_dualmac(p, in, out, scratch, scratch_bytes);
         case MICO_CONV_BYTELANE: return mico_conv_bytelane(p, in, out, scratch, scratch_bytes);
         case MICO_CONV_DW: return mico_conv_dw(p, in, out, scratch, scratch_bytes);
-        case MICO_CONV_PACKED: return mico_conv_packed(p, in, out, scratch, scratch_bytes);
         case MICO_CONV_POLY: return mico_conv_poly(p, in, out, scratch, scratch_bytes);
         case MICO_CONV_NEON: return mico_conv_neon(p, in, out, scratch, scratch_bytes);
         case MICO_CONV_ROWS: return mico_conv_rows(p, in, out, scratch, scratch_bytes);

@@ -50,9 +50,9 @@ static int32_t mico_conv_kernel_scratch(const mico_conv_params *p) {
     if (p->groups == 1) {
         const int32_t k = p->k_h * p->k_w * p->in_c;
         const int32_t kp = (k + 31) / 32 * 32;
-        /* dual-MAC: 2 pixels x kp int16; byte-lane / packed: 2 x kp bytes; poly: 2 pixels x
-         * ceil(k / E) weight words x G column words (E = 32 / w_cont elements per weight word, G
-         * words per weight word: 4 for W4A4 / W2A2 / W2A4, 2 for W4A2), at most 4 kp bytes; then
+        /* dual-MAC: 2 pixels x kp int16; byte-lane: 2 x kp bytes; poly: 2 pixels x ceil(k / E)
+         * weight words x G column words (E = 32 / w_cont elements per weight word, G words per
+         * weight word: 4 for W4A4 / W2A2 / W2A4, 2 for W4A2, 8 for 1-bit weights), at most 2 kp bytes; then
          * the gathered field of one pixel (mico_gather.c, at most kp bytes and 8 of slack), the
          * per-channel requantization table (16 bytes a channel) and 2 x out_c int32 raw sums
          * (mico_conv_store_pixels.c), plus up to 3 bytes of alignment; then the ring of k_h

@@ -1,10 +1,12 @@
-/* Polynomial-packing convolution (groups == 1) for 2/4-bit weight containers x 2/4-bit activation
+/* Polynomial-packing convolution (groups == 1) for 1/2/4-bit weight containers x 2/4-bit activation
  * containers: several products per 32-bit multiply-accumulate, straight from the packed weight
  * rows (no re-packing, flash layout unchanged).
  *
  * Operands are made unsigned: x' = x + o_x (o_x = 2^(ca-1) for signed inputs, else 0; the
  * container's sign bit is flipped), w' = w + 2^(cw-1) (sign bit flipped), so
  *     sum x w = sum x'w' - o_w sum x' - o_x sum w     (sum w = wsum, sum x' over the real K).
+ * 1-bit weights (w = 2 w' - 1, w' the stored bit) meet 2 x' in the column instead of x', so the
+ * same formula holds with o_w = 1: sum x w = sum (2 x') w' - sum x' - o_x sum w.
  * A weight word u' (E = 32/cw elements) is split into G groups of F fields of spacing S bits
  * (F S = 32) with ONE shift + AND: y_g = (u' >> cw g) & M holds element g + f G at bit f S
  * (f = 0..F-1; S / cw = G makes the fields line up). The im2col buffer holds the matching
@@ -16,18 +18,20 @@
  *     W4 x A2: S = 8,  F = 4, G = 2, M = 0x0F0F0F0F
  *     W2 x A2: S = 8,  F = 4, G = 4, M = 0x03030303
  *     W2 x A4: S = 8,  F = 4, G = 4, M = 0x03030303
+ *     W1 x A2, W1 x A4: S = 8, F = 4, G = 8, M = 0x01010101
  * Bounds (P = max x' * max w' with container maxima, so any container content is exact): after
  * n accumulated multiplies the dot field holds at most n F P and field j < F-1 (j+1 products
  * per multiply) at most n (j+1) P. The extraction (acc >> D) is exact while
  *     n F P <= 2^S - 1                                  (dot field does not overflow) and
  *     n P sum_{j<F-1} (j+1) 2^(j S) <= 2^D - 1           (lower fields never carry into bit D),
- * mico_field_steps() returns the largest such n (W4A4: 145, W2A2: 7, W4A2 / W2A4: 1). With n >= G a whole
+ * mico_field_steps() returns the largest such n (W4A4: 145, W2A2: 7, W1A2: 10, W4A2 / W2A4: 1, W1A4: 2;
+ * 1-bit weights count P with 2 x'). With n >= G a whole
  * number of weight words (n / G) is accumulated per extraction (MLA); otherwise every product
  * is extracted on its own (MUL + ADD with LSR, still F products per multiply).
  * Tiles: 2 output channels x 2 pixels; x words of the two pixels are interleaved, so one
  * double-word load feeds 4 multiplies. The K tail (K not a multiple of E) holds x' = 0 (adds
  * nothing, not counted in sum x'); pixels outside the image are x = 0, i.e. x' = o_x.
- * Scratch: 2 pixels x ceil(K/E) words x G words = at most 4 K (rounded up to 32) bytes, then the
+ * Scratch: 2 pixels x ceil(K/E) words x G words = at most 2 K (rounded up to 32) bytes, then the
  * gathered field of one pixel (channel counts that do not fill whole weight words) and, for
  * channel counts that do, the ring of converted input rows (G c / E words a pixel), within
  * mico_conv_get_buffer_size.
@@ -37,7 +41,8 @@
 
 int32_t mico_conv_poly_ok(const mico_conv_params *p);
 int32_t mico_conv_poly_ok(const mico_conv_params *p) {
-    return p && p->groups == 1 && (p->w_cont == 2 || p->w_cont == 4) && (p->in_cont == 2 || p->in_cont == 4) &&
+    return p && p->groups == 1 && (p->w_cont == 1 || p->w_cont == 2 || p->w_cont == 4) &&
+           (p->in_cont == 2 || p->in_cont == 4) &&
            p->wsum != 0;
 }
 
@@ -72,7 +77,7 @@ MICO_INLINE uint32_t pl_fsum(uint32_t v, const int32_t CONT) {
  * DS 1: a converted pixel of the row ring); returns sum x'. */
 MICO_INLINE int32_t pl_words(const uint8_t *src, uint32_t *dst, int32_t n, int32_t sg, const int32_t WC,
                              const int32_t CA, const int32_t DS) {
-    const int32_t E = 32 / WC, G = WC == 4 && CA == 2 ? 2 : 4;
+    const int32_t E = 32 / WC, G = E / (WC == 4 && CA == 4 ? 2 : 4);
     const uint32_t fl4 = sg ? 0x88888888u : 0u, fl2 = sg ? 0xAAAAAAAAu : 0u;
     int32_t sum = 0;
     for (int32_t ci = 0; ci < n; ci += E, dst += DS * G, src += E * CA / 8) {
@@ -93,6 +98,32 @@ MICO_INLINE int32_t pl_words(const uint8_t *src, uint32_t *dst, int32_t n, int32
             dst[DS] = pl_rev((t >> 2) & 0x03030303u);
             const uint32_t q = (t & 0x03030303u) + ((t >> 2) & 0x03030303u);
             sum += (int32_t)((q * 0x01010101u) >> 24);
+        } else if (WC == 1 && CA == 2) { /* 32 crumbs in two words; x_g bytes (3..0) = 2 a_{g+8f}, f = 0..3 */
+            const uint32_t v0 = mico_load32(src) ^ fl2, v1 = mico_load32(src + 4) ^ fl2;
+#pragma GCC unroll 8
+            for (int32_t g = 0; g < 8; g++) {
+                const uint32_t A = (v0 >> (2 * g)) & 0x00030003u, B = (v1 >> (2 * g)) & 0x00030003u;
+                dst[DS * g] = (A << 25) | ((A & 0x00030000u) << 1) | ((B & 0x3u) << 9) | (B >> 15);
+            }
+            sum += (int32_t)(pl_fsum(v0, 2) + pl_fsum(v1, 2));
+        } else if (WC == 1) { /* W1 x A4: 32 nibbles in four words; x_g bytes (3..0) = 2 a_{g+8f}, f = 0..3 */
+            const uint32_t v0 = mico_load32(src) ^ fl4, v1 = mico_load32(src + 4) ^ fl4;
+            const uint32_t v2 = mico_load32(src + 8) ^ fl4, v3 = mico_load32(src + 12) ^ fl4;
+            /* byte j of lo (hi): nibble g = 2j (2j + 1) of words (0, 1, 2, 3), i.e. a_{g+8f}, f = 0..3, at bits 15..0 */
+            const uint32_t lo01 = ((v0 & 0x0F0F0F0Fu) << 4) | (v1 & 0x0F0F0F0Fu);
+            const uint32_t hi01 = (v0 & 0xF0F0F0F0u) | ((v1 >> 4) & 0x0F0F0F0Fu);
+            const uint32_t lo23 = ((v2 & 0x0F0F0F0Fu) << 4) | (v3 & 0x0F0F0F0Fu);
+            const uint32_t hi23 = (v2 & 0xF0F0F0F0u) | ((v3 >> 4) & 0x0F0F0F0Fu);
+#pragma GCC unroll 4
+            for (int32_t j = 0; j < 4; j++) { /* four nibbles n3..n0 -> bytes 3..0, doubled */
+                uint32_t l = (((lo01 >> (8 * j)) & 0xFFu) << 8) | ((lo23 >> (8 * j)) & 0xFFu);
+                uint32_t h = (((hi01 >> (8 * j)) & 0xFFu) << 8) | ((hi23 >> (8 * j)) & 0xFFu);
+                l = (l | (l << 8)) & 0x00FF00FFu;
+                h = (h | (h << 8)) & 0x00FF00FFu;
+                dst[DS * (2 * j)] = ((l | (l << 4)) & 0x0F0F0F0Fu) << 1;
+                dst[DS * (2 * j + 1)] = ((h | (h << 4)) & 0x0F0F0F0Fu) << 1;
+            }
+            sum += (int32_t)(pl_fsum(v0, 4) + pl_fsum(v1, 4) + pl_fsum(v2, 4) + pl_fsum(v3, 4));
         } else { /* W2 x A4: 16 nibbles in two words; x_g bytes (3..0) = a_g, a_g+4, a_g+8, a_g+12 */
             const uint32_t v0 = mico_load32(src) ^ fl4, v1 = mico_load32(src + 4) ^ fl4;
             for (int32_t g = 0; g < 4; g++) {
@@ -122,7 +153,7 @@ MICO_INLINE int32_t pl_im2col(const mico_conv_params *p, const uint8_t *in, int3
         return pl_words((const uint8_t *)stream, col + s, nw * E, sg, WC, CA, 2);
     }
     /* x' pattern of an outside pixel: o_x in every field */
-    const uint32_t opat = ox * (S == 16 ? 0x00010001u : 0x01010101u);
+    const uint32_t opat = ox * (S == 16 ? 0x00010001u : 0x01010101u) * (WC == 1 ? 2u : 1u);
     const int32_t tw = G * (c / E); /* column words of one tap (one pixel) */
     int32_t sum = 0;
 #define PL_CONV(E0, D, DS) pl_words(in + (E0) * CA / 8, (D), c, sg, WC, CA, (DS))
@@ -190,18 +221,35 @@ MICO_INLINE void pl_a22(const uint32_t *wa, const uint32_t *wb, const uint32_t *
     "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t" \
     "pkhtb %[y], %[q1], %[q0], asr #16\n\tuxtab16 %[a1], %[a1], %[y], ror #8\n\t"
 
-/* W2 x A2 (S 8), 2 channels x 2 pixels: per weight word the dot bytes of both pixels go into
- * the two 16-bit lanes of a0 (channel a) / a1 (channel b) with PKHTB + UXTAB16; the column
+/* W1 x A2: the same per weight word, eight groups (shift 1 apart) and no sign flip (w' is the bit) */
+#define PL_MUL2 "mul %[q0], %[x0], %[y]\n\tmul %[q1], %[x1], %[y]\n\t"
+#define PL_MLA2 "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t"
+#define PL_B1_A(OFF, SH, OP) "ldrd %[x0], %[x1], [%[x], #" OFF "]\n\t" PL_AND("y", "u", SH) OP
+#define PL_B1_B(SH, OP) "ldrd %[x0], %[x1], [%[x]], #8\n\t" PL_AND("y", "u", SH) OP
+#define PL_B_FLUSH(A) "pkhtb %[y], %[q1], %[q0], asr #16\n\tuxtab16 %[" A "], %[" A "], %[y], ror #8\n\t"
+#define PL_B1_BODY                                                                                           \
+    "ldr %[u], [%[wa]], #4\n\t" PL_B1_A("0", "", PL_MUL2) PL_B1_A("8", PL_LSR(1), PL_MLA2)                   \
+        PL_B1_A("16", PL_LSR(2), PL_MLA2) PL_B1_A("24", PL_LSR(3), PL_MLA2) PL_B1_A("32", PL_LSR(4), PL_MLA2) \
+            PL_B1_A("40", PL_LSR(5), PL_MLA2) PL_B1_A("48", PL_LSR(6), PL_MLA2)                               \
+                PL_B1_A("56", PL_LSR(7), PL_MLA2) PL_B_FLUSH("a0") "ldr %[u], [%[wb]], #4\n\t"             \
+                    PL_B1_B("", PL_MUL2) PL_B1_B(PL_LSR(1), PL_MLA2) PL_B1_B(PL_LSR(2), PL_MLA2)             \
+                        PL_B1_B(PL_LSR(3), PL_MLA2) PL_B1_B(PL_LSR(4), PL_MLA2) PL_B1_B(PL_LSR(5), PL_MLA2)  \
+                            PL_B1_B(PL_LSR(6), PL_MLA2) PL_B1_B(PL_LSR(7), PL_MLA2) PL_B_FLUSH("a1")
+
+/* W2 x A2 / W1 x A2 (S 8), 2 channels x 2 pixels: per weight word the dot bytes of both pixels go
+ * into the two 16-bit lanes of a0 (channel a) / a1 (channel b) with PKHTB + UXTAB16; the column
  * words are read once per channel (fewer live registers than keeping both weight words). */
+#define PL_B_OPS                                                                                                \
+    : [a0] "+r"(a0), [a1] "+r"(a1), [wa] "+r"(wa), [wb] "+r"(wb), [x] "+r"(x), [q0] "=&r"(q0), [q1] "=&r"(q1), \
+      [u] "=&r"(u), [y] "=&r"(y), [x0] "=&r"(x0), [x1] "=&r"(x1)                                              \
+    : [M] "r"(M), [xe] "m"(xe), "m"(*(const uint32_t(*)[])wa), "m"(*(const uint32_t(*)[])wb),                  \
+      "m"(*(const uint32_t(*)[])x)                                                                           \
+    : "cc"
 MICO_INLINE void pl_b22(const uint32_t *wa, const uint32_t *wb, const uint32_t *x, const uint32_t *xe, uint32_t M,
-                        uint32_t *a0p, uint32_t *a1p) {
+                        uint32_t *a0p, uint32_t *a1p, const int32_t WC) {
     uint32_t a0 = *a0p, a1 = *a1p, q0, q1, u, y, x0, x1;
-    __asm__ volatile("1:\n\t" PL_B_BODY
-                     "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t"
-                     : [a0] "+r"(a0), [a1] "+r"(a1), [wa] "+r"(wa), [wb] "+r"(wb), [x] "+r"(x), [q0] "=&r"(q0),
-                       [q1] "=&r"(q1), [u] "=&r"(u), [y] "=&r"(y), [x0] "=&r"(x0), [x1] "=&r"(x1)
-                     : [M] "r"(M), [xe] "m"(xe), "m"(*(const uint32_t(*)[])wa), "m"(*(const uint32_t(*)[])wb), "m"(*(const uint32_t(*)[])x)
-                     : "cc");
+    if (WC == 1) __asm__ volatile("1:\n\t" PL_B1_BODY "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t" PL_B_OPS);
+    else __asm__ volatile("1:\n\t" PL_B_BODY "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t" PL_B_OPS);
     *a0p = a0;
     *a1p = a1;
 }
@@ -222,7 +270,13 @@ MICO_INLINE void pl_b22(const uint32_t *wa, const uint32_t *wb, const uint32_t *
 MICO_INLINE void pl_c22(const uint32_t *wa, const uint32_t *wb, const uint32_t *x, const uint32_t *xe, uint32_t M,
                         uint32_t *a0p, uint32_t *a1p, const int32_t WC) {
     uint32_t a0 = *a0p, a1 = *a1p, ua, ub, y, x0, x1, t0, t1;
-    if (WC == 4)
+    if (WC == 1) /* W1 x A4: eight groups, no sign flip */
+        __asm__ volatile("1:\n\t"
+                         "ldr %[ua], [%[wa]], #4\n\tldr %[ub], [%[wb]], #4\n\t"
+                         PL_C_GRP("") PL_C_GRP(PL_LSR(1)) PL_C_GRP(PL_LSR(2)) PL_C_GRP(PL_LSR(3))
+                         PL_C_GRP(PL_LSR(4)) PL_C_GRP(PL_LSR(5)) PL_C_GRP(PL_LSR(6)) PL_C_GRP(PL_LSR(7))
+                         "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t" PL_C_OPS);
+    else if (WC == 4)
         __asm__ volatile("1:\n\t"
                          "ldr %[ua], [%[wa]], #4\n\tldr %[ub], [%[wb]], #4\n\t"
                          "eor %[ua], %[ua], #0x88888888\n\teor %[ub], %[ub], #0x88888888\n\t"
@@ -247,6 +301,7 @@ MICO_INLINE void pl_c22(const uint32_t *wa, const uint32_t *wb, const uint32_t *
     : "cc"
 #define PL_1_LOAD(FL) "1:\n\tldr %[ua], [%[wa]], #4\n\tldr %[ub], [%[wb]], #4\n\t" \
     "eor %[ua], %[ua], #" FL "\n\teor %[ub], %[ub], #" FL "\n\t"
+#define PL_1_LOAD1 "1:\n\tldr %[ua], [%[wa]], #4\n\tldr %[ub], [%[wb]], #4\n\t" /* 1-bit: no flip */
 #define PL_1_END "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t"
 /* accumulate (mode A: a += x'w', extracted by the caller per block) */
 #define PL_1A(SH) "ldr %[x0], [%[x]], #8\n\t" PL_AND("y", "ua", SH) "mla %[a0], %[x0], %[y], %[a0]\n\t" \
@@ -266,12 +321,19 @@ MICO_INLINE void pl_x21(const uint32_t *wa, const uint32_t *wb, const uint32_t *
     if (S == 16)
         __asm__ volatile(PL_1_LOAD("0x88888888") PL_1A("") PL_1A(PL_LSR(4)) PL_1A(PL_LSR(8)) PL_1A(PL_LSR(12))
                          PL_1_END PL_1_OPS);
+    else if (!FE && WC == 1)
+        __asm__ volatile(PL_1_LOAD1 PL_1B(mul, "") PL_1B(mla, PL_LSR(1)) PL_1B(mla, PL_LSR(2)) PL_1B(mla, PL_LSR(3))
+                         PL_1B(mla, PL_LSR(4)) PL_1B(mla, PL_LSR(5)) PL_1B(mla, PL_LSR(6)) PL_1B(mla, PL_LSR(7))
+                         "add %[a0], %[a0], %[q0], lsr #24\n\tadd %[a1], %[a1], %[q1], lsr #24\n\t" PL_1_END PL_1_OPS);
     else if (!FE)
         __asm__ volatile(PL_1_LOAD("0xAAAAAAAA") PL_1B(mul, "") PL_1B(mla, PL_LSR(2)) PL_1B(mla, PL_LSR(4))
                          PL_1B(mla, PL_LSR(6)) "add %[a0], %[a0], %[q0], lsr #24\n\t"
                          "add %[a1], %[a1], %[q1], lsr #24\n\t" PL_1_END PL_1_OPS);
     else if (WC == 4)
         __asm__ volatile(PL_1_LOAD("0x88888888") PL_1C("") PL_1C(PL_LSR(4)) PL_1_END PL_1_OPS);
+    else if (WC == 1)
+        __asm__ volatile(PL_1_LOAD1 PL_1C("") PL_1C(PL_LSR(1)) PL_1C(PL_LSR(2)) PL_1C(PL_LSR(3)) PL_1C(PL_LSR(4))
+                         PL_1C(PL_LSR(5)) PL_1C(PL_LSR(6)) PL_1C(PL_LSR(7)) PL_1_END PL_1_OPS);
     else
         __asm__ volatile(PL_1_LOAD("0xAAAAAAAA") PL_1C("") PL_1C(PL_LSR(2)) PL_1C(PL_LSR(4)) PL_1C(PL_LSR(6))
                          PL_1_END PL_1_OPS);
@@ -287,10 +349,10 @@ MICO_INLINE void pl_x21(const uint32_t *wa, const uint32_t *wb, const uint32_t *
 MICO_INLINE void pl_tile(const uint32_t *wa, const uint32_t *wb, const uint32_t *x, int32_t nw, int32_t nb, int32_t lw,
                          const int32_t WC, const int32_t S, const int FE, const int P2, int32_t acc[4]) {
     const int32_t F = 32 / S, G = 32 / WC / F, D = (F - 1) * S;
-    uint32_t M = WC == 4 ? (S == 16 ? 0x000F000Fu : 0x0F0F0F0Fu) : (S == 16 ? 0x00030003u : 0x03030303u);
+    uint32_t M = WC == 4 ? (S == 16 ? 0x000F000Fu : 0x0F0F0F0Fu) : WC == 2 ? 0x03030303u : 0x01010101u;
     /* keep the mask in a register: each field selection is then one AND with a shifted operand */
     __asm__("" : "+r"(M));
-    const uint32_t flip = WC == 4 ? 0x88888888u : 0xAAAAAAAAu;
+    const uint32_t flip = WC == 4 ? 0x88888888u : WC == 2 ? 0xAAAAAAAAu : 0u;
     uint32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
     (void)lw;
 #if PL_ASM
@@ -317,7 +379,7 @@ MICO_INLINE void pl_tile(const uint32_t *wa, const uint32_t *wb, const uint32_t 
         } else if (nw <= lw) { /* 16-bit lanes, one chunk */
             uint32_t l0 = 0, l1 = 0;
             if (FE) pl_c22(wa, wb, x, x + 2 * G * nw, M, &l0, &l1, WC);
-            else pl_b22(wa, wb, x, x + 2 * G * nw, M, &l0, &l1);
+            else pl_b22(wa, wb, x, x + 2 * G * nw, M, &l0, &l1, WC);
             acc[0] = (int32_t)(l0 & 0xFFFFu);
             acc[1] = (int32_t)(l0 >> 16);
             acc[2] = (int32_t)(l1 & 0xFFFFu);
@@ -329,7 +391,7 @@ MICO_INLINE void pl_tile(const uint32_t *wa, const uint32_t *wb, const uint32_t 
                 const int32_t n = nw - t > chunk ? chunk : nw - t;
                 uint32_t l0 = 0, l1 = 0;
                 if (FE) pl_c22(wa + t, wb + t, x + 2 * G * t, x + 2 * G * (t + n), M, &l0, &l1, WC);
-                else pl_b22(wa + t, wb + t, x + 2 * G * t, x + 2 * G * (t + n), M, &l0, &l1);
+                else pl_b22(wa + t, wb + t, x + 2 * G * t, x + 2 * G * (t + n), M, &l0, &l1, WC);
                 a00 += l0 & 0xFFFFu;
                 a01 += l0 >> 16;
                 a10 += l1 & 0xFFFFu;
@@ -416,10 +478,10 @@ MICO_INLINE void pl_tile(const uint32_t *wa, const uint32_t *wb, const uint32_t 
  * schedule live, and its spills cost about as much as two weight words). */
 MICO_INLINE void pl_pairs(const uint8_t *w, int32_t rs, const uint32_t *x, int32_t nw, int32_t npairs, int32_t *sa,
                           int32_t *sb, const int32_t WC) {
-    /* W4A2 / W2A4 (S 8, every product extracted): the compiled pl_c22 per pair */
-    uint32_t M = WC == 4 ? 0x0F0F0F0Fu : 0x03030303u;
+    /* W4A2 / W2A4 / W1A4 (S 8, every product extracted): the compiled pl_c22 per pair */
+    uint32_t M = WC == 4 ? 0x0F0F0F0Fu : WC == 2 ? 0x03030303u : 0x01010101u;
     __asm__("" : "+r"(M));
-    const uint32_t *xe = x + 2 * (WC == 4 ? 2 : 4) * nw;
+    const uint32_t *xe = x + 2 * (WC == 4 ? 2 : WC == 2 ? 4 : 8) * nw;
     for (; npairs > 0; npairs--, w += 2 * rs, sa += 2, sb += 2) {
         uint32_t l0 = 0, l1 = 0;
         pl_c22((const uint32_t *)(const void *)w, (const uint32_t *)(const void *)(w + rs), x, xe, M, &l0, &l1, WC);
@@ -471,30 +533,33 @@ static __attribute__((noinline)) void pl_pairs_44(const uint8_t *w, int32_t rs, 
                      : "cc", "memory");
 }
 
-/* W2 x A2: the whole pair loop as one assembly block (as pl_pairs_44). */
-static __attribute__((noinline)) void pl_pairs_22(const uint8_t *w, int32_t rs, const uint32_t *xb, int32_t nw,
-                                                   int32_t n, int32_t *sa, int32_t *sb) {
-    const int32_t rs2 = 2 * rs;
-    const uint32_t *xe = xb + 8 * nw;
-    uint32_t M = 0x03030303u;
-    uint32_t a0, a1, q0, q1, u, y, x0, x1;
-    const uint32_t *wa, *wb, *x;
-    __asm__ volatile("0:\n\t"
-                     PL_PAIR_ROWS
-                     "ldr %[x], %[xb]\n\tmovs %[a0], #0\n\tmovs %[a1], #0\n\t"
-                     "1:\n\t" PL_B_BODY "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t"
-                     "uxth %[y], %[a0]\n\tlsrs %[a0], %[a0], #16\n\tuxth %[q0], %[a1]\n\tlsrs %[a1], %[a1], #16\n\t"
-                     "ldr %[u], %[sa]\n\tstr %[y], [%[u]], #4\n\tstr %[q0], [%[u]], #4\n\tstr %[u], %[sa]\n\t"
-                     "ldr %[u], %[sb]\n\tstr %[a0], [%[u]], #4\n\tstr %[a1], [%[u]], #4\n\tstr %[u], %[sb]\n\t"
-                     PL_PAIR_NEXT
-                     : [a0] "=&r"(a0), [a1] "=&r"(a1), [wa] "=&r"(wa), [wb] "=&r"(wb), [x] "=&r"(x), [q0] "=&r"(q0),
-                       [q1] "=&r"(q1), [u] "=&r"(u), [y] "=&r"(y), [x0] "=&r"(x0), [x1] "=&r"(x1), [w] "+m"(w),
-                       [n] "+m"(n), [sa] "+m"(sa), [sb] "+m"(sb)
-                     : [M] "r"(M), [rs] "m"(rs), [rs2] "m"(rs2), [xb] "m"(xb), [xe] "m"(xe)
-                     : "cc", "memory");
-}
+/* W2 x A2 (BODY PL_B_BODY) and W1 x A2 (PL_B1_BODY): the whole pair loop as one assembly block
+ * (as pl_pairs_44). */
+#define PL_PAIRS_B(NAME, BODY, XW)                                                                               \
+    static __attribute__((noinline)) void NAME(const uint8_t *w, int32_t rs, const uint32_t *xb, int32_t nw,      \
+                                               int32_t n, int32_t *sa, int32_t *sb) {                            \
+        const int32_t rs2 = 2 * rs;                                                                              \
+        const uint32_t *xe = xb + (XW) * nw;                                                                     \
+        uint32_t M = (XW) == 8 ? 0x03030303u : 0x01010101u;                                                       \
+        uint32_t a0, a1, q0, q1, u, y, x0, x1;                                                                   \
+        const uint32_t *wa, *wb, *x;                                                                             \
+        __asm__ volatile("0:\n\t" PL_PAIR_ROWS "ldr %[x], %[xb]\n\tmovs %[a0], #0\n\tmovs %[a1], #0\n\t"          \
+                         "1:\n\t" BODY "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t"                          \
+                         "uxth %[y], %[a0]\n\tlsrs %[a0], %[a0], #16\n\tuxth %[q0], %[a1]\n\tlsrs %[a1], %[a1], #16\n\t" \
+                         "ldr %[u], %[sa]\n\tstr %[y], [%[u]], #4\n\tstr %[q0], [%[u]], #4\n\tstr %[u], %[sa]\n\t"   \
+                         "ldr %[u], %[sb]\n\tstr %[a0], [%[u]], #4\n\tstr %[a1], [%[u]], #4\n\tstr %[u], %[sb]\n\t"  \
+                         PL_PAIR_NEXT                                                                            \
+                         : [a0] "=&r"(a0), [a1] "=&r"(a1), [wa] "=&r"(wa), [wb] "=&r"(wb), [x] "=&r"(x),        \
+                           [q0] "=&r"(q0), [q1] "=&r"(q1), [u] "=&r"(u), [y] "=&r"(y), [x0] "=&r"(x0),          \
+                           [x1] "=&r"(x1), [w] "+m"(w), [n] "+m"(n), [sa] "+m"(sa), [sb] "+m"(sb)               \
+                         : [M] "r"(M), [rs] "m"(rs), [rs2] "m"(rs2), [xb] "m"(xb), [xe] "m"(xe)                 \
+                         : "cc", "memory");                                                                      \
+    }
+PL_PAIRS_B(pl_pairs_22, PL_B_BODY, 8)
+PL_PAIRS_B(pl_pairs_12, PL_B1_BODY, 16)
 PL_PAIRS_FN(pl_pairs_42, 4)
 PL_PAIRS_FN(pl_pairs_24, 2)
+PL_PAIRS_FN(pl_pairs_14, 1)
 #endif
 
 /* The channel pairs of 1 or 2 output pixels: raw tile sums into sums[s * out_c + c], then one
@@ -511,8 +576,10 @@ MICO_INLINE void pl_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s
     if (npix > 1 && nw > 0 && out_c >= 2 && (!FE && S == 16 ? nw <= nb : nw <= lw)) {
         if (WC == 4 && S == 16) pl_pairs_44(wts, rs, x, nw, out_c / 2, sa, sb);
         else if (WC == 2 && !FE) pl_pairs_22(wts, rs, x, nw, out_c / 2, sa, sb);
+        else if (WC == 1 && !FE) pl_pairs_12(wts, rs, x, nw, out_c / 2, sa, sb);
         else if (WC == 4) pl_pairs_42(wts, rs, x, nw, out_c / 2, sa, sb);
-        else pl_pairs_24(wts, rs, x, nw, out_c / 2, sa, sb);
+        else if (WC == 2) pl_pairs_24(wts, rs, x, nw, out_c / 2, sa, sb);
+        else pl_pairs_14(wts, rs, x, nw, out_c / 2, sa, sb);
         oc = out_c & ~1;
     }
 #endif
@@ -548,6 +615,8 @@ PL_GEMM_FN(pl_gemm_44, 4, 16, 0)
 PL_GEMM_FN(pl_gemm_22, 2, 8, 0)
 PL_GEMM_FN(pl_gemm_42, 4, 8, 1)
 PL_GEMM_FN(pl_gemm_24, 2, 8, 1)
+PL_GEMM_FN(pl_gemm_12, 1, 8, 0)
+PL_GEMM_FN(pl_gemm_14, 1, 8, 1)
 
 MICO_INLINE void pl_run(const mico_conv_params *p, const uint8_t *in, void *out, uint32_t *col, int32_t nw,
                         int32_t nb, int32_t lw, int32_t ox, const int32_t WC, const int32_t CA, const int32_t S, const int FE) {
@@ -564,8 +633,10 @@ MICO_INLINE void pl_run(const mico_conv_params *p, const uint8_t *in, void *out,
         const int32_t s1 = n == 2 ? pl_im2col(p, in, pix + 1, 1, col, nw, (uint32_t)ox, stream, ring, WC, CA, S) : 0;
         if (WC == 4 && S == 16) pl_gemm_44(p, col, s0, s1, pix, n, nw, nb, lw, sums, tab, fast, out);
         else if (WC == 2 && !FE) pl_gemm_22(p, col, s0, s1, pix, n, nw, nb, lw, sums, tab, fast, out);
+        else if (WC == 1 && !FE) pl_gemm_12(p, col, s0, s1, pix, n, nw, nb, lw, sums, tab, fast, out);
         else if (WC == 4) pl_gemm_42(p, col, s0, s1, pix, n, nw, nb, lw, sums, tab, fast, out);
-        else pl_gemm_24(p, col, s0, s1, pix, n, nw, nb, lw, sums, tab, fast, out);
+        else if (WC == 2) pl_gemm_24(p, col, s0, s1, pix, n, nw, nb, lw, sums, tab, fast, out);
+        else pl_gemm_14(p, col, s0, s1, pix, n, nw, nb, lw, sums, tab, fast, out);
     }
 }
 
@@ -581,7 +652,8 @@ mico_status mico_conv_poly(const mico_conv_params *p, const uint8_t *in, void *o
     if (nw * 4 > p->w_row_bytes || ((uintptr_t)p->weights & 3u) || (p->w_row_bytes & 3)) return MICO_ERR_ARG;
     const int32_t ox = p->in_signed ? 1 << (ca - 1) : 0;
     const int32_t S = wc == 4 && ca == 4 ? 16 : 8, F = 32 / S, G = E / F;
-    const uint32_t P = ((1u << ca) - 1u) * ((1u << wc) - 1u);
+    /* largest product of the column and weight fields (1-bit weights: 2 x' against the bit) */
+    const uint32_t P = ((1u << ca) - 1u) * (wc == 1 ? 2u : (1u << wc) - 1u);
     const int32_t nb = mico_field_steps(F, S, P) / G; /* weight words per extraction; 0: every product */
     /* a 16-bit lane accumulator gets at most E P per weight word (G dots of F products) */
     const int32_t lw = (int32_t)(65535u / ((uint32_t)E * P));
@@ -589,6 +661,8 @@ mico_status mico_conv_poly(const mico_conv_params *p, const uint8_t *in, void *o
     if (wc == 4 && ca == 4) pl_run(p, in, out, col, nw, nb, lw, ox, 4, 4, 16, 0);
     else if (wc == 2 && ca == 2) pl_run(p, in, out, col, nw, nb, lw, ox, 2, 2, 8, 0);
     else if (wc == 4) pl_run(p, in, out, col, nw, nb, lw, ox, 4, 2, 8, 1);
-    else pl_run(p, in, out, col, nw, nb, lw, ox, 2, 4, 8, 1);
+    else if (wc == 2) pl_run(p, in, out, col, nw, nb, lw, ox, 2, 4, 8, 1);
+    else if (ca == 2) pl_run(p, in, out, col, nw, nb, lw, ox, 1, 2, 8, 0);
+    else pl_run(p, in, out, col, nw, nb, lw, ox, 1, 4, 8, 1);
     return MICO_OK;
 }

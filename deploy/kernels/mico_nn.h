@@ -32,8 +32,9 @@ typedef enum {
     MICO_CONV_BYTELANE = 3, /* sub-byte: four low-bit products per 32-bit multiply */
     MICO_CONV_DW = 4,       /* depthwise (groups == in_c == out_c) */
     MICO_CONV_NEON = 5,     /* AArch64 NEON (widening multiply-accumulate) */
-    MICO_CONV_PACKED = 6,   /* 1/2-bit weights x 2-bit activations: four products per 32-bit MLA */
-    MICO_CONV_POLY = 7,     /* 2/4-bit weight x 2/4-bit activation containers: polynomial packing */
+    /* 6: the retired packed-multiply kernel (1/2-bit weights x 2-bit activations), which the poly
+     * kernel's 1-bit-weight layouts replaced */
+    MICO_CONV_POLY = 7,     /* 1/2/4-bit weight x 2/4-bit activation containers: polynomial packing */
     MICO_CONV_ROWS = 8,     /* 1-3 input channels (first layers): ring of widened rows, no im2col */
     MICO_CONV_LONG = 9,     /* 2/4-bit containers, several pixels: 3-4 products per 64-bit multiply-accumulate */
     MICO_CONV_FIELDS = 10   /* 4-bit weights read in place, 2/4-bit activations: 3 products per 64-bit multiply-accumulate */
@@ -101,8 +102,6 @@ mico_status mico_conv_bytelane(const mico_conv_params *p, const uint8_t *in, voi
                                int32_t scratch_bytes);
 mico_status mico_conv_dw(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch,
                          int32_t scratch_bytes);
-mico_status mico_conv_packed(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch,
-                             int32_t scratch_bytes);
 mico_status mico_conv_poly(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch,
                            int32_t scratch_bytes);
 mico_status mico_conv_neon(const mico_conv_params *p, const uint8_t *in, void *out, void *scratch,

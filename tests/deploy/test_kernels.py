@@ -14,7 +14,7 @@ from deploy.lower import conv_scratch_bytes, long_extra_bytes, rows_lut_bytes
 from deploy.pack import act_container, pack, unpack
 from mico.quant import act_range, requant_params, requantize
 
-VARIANTS = ["portable", "dualmac", "bytelane", "dw", "neon", "packed", "poly", "rows", "long", "fields", "auto"]
+VARIANTS = ["portable", "dualmac", "bytelane", "dw", "neon", "poly", "rows", "long", "fields", "auto"]
 
 
 @st.composite
@@ -75,17 +75,15 @@ def test_conv_variants_match_reference(case, seed):
 
 @pytest.mark.parametrize("w_bits,in_bits", [(1, 1), (1, 2), (2, 2), (2, 1), (1, 4), (2, 4), (4, 2), (3, 2)])
 def test_bytelane_runs_for_low_bits(w_bits, in_bits):
-    # 12 channels: no whole-word im2col for the dual-MAC kernel, so the dispatcher keeps byte-lane
+    # 12 channels: no whole-word im2col for the dual-MAC kernel, so byte-lane would take these
     case = dict(cin=12, cout=5, h=5, w=4, k=(3, 3), stride=(1, 1), pad=(1, 1), groups=1, w_bits=w_bits,
                 in_bits=in_bits, in_signed=True, out_bits=4, out_signed=False)
     ran = _check(case, 1)
     assert "bytelane" in ran
     op, _, _ = random_conv(np.random.default_rng(0), **case)
-    # 1/2-bit weights x 2-bit activation containers run the packed-multiply kernel too, and 2/4-bit
-    # weight containers x 2/4-bit activation containers the polynomial-packing kernel, which the
-    # dispatcher prefers at any channel count; 1-bit weights with 12 channels stay on byte-lane
-    assert ("packed" in ran) == (w_bits <= 2 and in_bits <= 2)
-    poly = w_bits >= 2 and w_bits <= 4 and in_bits <= 4
+    # but 1/2/4-bit weight containers x 2/4-bit activation containers run the polynomial-packing
+    # kernel too, which the dispatcher prefers at any channel count (1-bit weights included)
+    poly = w_bits <= 4 and in_bits <= 4
     assert ("poly" in ran) == poly
     assert ckernels.selected_variant(op) == ("long" if _long(op) else "fields" if _fields(op) else "poly" if poly
                                              else "bytelane")
@@ -156,19 +154,17 @@ def test_word_im2col_every_container_pair(cin, w_bits, in_bits, in_signed):
     ran = _check(case, cin + w_bits + in_bits)
     assert "dualmac" in ran
     op, _, _ = random_conv(np.random.default_rng(0), **case)
-    packed = w_bits <= 2 and in_bits <= 2
-    assert ("packed" in ran) == packed
-    poly = 2 <= w_bits <= 4 and in_bits <= 4
+    poly = w_bits <= 4 and in_bits <= 4
     assert ("poly" in ran) == poly
     assert ("long" in ran) == _long(op)
     assert ckernels.selected_variant(op) == ("long" if _long(op) else "fields" if _fields(op) else "poly" if poly
-                                             else "packed" if packed else "dualmac")
+                                             else "dualmac")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), st.integers(0, 2**31))
 def test_poly_matches_reference(data, seed):
-    """Polynomial-packing kernel: 2/4-bit weight and activation containers (every bit width in
+    """Polynomial-packing kernel: 1/2/4-bit weight and 2/4-bit activation containers (every bit width in
     them, signed and unsigned inputs), any channel count (word and element im2col, K tails),
     strides, padding, conv1d / linear shapes and every output container."""
     shape = data.draw(st.sampled_from(["conv", "conv1d", "linear"]))
@@ -184,7 +180,7 @@ def test_poly_matches_reference(data, seed):
     case = dict(cin=cin, cout=data.draw(st.integers(1, 7)), h=h, w=w, k=k,
                 stride=(data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2))),
                 pad=(data.draw(st.integers(0, k[0] - 1)), data.draw(st.integers(0, k[1] - 1))), groups=1,
-                w_bits=data.draw(st.integers(2, 4)), in_bits=data.draw(st.integers(1, 4)),
+                w_bits=data.draw(st.integers(1, 4)), in_bits=data.draw(st.integers(1, 4)),
                 in_signed=data.draw(st.booleans()), out_bits=data.draw(st.one_of(st.none(), st.integers(1, 8))),
                 out_signed=data.draw(st.booleans()))
     op, xb, expected = random_conv(np.random.default_rng(seed), **case)

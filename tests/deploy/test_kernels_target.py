@@ -34,16 +34,13 @@ def _cases(n, seed):
 
 
 @pytest.mark.parametrize("target", ["cortex-m7", "cortex-a53"])
-@pytest.mark.parametrize("variant", ["MICO_CONV_AUTO", "MICO_CONV_PACKED", "MICO_CONV_POLY"])
+@pytest.mark.parametrize("variant", ["MICO_CONV_AUTO", "MICO_CONV_POLY"])
 def test_conv_on_target_matches_portable(target, variant, tmp_path, monkeypatch):
     if not all(shutil.which(t) for t in TOOLS[target]):
         pytest.skip(f"needs {' and '.join(TOOLS[target])}")
     cases = _cases(60, 7)
-    if variant == "MICO_CONV_PACKED":
-        cases = [(op, xb) for op, xb in cases if op.params["w_cont"] <= 2 and op.params["in_cont"] == 2]
-        assert cases
     if variant == "MICO_CONV_POLY":
-        cases = [(op, xb) for op, xb in cases if op.params["w_cont"] in (2, 4) and op.params["in_cont"] in (2, 4)]
+        cases = [(op, xb) for op, xb in cases if op.params["w_cont"] in (1, 2, 4) and op.params["in_cont"] in (2, 4)]
         assert cases
     monkeypatch.setenv("MICO_BENCH_VARIANT", variant)
     build_bench(cases, target, tmp_path)  # raises if any call fails or differs from portable
@@ -113,6 +110,29 @@ def test_dualmac_subbyte_weights_on_m7(tmp_path, monkeypatch):
                           ((4, 8, False), (2, 8, True), (1, 8, False), (3, 8, True), (4, 4, False)), [1, 3, 6])
     monkeypatch.setenv("MICO_BENCH_VARIANT", "MICO_CONV_DUALMAC")
     build_bench(cases, "cortex-m7", tmp_path)  # raises if any call fails or differs from portable
+
+
+@pytest.mark.parametrize("target", ["cortex-m7", "cortex-a53"])
+def test_poly_one_bit_weights_on_target(target, tmp_path, monkeypatch):
+    """The poly kernel's 1-bit-weight layouts (W1A2: 4 products per MLA, one word per extraction into
+    16-bit lanes; W1A4: every product extracted) and their Cortex-M7 assembly: the channel-pair loop,
+    the one-pixel loop (linear layers, the odd pixel), lane chunks (K past 341 / 68 weight words),
+    word and gathered im2col (in_c a multiple of 32 or not, the row ring), padding, signed and
+    unsigned 1-4-bit inputs, odd channel counts."""
+    if not all(shutil.which(t) for t in TOOLS[target]):
+        pytest.skip(f"needs {' and '.join(TOOLS[target])}")
+    rng = np.random.default_rng(19)
+    cases = []
+    for cin, k, (h, w), pad in [(32, 1, (4, 5), 0), (64, 3, (4, 4), 1), (12, 3, (5, 5), 1), (7, 1, (3, 1), 0),
+                                (400, 1, (1, 1), 0), (96, 1, (1, 1), 0), (2400, 1, (2, 1), 0), (11008, 1, (1, 2), 0),
+                                (40, 3, (3, 3), 0)]:
+        for wb, ab, sg in ((1, 2, False), (1, 1, True), (1, 4, False), (1, 3, True)):
+            op, xb, _ = random_conv(rng, cin=cin, cout=int(rng.choice([1, 2, 5, 6])), h=h, w=w, k=(k, k),
+                                    stride=(1, 1), pad=(pad, pad), groups=1, w_bits=wb, in_bits=ab, in_signed=sg,
+                                    out_bits=int(rng.choice([2, 4, 8])))
+            cases.append((op, xb))
+    monkeypatch.setenv("MICO_BENCH_VARIANT", "MICO_CONV_POLY")
+    build_bench(cases, target, tmp_path)  # raises if any call fails or differs from portable
 
 
 @pytest.mark.parametrize("target", ["cortex-m7", "cortex-a53"])
