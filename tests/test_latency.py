@@ -45,6 +45,20 @@ def test_m7_plugin_and_pricing(tmp_path):
     assert again.cached and again.region_cycles == r.region_cycles  # deterministic, cached
 
 
+@pytest.mark.parametrize("target", ["cortex-m7", "cortex-a53"])
+def test_calls_priced_as_branches(target):
+    """llvm-mca 14 charges a call 100 cycles; the pricer prices BL / BLX / BLR as B / BX / BR."""
+    from latency.sim.core import BlockPricer, get_target
+
+    if not shutil.which("llvm-mca"):
+        pytest.skip("needs llvm-mca")
+    pr = BlockPricer(get_target(target))
+    icall, ibranch = (["blx r3"], ["bx r3"]) if target == "cortex-m7" else (["blr x3"], ["br x3"])
+    (c1, _), (c2, _), (c3, _), (c4, _) = pr._mca([["bl #64"], ["b #64"], icall, ibranch])
+    assert c1 == c2 < 5 and c3 == c4 < 5
+    assert pr._calls_as_branches(["add r0, r1, r2", "bl #8"]) == ["add r0, r1, r2", "b #8"]
+
+
 # One inner loop placed at three offsets from a guest page boundary: inside one page, split
 # exactly at the boundary, and split by a 32-bit instruction that crosses it. QEMU translates the
 # split loops into two or three blocks; the real core does not care, so neither may the cycles.

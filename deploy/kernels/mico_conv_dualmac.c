@@ -202,108 +202,108 @@ static int32_t dm_im2col(const mico_conv_params *p, const uint8_t *in, int32_t p
 
 #if defined(__thumb2__) && MICO_HAVE_DSP
 #define DM_ASM 1
-/* Cortex-M7, sub-byte weights: the 2 x 2 tile loop in assembly (compiled, the shifts and masks
- * took separate instructions and the row pointers spilled: 47 instructions per 4-bit weight word
- * instead of 35). Per weight word: 2 LDR + 2 EOR (sign flip), then per 16-bit lane pair j one LDRD
- * of the two pixels' words, one AND (M, u, LSR #c j) per channel and 4 SMLADs. The two ANDs go to
- * different registers ahead of the SMLADs so that the dual-issue pipeline pairs them (llvm-mca: 28
- * cycles a 4-bit weight word instead of 32). Registers: r0 (job, kept on the stack with the column
- * end) and r11 lanes, r1 column, r2 / r3 rows, r4 M, r5-r8 sums, r9 / r10 weight words, r12 / lr
- * pixels. */
+/* Cortex-M7, sub-byte weights: all channel pairs of a pixel pair (2x2 tiles) or of one pixel (2x1,
+ * over the pixel's column compacted by dm_compact) in one assembly block; the loop state lives in
+ * the job (r0 at the pair boundaries, on the stack with the column end), so the tile loop keeps
+ * every register. Per weight word: 2 LDR + 2 EOR (sign flip), then per 16-bit lane pair the two
+ * channels' ANDs (M, u, LSR #(c j)) into separate registers ahead of the SMLADs, so that the
+ * dual-issue pipeline pairs them (llvm-mca: 28 cycles a 4-bit weight word instead of 32; compiled,
+ * the shifts and masks took separate instructions and the row pointers spilled: 45 instructions a
+ * word instead of 35). 2x2: one LDRD of both pixels' words and 4 SMLADs a lane pair; registers r1
+ * column, r2 / r3 rows, r4 M, r5-r8 sums, r9 / r10 weight words, r11 / r0 lanes, r12 / lr pixels.
+ * 2x1: one LDM per 4 lane pairs and 2 SMLADs a pair; r5 / r6 sums, r7 / r8 weight words, r9 / r0
+ * lanes, r10-r12 / lr pixel words. 1-bit weights double the sums (w = 2 w' - 1). */
 typedef struct {
-    const uint32_t *x, *wa, *wb, *xe; /* 0, 4, 8, 12 */
-    int32_t acc[4];                   /* 16: a00 a01 a10 a11 */
+    const uint32_t *xb, *xe; /* 0, 4: the column and its end */
+    const uint8_t *w;        /* 8: row of the next pair's first channel */
+    int32_t rs, n;           /* 12, 16: row stride, channel pairs left (>= 1) */
+    int32_t *sa, *sb;        /* 20, 24: raw sums of pixel 0 (channels c, c + 1), of pixel 1 */
 } dm_job;
+/* T: the register that holds the column end, row stride and counts between uses */
+#define DM_PAIRS_ASM(NAME, T, MASK_HI, LOADW, FLIP, JS, ZERO, DBL, STORE)                                       \
+    static void __attribute__((noinline)) NAME(dm_job *job) {                                                  \
+        register dm_job *j __asm__("r0") = job;                                                                \
+        __asm__ volatile("ldr " T ", [r0, #4]\n\tpush {r0, " T "}\n\t"                                         \
+                         "movw r4, #" MASK_HI "\n\tmovt r4, #" MASK_HI "\n\t"                                   \
+                         "0:\n\tldr r1, [r0]\n\tldr r2, [r0, #8]\n\tldr " T ", [r0, #12]\n\t"                   \
+                         "add r3, r2, " T "\n\tadd " T ", r3, " T "\n\tstr " T ", [r0, #8]\n\t" ZERO            \
+                         "1:\n\t" LOADW FLIP JS "ldr " T ", [sp, #4]\n\tcmp r1, " T "\n\tbne 1b\n\t" DBL       \
+                         "ldr r0, [sp]\n\t" STORE "ldr " T ", [r0, #16]\n\tsubs " T ", " T ", #1\n\t"           \
+                         "str " T ", [r0, #16]\n\tbne 0b\n\tpop {r0, " T "}\n\t"                              \
+                         : "+r"(j)                                                                              \
+                         :                                                                                      \
+                         : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr",    \
+                           "cc", "memory");                                                                    \
+    }
+#define DM_FLIP(A, B, F) "eor " A ", " A ", #" F "\n\teor " B ", " B ", #" F "\n\t"
+/* 2x2 */
 #define DM_J(SH)                                                                                      \
     "ldrd r12, lr, [r1], #8\n\tand r11, r4, r9" SH "\n\tand r0, r4, r10" SH "\n\t"                       \
     "smlad r5, r11, r12, r5\n\tsmlad r6, r11, lr, r6\n\tsmlad r7, r0, r12, r7\n\tsmlad r8, r0, lr, r8\n\t"
 #define DM_J4(A, B, C, D) DM_J(A) DM_J(B) DM_J(C) DM_J(D)
-#define DM_TILE_ASM(NAME, MASK_HI, FLIP, JS)                                                              \
-    static void __attribute__((noinline)) NAME(dm_job *job) {                                            \
-        register dm_job *j __asm__("r0") = job;                                                          \
-        __asm__ volatile("ldm r0, {r1, r2, r3}\n\tldr r11, [r0, #12]\n\tpush {r0, r11}\n\t"                    \
-                         "movw r4, #" MASK_HI "\n\tmovt r4, #" MASK_HI "\n\t"                                 \
-                         "mov r5, #0\n\tmov r6, #0\n\tmov r7, #0\n\tmov r8, #0\n\t"                      \
-                         "1:\n\tldr r9, [r2], #4\n\tldr r10, [r3], #4\n\t" FLIP JS                       \
-                         "ldr r11, [sp, #4]\n\tcmp r1, r11\n\tbne 1b\n\t"                                  \
-                         "pop {r0, r11}\n\tadd r11, r0, #16\n\tstm r11, {r5, r6, r7, r8}\n\t"             \
-                         : "+r"(j)                                                                        \
-                         :                                                                                \
-                         : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", \
-                           "cc", "memory");                                                              \
-    }
-DM_TILE_ASM(dm_tile22_w4, "0xF", "eor r9, r9, #0x88888888\n\teor r10, r10, #0x88888888\n\t",
-            DM_J4("", ", lsr #4", ", lsr #8", ", lsr #12"))
-DM_TILE_ASM(dm_tile22_w2, "0x3", "eor r9, r9, #0xAAAAAAAA\n\teor r10, r10, #0xAAAAAAAA\n\t",
-            DM_J4("", ", lsr #2", ", lsr #4", ", lsr #6") DM_J4(", lsr #8", ", lsr #10", ", lsr #12", ", lsr #14"))
-DM_TILE_ASM(dm_tile22_w1, "0x1", "",
-            DM_J4("", ", lsr #1", ", lsr #2", ", lsr #3") DM_J4(", lsr #4", ", lsr #5", ", lsr #6", ", lsr #7")
-            DM_J4(", lsr #8", ", lsr #9", ", lsr #10", ", lsr #11")
-            DM_J4(", lsr #12", ", lsr #13", ", lsr #14", ", lsr #15"))
-/* One pixel, 2 channels (linear layers), on the pixel's words made contiguous (dm_compact): per 4
- * lane pairs one LDM, then per pair the two channels' ANDs and SMLADs. Registers: r0 (job, on the
- * stack) and r9 lanes, r1 column, r2 / r3 rows, r4 M, r5 / r6 sums, r7 / r8 weight words, r10-r12 /
- * lr pixel words. */
+#define DM_W22 "ldr r9, [r2], #4\n\tldr r10, [r3], #4\n\t"
+#define DM_Z22 "mov r5, #0\n\tmov r6, #0\n\tmov r7, #0\n\tmov r8, #0\n\t"
+#define DM_D22 "lsl r5, r5, #1\n\tlsl r6, r6, #1\n\tlsl r7, r7, #1\n\tlsl r8, r8, #1\n\t"
+#define DM_S22                                                                                     \
+    "ldr r11, [r0, #20]\n\tstrd r5, r7, [r11], #8\n\tstr r11, [r0, #20]\n\t"                      \
+    "ldr r11, [r0, #24]\n\tstrd r6, r8, [r11], #8\n\tstr r11, [r0, #24]\n\t"
+#define DM_JS4 DM_J4("", ", lsr #4", ", lsr #8", ", lsr #12")
+#define DM_JS2 DM_J4("", ", lsr #2", ", lsr #4", ", lsr #6") DM_J4(", lsr #8", ", lsr #10", ", lsr #12", ", lsr #14")
+#define DM_JS1                                                                                                \
+    DM_J4("", ", lsr #1", ", lsr #2", ", lsr #3") DM_J4(", lsr #4", ", lsr #5", ", lsr #6", ", lsr #7")     \
+    DM_J4(", lsr #8", ", lsr #9", ", lsr #10", ", lsr #11") DM_J4(", lsr #12", ", lsr #13", ", lsr #14", ", lsr #15")
+DM_PAIRS_ASM(dm_pairs22_w4, "r11", "0xF", DM_W22, DM_FLIP("r9", "r10", "0x88888888"), DM_JS4, DM_Z22, "", DM_S22)
+DM_PAIRS_ASM(dm_pairs22_w2, "r11", "0x3", DM_W22, DM_FLIP("r9", "r10", "0xAAAAAAAA"), DM_JS2, DM_Z22, "", DM_S22)
+DM_PAIRS_ASM(dm_pairs22_w1, "r11", "0x1", DM_W22, "", DM_JS1, DM_Z22, DM_D22, DM_S22)
+/* 2x1 */
 #define DM_P(SH, P) \
     "and r9, r4, r7" SH "\n\tand r0, r4, r8" SH "\n\tsmlad r5, r9, " P ", r5\n\tsmlad r6, r0, " P ", r6\n\t"
 #define DM_P4(A, B, C, D)                                                                                   \
     "ldm r1!, {r10, r11, r12, lr}\n\t" DM_P(A, "r10")                                                  \
     DM_P(B, "r11") DM_P(C, "r12") DM_P(D, "lr")
-#define DM_PAIR_ASM(NAME, MASK_HI, FLIP, JS)                                                              \
-    static void __attribute__((noinline)) NAME(dm_job *job) {                                            \
-        register dm_job *j __asm__("r0") = job;                                                          \
-        __asm__ volatile("ldm r0, {r1, r2, r3}\n\tldr r9, [r0, #12]\n\tpush {r0, r9}\n\t"                      \
-                         "movw r4, #" MASK_HI "\n\tmovt r4, #" MASK_HI "\n\tmov r5, #0\n\tmov r6, #0\n\t"    \
-                         "1:\n\tldr r7, [r2], #4\n\tldr r8, [r3], #4\n\t" FLIP JS                         \
-                         "ldr r9, [sp, #4]\n\tcmp r1, r9\n\tbne 1b\n\t"                                    \
-                         "pop {r0, r9}\n\tstr r5, [r0, #16]\n\tstr r6, [r0, #20]\n\t"                    \
-                         : "+r"(j)                                                                        \
-                         :                                                                                \
-                         : "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", \
-                           "cc", "memory");                                                              \
-    }
-DM_PAIR_ASM(dm_tile21_w4, "0xF", "eor r7, r7, #0x88888888\n\teor r8, r8, #0x88888888\n\t",
-            DM_P4("", ", lsr #4", ", lsr #8", ", lsr #12"))
-DM_PAIR_ASM(dm_tile21_w2, "0x3", "eor r7, r7, #0xAAAAAAAA\n\teor r8, r8, #0xAAAAAAAA\n\t",
-            DM_P4("", ", lsr #2", ", lsr #4", ", lsr #6") DM_P4(", lsr #8", ", lsr #10", ", lsr #12", ", lsr #14"))
-DM_PAIR_ASM(dm_tile21_w1, "0x1", "",
-            DM_P4("", ", lsr #1", ", lsr #2", ", lsr #3") DM_P4(", lsr #4", ", lsr #5", ", lsr #6", ", lsr #7")
-            DM_P4(", lsr #8", ", lsr #9", ", lsr #10", ", lsr #11")
-            DM_P4(", lsr #12", ", lsr #13", ", lsr #14", ", lsr #15"))
+#define DM_W21 "ldr r7, [r2], #4\n\tldr r8, [r3], #4\n\t"
+#define DM_Z21 "mov r5, #0\n\tmov r6, #0\n\t"
+#define DM_S21 "ldr r9, [r0, #20]\n\tstrd r5, r6, [r9], #8\n\tstr r9, [r0, #20]\n\t"
+DM_PAIRS_ASM(dm_pairs21_w4, "r9", "0xF", DM_W21, DM_FLIP("r7", "r8", "0x88888888"),
+             DM_P4("", ", lsr #4", ", lsr #8", ", lsr #12"), DM_Z21, "", DM_S21)
+DM_PAIRS_ASM(dm_pairs21_w2, "r9", "0x3", DM_W21, DM_FLIP("r7", "r8", "0xAAAAAAAA"),
+             DM_P4("", ", lsr #2", ", lsr #4", ", lsr #6") DM_P4(", lsr #8", ", lsr #10", ", lsr #12", ", lsr #14"),
+             DM_Z21, "", DM_S21)
+DM_PAIRS_ASM(dm_pairs21_w1, "r9", "0x1", DM_W21, "",
+             DM_P4("", ", lsr #1", ", lsr #2", ", lsr #3") DM_P4(", lsr #4", ", lsr #5", ", lsr #6", ", lsr #7")
+             DM_P4(", lsr #8", ", lsr #9", ", lsr #10", ", lsr #11")
+             DM_P4(", lsr #12", ", lsr #13", ", lsr #14", ", lsr #15"), DM_Z21, "lsl r5, r5, #1\n\tlsl r6, r6, #1\n\t", DM_S21)
 #undef DM_P
 #undef DM_P4
-#undef DM_PAIR_ASM
 #undef DM_J
 #undef DM_J4
-#undef DM_TILE_ASM
+#undef DM_JS4
+#undef DM_JS2
+#undef DM_JS1
+#undef DM_W22
+#undef DM_Z22
+#undef DM_D22
+#undef DM_S22
+#undef DM_W21
+#undef DM_Z21
+#undef DM_S21
+#undef DM_FLIP
+#undef DM_PAIRS_ASM
 #else
 #define DM_ASM 0
 #endif
 
-/* Whether the sub-byte weights' assembly tiles run: on columns of K >= 256. They execute 13-26 %
- * fewer instructions at any K, but in simulated cycles (llvm-mca's dual-issue Cortex-M7 model) the
- * compiled tiles keep up on shorter columns, where the call and setup of the assembly loop cost more
- * than its loop saves (conv 3x3 over 16 channels, W4A8: 7 % more cycles; over 64: 4 % fewer). */
-MICO_INLINE int dm_asm_pays(const mico_conv_params *p) {
-    return DM_ASM && p->w_cont < 8 && p->k_h * p->k_w * p->in_c >= 256;
-}
+/* Whether the sub-byte weights' assembly pair loops run: on Cortex-M7, at every K. Against the compiled
+ * tiles (measured, conv 3x3 16x16x16->16 W4A8): 1.52 instead of 1.92 instructions per MAC, and 1.42
+ * simulated cycles per MAC against W8A8's 1.43. Session 13 ran one assembly call per tile and kept it
+ * to K >= 256, where its setup paid off; the pair loops set up once per pixel pair. */
+MICO_INLINE int dm_asm_pays(const mico_conv_params *p) { return DM_ASM && p->w_cont < 8; }
 
 /* 2 channels x 2 pixels: raw dot products over nw weight words. */
-MICO_INLINE void dm_tile22(const uint8_t *ra, const uint8_t *rb, const uint32_t *x, int32_t nw, int asm_ok, const int32_t WC,
+MICO_INLINE void dm_tile22(const uint8_t *ra, const uint8_t *rb, const uint32_t *x, int32_t nw, const int32_t WC,
                            int32_t acc[4]) {
     int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
     const uint32_t *wpa = (const uint32_t *)(const void *)ra, *wpb = (const uint32_t *)(const void *)rb;
-    (void)asm_ok;
-#if DM_ASM
-    if (WC < 8 && asm_ok) {
-        dm_job job = {x, wpa, wpb, x + 32 / WC * nw, {0, 0, 0, 0}};
-        if (WC == 4) dm_tile22_w4(&job);
-        else if (WC == 2) dm_tile22_w2(&job);
-        else dm_tile22_w1(&job);
-        for (int32_t i = 0; i < 4; i++) acc[i] = job.acc[i];
-        return;
-    }
-#endif
     if (WC == 8) {
         const uint32_t *xe = x + 4 * nw;
         for (; x < xe; x += 4) {
@@ -409,17 +409,28 @@ MICO_INLINE void dm_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s
     int32_t *sa = sums, *sb = sums + out_c;
     int32_t oc = 0;
 #if DM_ASM
-    if (npix == 1 && WC < 8 && dm_asm_pays(p)) { /* the assembly pair loop over the compacted column (dm_compact) */
-        for (; oc < out_c; oc += 2) {
-            const uint8_t *ra = p->weights + oc * rs;
-            dm_job job = {x, (const uint32_t *)(const void *)ra,
-                          (const uint32_t *)(const void *)(oc + 1 < out_c ? ra + rs : ra), x + 16 / WC * nw,
-                          {0, 0, 0, 0}};
-            if (WC == 4) dm_tile21_w4(&job);
-            else if (WC == 2) dm_tile21_w2(&job);
-            else dm_tile21_w1(&job);
-            sa[oc] = alpha * job.acc[0];
-            if (oc + 1 < out_c) sa[oc + 1] = alpha * job.acc[1];
+    if (WC < 8 && dm_asm_pays(p) && (npix == 1 || out_c >= 2)) { /* the assembly pair loops */
+        dm_job job = {x, x + (npix == 2 ? 32 : 16) / WC * nw, p->weights, rs, out_c / 2, sa, sb};
+        if (npix == 2) {
+            if (WC == 4) dm_pairs22_w4(&job);
+            else if (WC == 2) dm_pairs22_w2(&job);
+            else dm_pairs22_w1(&job);
+            oc = out_c & ~1; /* an odd last channel: the compiled tile below */
+        } else {
+            /* one pixel, over the compacted column (dm_compact): an odd last channel as a pair of its
+             * row with itself (the second sum lands in sums[out_c], unused with one pixel) */
+            if (out_c >= 2) {
+                if (WC == 4) dm_pairs21_w4(&job);
+                else if (WC == 2) dm_pairs21_w2(&job);
+                else dm_pairs21_w1(&job);
+            }
+            if (out_c & 1) {
+                dm_job last = {x, job.xe, p->weights + (out_c - 1) * rs, 0, 1, sa + out_c - 1, 0};
+                if (WC == 4) dm_pairs21_w4(&last);
+                else if (WC == 2) dm_pairs21_w2(&last);
+                else dm_pairs21_w1(&last);
+            }
+            oc = out_c;
         }
     }
 #endif
@@ -434,7 +445,7 @@ MICO_INLINE void dm_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s
         const int two = oc + 1 < out_c;
         const uint8_t *ra = p->weights + oc * rs;
         int32_t acc[4];
-        dm_tile22(ra, two ? ra + rs : ra, x, nw, dm_asm_pays(p), WC, acc);
+        dm_tile22(ra, two ? ra + rs : ra, x, nw, WC, acc);
         sa[oc] = alpha * acc[0];
         sb[oc] = alpha * acc[1];
         if (two) {

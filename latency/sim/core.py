@@ -22,7 +22,10 @@ Method (cortex-m7, cortex-a53)
 Known limits (cycle-*approximate*): no memory system (caches, TCM vs. flash wait states, bus
 contention: every load hits the scheduling model's latency), no branch prediction or pipeline
 refill on taken branches, no interaction between consecutive blocks, instructions llvm-mca
-cannot parse are priced at 1 cycle (counted in ``unpriced_insns``). A few instructions around
+cannot parse are priced at 1 cycle (counted in ``unpriced_insns``). Calls (BL / BLX, BLR) are priced
+as the plain branches they are to the pipeline: llvm-mca 14 does not model them and charges each
+100 cycles, which made every out-of-line function look about 100 cycles a call dearer than inlined
+code (up to a tenth of a layer's cycles). A few instructions around
 each region boundary are attributed to the wrong side. The result is deterministic: same ELF,
 same arguments -> same cycles; simulations are cached on disk (key: ELF hash, target, args,
 pricing version).
@@ -46,7 +49,8 @@ from pathlib import Path
 
 from mico.cache import default_cache_dir
 
-PRICER_VERSION = "mca-rthru100-v2"  # v2: page-split translation blocks priced as one unit
+# v2: page-split translation blocks priced as one unit; v3: calls priced as branches (_calls_as_branches)
+PRICER_VERSION = "mca-rthru100-v3"
 MCA_ITERATIONS = 100
 
 
@@ -300,7 +304,25 @@ class BlockPricer:
             out.append(ins)
         return out or ["nop"]
 
+    @staticmethod
+    def _calls_as_branches(block: list[str]) -> list[str]:
+        """llvm-mca charges a call 100 cycles ("call instructions are not correctly modeled"): price
+        BL / BLX / BLR as the direct / indirect branch B / BX / BR (the return is already priced as a
+        branch)."""
+        out = []
+        for ins in block:
+            mn, _, rest = ins.partition(" ")
+            if mn == "bl":
+                ins = f"b {rest}"
+            elif mn == "blx":
+                ins = f"{'b' if rest.lstrip().startswith('#') else 'bx'} {rest}"
+            elif mn == "blr":
+                ins = f"br {rest}"
+            out.append(ins)
+        return out
+
     def _mca(self, blocks: list[list[str]]) -> list[tuple[float, int]]:
+        blocks = [self._calls_as_branches(b) for b in blocks]
         if self.t.triple.startswith("thumb"):
             blocks = [self._strip_it(b) for b in blocks]
         lines: list[str] = []

@@ -100,13 +100,15 @@ def test_fields_on_target(target, tmp_path, monkeypatch):
 
 
 def test_dualmac_subbyte_weights_on_m7(tmp_path, monkeypatch):
-    """The dual-MAC kernel's Cortex-M7 assembly tiles for 1/2/4-bit weight containers (K >= 256; shorter
-    columns stay compiled): 2 channels x 2 pixels, and one pixel over the compacted column (linear
-    layers, the odd last pixel, odd channel counts through a duplicated row), with 8-bit signed and
-    unsigned activations and K with and without a partial weight word."""
+    """The dual-MAC kernel's Cortex-M7 assembly pair loops for 1/2/4-bit weight containers: 2 channels x
+    2 pixels (an odd last channel through the compiled tile), and one pixel over the compacted column
+    (linear layers, the odd last pixel, an odd last channel as a pair of its row with itself), with
+    8-bit signed and unsigned activations, short and long columns, K with and without a partial
+    weight word."""
     if not all(shutil.which(t) for t in TOOLS["cortex-m7"]):
         pytest.skip(f"needs {' and '.join(TOOLS['cortex-m7'])}")
-    cases = _square_cases(17, [(256, 1, 1, 0), (37, 1, 1, 0), (300, 1, 1, 0), (32, 3, 5, 1), (64, 3, 3, 0), (300, 1, 3, 0)],
+    cases = _square_cases(17, [(256, 1, 1, 0), (37, 1, 1, 0), (300, 1, 1, 0), (32, 3, 5, 1), (64, 3, 3, 0), (300, 1, 3, 0),
+                               (16, 3, 4, 1), (8, 1, 3, 0), (12, 3, 3, 1)],
                           ((4, 8, False), (2, 8, True), (1, 8, False), (3, 8, True), (4, 4, False)), [1, 3, 6])
     monkeypatch.setenv("MICO_BENCH_VARIANT", "MICO_CONV_DUALMAC")
     build_bench(cases, "cortex-m7", tmp_path)  # raises if any call fails or differs from portable
