@@ -257,15 +257,20 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     df["nw"] = nw
     pairs = np.ceil(P / 2)
     one = P == 1
-    # dual-MAC on Cortex-M7: sub-byte weights on columns of K >= 256 run the assembly tiles
-    # (dm_asm_pays): 2x2 as before, and one pixel as channel pairs over its compacted column
-    dm_asm = ((wc < 8) & (K >= 256)).astype(float)
+    # dual-MAC on Cortex-M7: sub-byte weights run the assembly pair loops (dm_asm_pays): per pixel pair
+    # one loop over the floor(oc / 2) channel pairs (an odd last channel: a compiled 2x2 tile), and one
+    # pixel as ceil(oc / 2) channel pairs over its compacted column; 8-bit weights (and every build
+    # without the assembly) compiled 2x2 tiles, 4x1 for one pixel
+    dm_asm = ((wc < 8) & (target == "cortex-m7")).astype(float)
     t41 = np.where(one, np.floor(oc / 4), 0) * (1 - dm_asm)
     t21 = np.where(one, np.ceil(oc / 2), 0) * dm_asm
-    t22 = np.where(one, np.ceil((oc - 4 * t41) / 2) * (1 - dm_asm), pairs * np.ceil(oc / 2))
-    df["t22"], df["t41"], df["t21"] = t22, t41, t21
-    df["w22"], df["w41"], df["w21"] = t22 * nw * (1 - dm_asm), t41 * nw, t21 * nw
-    df["w22a"] = t22 * nw * dm_asm  # 2x2 tiles' weight words in the assembly loop
+    t22 = np.where(one, np.ceil((oc - 4 * t41) / 2) * (1 - dm_asm),
+                   pairs * np.where(dm_asm > 0, oc % 2, np.ceil(oc / 2)))
+    t22a = np.where(one, 0, pairs * np.floor(oc / 2)) * dm_asm
+    df["t22"], df["t41"], df["t21"], df["t22a"] = t22, t41, t21, t22a
+    df["w22"], df["w41"], df["w21"] = t22 * nw, t41 * nw, t21 * nw
+    df["w22a"] = t22a * nw  # 2x2 tiles' weight words in the assembly pair loops
+    df["dm_pl"] = np.where(one, 1, pairs) * dm_asm * (oc >= 2)  # pair-loop calls (one per pixel pair)
     df["dm_cmp"] = one * dm_asm * K  # the one-pixel column compacted in place
     # byte-lane flush schedule
     xmax = 2.0 ** df["a_bits"].to_numpy(float) - 1
@@ -644,6 +649,8 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
             add(f"{vn}:t22", m * df["t22"])
             add(f"{vn}:t41", m * df["t41"])
             add(f"{vn}:t21", m * df["t21"])
+            add(f"{vn}:t22a", m * df["t22a"])
+            add(f"{vn}:pl", m * df["dm_pl"])
             add(f"{vn}:cmp", m * df["dm_cmp"])
             for w in WC:
                 add(f"{vn}:w{w}:w22", m * (wc == w) * df["w22"])
