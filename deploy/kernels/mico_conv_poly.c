@@ -173,23 +173,23 @@ MICO_INLINE int32_t pl_im2col(const mico_conv_params *p, const uint8_t *in, int3
 
 /* W4 x A4 (S 16), 2 channels x 2 pixels: p += x'w' products, no extraction inside. */
 #define PL_A_GRP(SH)                                                                      \
-    "ldrd %[x0], %[x1], [%[x]], #8\n\t" PL_AND("y", "ua", SH)                             \
-    "mla %[p00], %[x0], %[y], %[p00]\n\tmla %[p01], %[x1], %[y], %[p01]\n\t" PL_AND("y", "ub", SH) \
-    "mla %[p10], %[x0], %[y], %[p10]\n\tmla %[p11], %[x1], %[y], %[p11]\n\t"
+    "ldrd %[x0], %[x1], [%[x]], #8\n\t" PL_AND("y", "ua", SH) PL_AND("t", "ub", SH)       \
+    "mla %[p00], %[x0], %[y], %[p00]\n\tmla %[p01], %[x1], %[y], %[p01]\n\t"                 \
+    "mla %[p10], %[x0], %[t], %[p10]\n\tmla %[p11], %[x1], %[t], %[p11]\n\t"
 #define PL_A_WORD                                                                                \
     "ldr %[ua], [%[wa]], #4\n\tldr %[ub], [%[wb]], #4\n\t"                                     \
     "eor %[ua], %[ua], #0x88888888\n\teor %[ub], %[ub], #0x88888888\n\t" PL_A_GRP("")          \
         PL_A_GRP(PL_LSR(4)) PL_A_GRP(PL_LSR(8)) PL_A_GRP(PL_LSR(12))
 #define PL_A_OPS                                                                                  \
     : [p00] "+r"(p00), [p01] "+r"(p01), [p10] "+r"(p10), [p11] "+r"(p11), [wa] "+r"(wa), [wb] "+r"(wb), \
-      [x] "+r"(x), [ua] "=&r"(ua), [ub] "=&r"(ub), [y] "=&r"(y), [x0] "=&r"(x0), [x1] "=&r"(x1)       \
+      [x] "+r"(x), [ua] "=&r"(ua), [ub] "=&r"(ub), [y] "=&r"(y), [t] "=&r"(t), [x0] "=&r"(x0), [x1] "=&r"(x1) \
     : [M] "r"(M), [xe] "m"(xe), "m"(*(const uint32_t(*)[])wa), "m"(*(const uint32_t(*)[])wb),         \
       "m"(*(const uint32_t(*)[])x)                                                                  \
     : "cc"
 /* n >= 1 weight words: an odd one first, then two words per loop iteration */
 MICO_INLINE void pl_a22(const uint32_t *wa, const uint32_t *wb, const uint32_t *x, const uint32_t *xe, int32_t n,
                         uint32_t M, uint32_t p[4]) {
-    uint32_t p00 = p[0], p01 = p[1], p10 = p[2], p11 = p[3], ua, ub, y, x0, x1;
+    uint32_t p00 = p[0], p01 = p[1], p10 = p[2], p11 = p[3], ua, ub, y, t, x0, x1;
     if (n & 1) __asm__ volatile(PL_A_WORD PL_A_OPS);
     if (n > 1) __asm__ volatile("1:\n\t" PL_A_WORD PL_A_WORD "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t" PL_A_OPS);
     p[0] = p00;
@@ -198,56 +198,46 @@ MICO_INLINE void pl_a22(const uint32_t *wa, const uint32_t *wb, const uint32_t *
     p[3] = p11;
 }
 
-/* one weight word of both channels (pl_b22) */
-#define PL_B_BODY \
-    "ldr %[u], [%[wa]], #4\n\teor %[u], %[u], #0xAAAAAAAA\n\t" \
-    "ldrd %[x0], %[x1], [%[x]]\n\tand %[y], %[M], %[u]\n\t" \
-    "mul %[q0], %[x0], %[y]\n\tmul %[q1], %[x1], %[y]\n\t" \
-    "ldrd %[x0], %[x1], [%[x], #8]\n\tand %[y], %[M], %[u], lsr #2\n\t" \
-    "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t" \
-    "ldrd %[x0], %[x1], [%[x], #16]\n\tand %[y], %[M], %[u], lsr #4\n\t" \
-    "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t" \
-    "ldrd %[x0], %[x1], [%[x], #24]\n\tand %[y], %[M], %[u], lsr #6\n\t" \
-    "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t" \
-    "pkhtb %[y], %[q1], %[q0], asr #16\n\tuxtab16 %[a0], %[a0], %[y], ror #8\n\t" \
-    "ldr %[u], [%[wb]], #4\n\teor %[u], %[u], #0xAAAAAAAA\n\t" \
-    "ldrd %[x0], %[x1], [%[x]], #8\n\tand %[y], %[M], %[u]\n\t" \
-    "mul %[q0], %[x0], %[y]\n\tmul %[q1], %[x1], %[y]\n\t" \
-    "ldrd %[x0], %[x1], [%[x]], #8\n\tand %[y], %[M], %[u], lsr #2\n\t" \
-    "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t" \
-    "ldrd %[x0], %[x1], [%[x]], #8\n\tand %[y], %[M], %[u], lsr #4\n\t" \
-    "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t" \
-    "ldrd %[x0], %[x1], [%[x]], #8\n\tand %[y], %[M], %[u], lsr #6\n\t" \
-    "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t" \
-    "pkhtb %[y], %[q1], %[q0], asr #16\n\tuxtab16 %[a1], %[a1], %[y], ror #8\n\t"
-
-/* W1 x A2: the same per weight word, eight groups (shift 1 apart) and no sign flip (w' is the bit) */
-#define PL_MUL2 "mul %[q0], %[x0], %[y]\n\tmul %[q1], %[x1], %[y]\n\t"
-#define PL_MLA2 "mla %[q0], %[x0], %[y], %[q0]\n\tmla %[q1], %[x1], %[y], %[q1]\n\t"
-#define PL_B1_A(OFF, SH, OP) "ldrd %[x0], %[x1], [%[x], #" OFF "]\n\t" PL_AND("y", "u", SH) OP
-#define PL_B1_B(SH, OP) "ldrd %[x0], %[x1], [%[x]], #8\n\t" PL_AND("y", "u", SH) OP
+/* One weight word of both channels (pl_b22, the pair loops): per channel the word, then per group the
+ * two pixels' column words (LDRD) and two multiplies; the next group's field is masked into the other
+ * of y / y2 ahead of them, so that the dual-issue pipeline pairs the AND with a multiply (llvm-mca:
+ * 36 instead of 42 cycles a W2 x A2 word, 60 instead of 74 a W1 x A2 word). W2: four groups, sign
+ * bits flipped; W1: eight groups (shift 1 apart), the bit is w'. */
+#define PL_BLA(OFF) "ldrd %[x0], %[x1], [%[x], #" OFF "]\n\t" /* channel a: column words in place */
+#define PL_BLB "ldrd %[x0], %[x1], [%[x]], #8\n\t"             /* channel b: and step past them */
+#define PL_BMUL(Y) "mul %[q0], %[x0], %[" Y "]\n\tmul %[q1], %[x1], %[" Y "]\n\t"
+#define PL_BMLA(Y) "mla %[q0], %[x0], %[" Y "], %[q0]\n\tmla %[q1], %[x1], %[" Y "], %[q1]\n\t"
 #define PL_B_FLUSH(A) "pkhtb %[y], %[q1], %[q0], asr #16\n\tuxtab16 %[" A "], %[" A "], %[y], ror #8\n\t"
-#define PL_B1_BODY                                                                                           \
-    "ldr %[u], [%[wa]], #4\n\t" PL_B1_A("0", "", PL_MUL2) PL_B1_A("8", PL_LSR(1), PL_MLA2)                   \
-        PL_B1_A("16", PL_LSR(2), PL_MLA2) PL_B1_A("24", PL_LSR(3), PL_MLA2) PL_B1_A("32", PL_LSR(4), PL_MLA2) \
-            PL_B1_A("40", PL_LSR(5), PL_MLA2) PL_B1_A("48", PL_LSR(6), PL_MLA2)                               \
-                PL_B1_A("56", PL_LSR(7), PL_MLA2) PL_B_FLUSH("a0") "ldr %[u], [%[wb]], #4\n\t"             \
-                    PL_B1_B("", PL_MUL2) PL_B1_B(PL_LSR(1), PL_MLA2) PL_B1_B(PL_LSR(2), PL_MLA2)             \
-                        PL_B1_B(PL_LSR(3), PL_MLA2) PL_B1_B(PL_LSR(4), PL_MLA2) PL_B1_B(PL_LSR(5), PL_MLA2)  \
-                            PL_B1_B(PL_LSR(6), PL_MLA2) PL_B1_B(PL_LSR(7), PL_MLA2) PL_B_FLUSH("a1")
+#define PL_B2_CH(W, L0, L1, L2, L3, A)                                                                         \
+    "ldr %[u], [%[" W "]], #4\n\teor %[u], %[u], #0xAAAAAAAA\n\t" PL_AND("y", "u", "") L0                       \
+        PL_AND("y2", "u", PL_LSR(2)) PL_BMUL("y") L1 PL_AND("y", "u", PL_LSR(4)) PL_BMLA("y2") L2            \
+            PL_AND("y2", "u", PL_LSR(6)) PL_BMLA("y") L3 PL_BMLA("y2") PL_B_FLUSH(A)
+#define PL_B1_CH(W, L0, L1, L2, L3, L4, L5, L6, L7, A)                                                         \
+    "ldr %[u], [%[" W "]], #4\n\t" PL_AND("y", "u", "") L0 PL_AND("y2", "u", PL_LSR(1)) PL_BMUL("y") L1         \
+        PL_AND("y", "u", PL_LSR(2)) PL_BMLA("y2") L2 PL_AND("y2", "u", PL_LSR(3)) PL_BMLA("y") L3              \
+            PL_AND("y", "u", PL_LSR(4)) PL_BMLA("y2") L4 PL_AND("y2", "u", PL_LSR(5)) PL_BMLA("y") L5          \
+                PL_AND("y", "u", PL_LSR(6)) PL_BMLA("y2") L6 PL_AND("y2", "u", PL_LSR(7)) PL_BMLA("y") L7      \
+                    PL_BMLA("y2") PL_B_FLUSH(A)
+#define PL_B_BODY                                                                              \
+    PL_B2_CH("wa", PL_BLA("0"), PL_BLA("8"), PL_BLA("16"), PL_BLA("24"), "a0")                    \
+    PL_B2_CH("wb", PL_BLB, PL_BLB, PL_BLB, PL_BLB, "a1")
+#define PL_B1_BODY                                                                                            \
+    PL_B1_CH("wa", PL_BLA("0"), PL_BLA("8"), PL_BLA("16"), PL_BLA("24"), PL_BLA("32"), PL_BLA("40"), PL_BLA("48"), \
+             PL_BLA("56"), "a0")                                                                              \
+    PL_B1_CH("wb", PL_BLB, PL_BLB, PL_BLB, PL_BLB, PL_BLB, PL_BLB, PL_BLB, PL_BLB, "a1")
 
 /* W2 x A2 / W1 x A2 (S 8), 2 channels x 2 pixels: per weight word the dot bytes of both pixels go
  * into the two 16-bit lanes of a0 (channel a) / a1 (channel b) with PKHTB + UXTAB16; the column
  * words are read once per channel (fewer live registers than keeping both weight words). */
 #define PL_B_OPS                                                                                                \
     : [a0] "+r"(a0), [a1] "+r"(a1), [wa] "+r"(wa), [wb] "+r"(wb), [x] "+r"(x), [q0] "=&r"(q0), [q1] "=&r"(q1), \
-      [u] "=&r"(u), [y] "=&r"(y), [x0] "=&r"(x0), [x1] "=&r"(x1)                                              \
+      [u] "=&r"(u), [y] "=&r"(y), [y2] "=&r"(y2), [x0] "=&r"(x0), [x1] "=&r"(x1)                              \
     : [M] "r"(M), [xe] "m"(xe), "m"(*(const uint32_t(*)[])wa), "m"(*(const uint32_t(*)[])wb),                  \
       "m"(*(const uint32_t(*)[])x)                                                                           \
     : "cc"
 MICO_INLINE void pl_b22(const uint32_t *wa, const uint32_t *wb, const uint32_t *x, const uint32_t *xe, uint32_t M,
                         uint32_t *a0p, uint32_t *a1p, const int32_t WC) {
-    uint32_t a0 = *a0p, a1 = *a1p, q0, q1, u, y, x0, x1;
+    uint32_t a0 = *a0p, a1 = *a1p, q0, q1, u, y, y2, x0, x1;
     if (WC == 1) __asm__ volatile("1:\n\t" PL_B1_BODY "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t" PL_B_OPS);
     else __asm__ volatile("1:\n\t" PL_B_BODY "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t" PL_B_OPS);
     *a0p = a0;
@@ -257,19 +247,19 @@ MICO_INLINE void pl_b22(const uint32_t *wa, const uint32_t *wb, const uint32_t *
 /* W4 x A2 / W2 x A4 (S 8, every product extracted), 2 channels x 2 pixels: the dot bytes of the
  * two pixels' products go into the 16-bit lanes of a0 / a1 (PKHTB + UXTAB16). */
 #define PL_C_GRP(SH)                                                                            \
-    "ldrd %[x0], %[x1], [%[x]], #8\n\t" PL_AND("y", "ua", SH)                                   \
-    "mul %[t0], %[x0], %[y]\n\tmul %[t1], %[x1], %[y]\n\t"                                      \
-    "pkhtb %[t0], %[t1], %[t0], asr #16\n\tuxtab16 %[a0], %[a0], %[t0], ror #8\n\t" PL_AND("y", "ub", SH) \
-    "mul %[t0], %[x0], %[y]\n\tmul %[t1], %[x1], %[y]\n\t"                                      \
-    "pkhtb %[t0], %[t1], %[t0], asr #16\n\tuxtab16 %[a1], %[a1], %[t0], ror #8\n\t"
+    "ldrd %[x0], %[x1], [%[x]], #8\n\t" PL_AND("y", "ua", SH) PL_AND("y2", "ub", SH)              \
+    "mul %[t0], %[x0], %[y]\n\tmul %[t1], %[x1], %[y]\n\tmul %[y], %[x0], %[y2]\n\t"               \
+    "pkhtb %[t0], %[t1], %[t0], asr #16\n\tmul %[t1], %[x1], %[y2]\n\t"                           \
+    "uxtab16 %[a0], %[a0], %[t0], ror #8\n\tpkhtb %[t0], %[t1], %[y], asr #16\n\t"                  \
+    "uxtab16 %[a1], %[a1], %[t0], ror #8\n\t"
 #define PL_C_OPS                                                                                         \
     : [a0] "+r"(a0), [a1] "+r"(a1), [wa] "+r"(wa), [wb] "+r"(wb), [x] "+r"(x), [ua] "=&r"(ua), [ub] "=&r"(ub), \
-      [y] "=&r"(y), [x0] "=&r"(x0), [x1] "=&r"(x1), [t0] "=&r"(t0), [t1] "=&r"(t1)                        \
+      [y] "=&r"(y), [y2] "=&r"(y2), [x0] "=&r"(x0), [x1] "=&r"(x1), [t0] "=&r"(t0), [t1] "=&r"(t1)       \
     : [M] "r"(M), [xe] "m"(xe), "m"(*(const uint32_t(*)[])wa), "m"(*(const uint32_t(*)[])wb), "m"(*(const uint32_t(*)[])x)                                                                           \
     : "cc"
 MICO_INLINE void pl_c22(const uint32_t *wa, const uint32_t *wb, const uint32_t *x, const uint32_t *xe, uint32_t M,
                         uint32_t *a0p, uint32_t *a1p, const int32_t WC) {
-    uint32_t a0 = *a0p, a1 = *a1p, ua, ub, y, x0, x1, t0, t1;
+    uint32_t a0 = *a0p, a1 = *a1p, ua, ub, y, y2, x0, x1, t0, t1;
     if (WC == 1) /* W1 x A4: eight groups, no sign flip */
         __asm__ volatile("1:\n\t"
                          "ldr %[ua], [%[wa]], #4\n\tldr %[ub], [%[wb]], #4\n\t"
@@ -295,7 +285,7 @@ MICO_INLINE void pl_c22(const uint32_t *wa, const uint32_t *wb, const uint32_t *
 /* Single pixel (linear layers, odd pixel counts), 2 channels: slot-0 column words (stride 2). */
 #define PL_1_OPS                                                                                          \
     : [a0] "+r"(a0), [a1] "+r"(a1), [wa] "+r"(wa), [wb] "+r"(wb), [x] "+r"(x), [ua] "=&r"(ua), [ub] "=&r"(ub), \
-      [y] "=&r"(y), [x0] "=&r"(x0), [q0] "=&r"(q0), [q1] "=&r"(q1)                                         \
+      [y] "=&r"(y), [t] "=&r"(t), [x0] "=&r"(x0), [q0] "=&r"(q0), [q1] "=&r"(q1)                          \
     : [M] "r"(M), [xe] "m"(xe), "m"(*(const uint32_t(*)[])wa), "m"(*(const uint32_t(*)[])wb),               \
       "m"(*(const uint32_t(*)[])x)                                                                        \
     : "cc"
@@ -303,21 +293,22 @@ MICO_INLINE void pl_c22(const uint32_t *wa, const uint32_t *wb, const uint32_t *
     "eor %[ua], %[ua], #" FL "\n\teor %[ub], %[ub], #" FL "\n\t"
 #define PL_1_LOAD1 "1:\n\tldr %[ua], [%[wa]], #4\n\tldr %[ub], [%[wb]], #4\n\t" /* 1-bit: no flip */
 #define PL_1_END "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t"
+/* Each group: the column word, both channels' fields (AND into y and t, ahead of the multiplies, so
+ * that the dual-issue pipeline pairs them with the load and the adds), then the two multiplies. */
+#define PL_1G(SH) "ldr %[x0], [%[x]], #8\n\t" PL_AND("y", "ua", SH) PL_AND("t", "ub", SH)
 /* accumulate (mode A: a += x'w', extracted by the caller per block) */
-#define PL_1A(SH) "ldr %[x0], [%[x]], #8\n\t" PL_AND("y", "ua", SH) "mla %[a0], %[x0], %[y], %[a0]\n\t" \
-    PL_AND("y", "ub", SH) "mla %[a1], %[x0], %[y], %[a1]\n\t"
+#define PL_1A(SH) PL_1G(SH) "mla %[a0], %[x0], %[y], %[a0]\n\tmla %[a1], %[x0], %[t], %[a1]\n\t"
 /* per word (mode B): q = sum of the word's products, a += q >> 24 */
-#define PL_1B(OP, SH) "ldr %[x0], [%[x]], #8\n\t" PL_AND("y", "ua", SH) #OP " %[q0], %[x0], %[y]" \
-    PL_1B_##OP("q0") "\n\t" PL_AND("y", "ub", SH) #OP " %[q1], %[x0], %[y]" PL_1B_##OP("q1") "\n\t"
+#define PL_1B(OP, SH) PL_1G(SH) #OP " %[q0], %[x0], %[y]" PL_1B_##OP("q0") "\n\t" \
+    #OP " %[q1], %[x0], %[t]" PL_1B_##OP("q1") "\n\t"
 #define PL_1B_mul(Q) ""
 #define PL_1B_mla(Q) ", %[" Q "]"
 /* every product (mode C): a += (x'y) >> 24 */
-#define PL_1C(SH) "ldr %[x0], [%[x]], #8\n\t" PL_AND("y", "ua", SH) "mul %[q0], %[x0], %[y]\n\t" \
-    "add %[a0], %[a0], %[q0], lsr #24\n\t" PL_AND("y", "ub", SH) "mul %[q0], %[x0], %[y]\n\t" \
-    "add %[a1], %[a1], %[q0], lsr #24\n\t"
+#define PL_1C(SH) PL_1G(SH) "mul %[q0], %[x0], %[y]\n\tmul %[q1], %[x0], %[t]\n\t" \
+    "add %[a0], %[a0], %[q0], lsr #24\n\tadd %[a1], %[a1], %[q1], lsr #24\n\t"
 MICO_INLINE void pl_x21(const uint32_t *wa, const uint32_t *wb, const uint32_t *x, const uint32_t *xe, uint32_t M,
                         uint32_t *a0p, uint32_t *a1p, const int32_t WC, const int32_t S, const int FE) {
-    uint32_t a0 = *a0p, a1 = *a1p, ua, ub, y, x0, q0, q1;
+    uint32_t a0 = *a0p, a1 = *a1p, ua, ub, y, t, x0, q0, q1;
     if (S == 16)
         __asm__ volatile(PL_1_LOAD("0x88888888") PL_1A("") PL_1A(PL_LSR(4)) PL_1A(PL_LSR(8)) PL_1A(PL_LSR(12))
                          PL_1_END PL_1_OPS);
@@ -513,7 +504,7 @@ static __attribute__((noinline)) void pl_pairs_44(const uint8_t *w, int32_t rs, 
     const int32_t rs2 = 2 * rs, odd = nw & 1;
     const uint32_t *xe = xb + 8 * nw;
     uint32_t M = 0x000F000Fu;
-    uint32_t p00, p01, p10, p11, ua, ub, y, x0, x1;
+    uint32_t p00, p01, p10, p11, ua, ub, y, t, x0, x1;
     const uint32_t *wa, *wb, *x;
     __asm__ volatile("0:\n\t"
                      PL_PAIR_ROWS
@@ -527,8 +518,8 @@ static __attribute__((noinline)) void pl_pairs_44(const uint8_t *w, int32_t rs, 
                      "ldr %[y], %[sb]\n\tstr %[p01], [%[y]], #4\n\tstr %[p11], [%[y]], #4\n\tstr %[y], %[sb]\n\t"
                      PL_PAIR_NEXT
                      : [p00] "=&r"(p00), [p01] "=&r"(p01), [p10] "=&r"(p10), [p11] "=&r"(p11), [wa] "=&r"(wa),
-                       [wb] "=&r"(wb), [x] "=&r"(x), [ua] "=&r"(ua), [ub] "=&r"(ub), [y] "=&r"(y), [x0] "=&r"(x0),
-                       [x1] "=&r"(x1), [w] "+m"(w), [n] "+m"(n), [sa] "+m"(sa), [sb] "+m"(sb)
+                       [wb] "=&r"(wb), [x] "=&r"(x), [ua] "=&r"(ua), [ub] "=&r"(ub), [y] "=&r"(y), [t] "=&r"(t),
+                       [x0] "=&r"(x0), [x1] "=&r"(x1), [w] "+m"(w), [n] "+m"(n), [sa] "+m"(sa), [sb] "+m"(sb)
                      : [M] "r"(M), [rs] "m"(rs), [rs2] "m"(rs2), [xb] "m"(xb), [xe] "m"(xe), [odd] "m"(odd)
                      : "cc", "memory");
 }
@@ -541,7 +532,7 @@ static __attribute__((noinline)) void pl_pairs_44(const uint8_t *w, int32_t rs, 
         const int32_t rs2 = 2 * rs;                                                                              \
         const uint32_t *xe = xb + (XW) * nw;                                                                     \
         uint32_t M = (XW) == 8 ? 0x03030303u : 0x01010101u;                                                       \
-        uint32_t a0, a1, q0, q1, u, y, x0, x1;                                                                   \
+        uint32_t a0, a1, q0, q1, u, y, y2, x0, x1;                                                               \
         const uint32_t *wa, *wb, *x;                                                                             \
         __asm__ volatile("0:\n\t" PL_PAIR_ROWS "ldr %[x], %[xb]\n\tmovs %[a0], #0\n\tmovs %[a1], #0\n\t"          \
                          "1:\n\t" BODY "ldr %[y], %[xe]\n\tcmp %[x], %[y]\n\tbne 1b\n\t"                          \
@@ -550,7 +541,7 @@ static __attribute__((noinline)) void pl_pairs_44(const uint8_t *w, int32_t rs, 
                          "ldr %[u], %[sb]\n\tstr %[a0], [%[u]], #4\n\tstr %[a1], [%[u]], #4\n\tstr %[u], %[sb]\n\t"  \
                          PL_PAIR_NEXT                                                                            \
                          : [a0] "=&r"(a0), [a1] "=&r"(a1), [wa] "=&r"(wa), [wb] "=&r"(wb), [x] "=&r"(x),        \
-                           [q0] "=&r"(q0), [q1] "=&r"(q1), [u] "=&r"(u), [y] "=&r"(y), [x0] "=&r"(x0),          \
+                           [q0] "=&r"(q0), [q1] "=&r"(q1), [u] "=&r"(u), [y] "=&r"(y), [y2] "=&r"(y2), [x0] "=&r"(x0), \
                            [x1] "=&r"(x1), [w] "+m"(w), [n] "+m"(n), [sa] "+m"(sa), [sb] "+m"(sb)               \
                          : [M] "r"(M), [rs] "m"(rs), [rs2] "m"(rs2), [xb] "m"(xb), [xe] "m"(xe)                 \
                          : "cc", "memory");                                                                      \
