@@ -58,6 +58,12 @@ MICO_INLINE int32_t dw_group(const mico_conv_params *p) { /* taps whose products
  * groups of 255). Taps run kernel row by row, columns 1, 2, 0 (the column-0 load of a row comes last
  * and moves the row pointer on the Cortex-M7). A channel's block: per group O_g and its weights, then
  * the table entry (b less the sum of the O_g). */
+/* Where byte groups beat the int16 pairs (measured on Cortex-M7, instructions per MAC, W4A4 / int16):
+ * rows of 12+ outputs in whole groups of 4 (16x16x32 2.70 / 3.02, 12x12x64 2.91 / 3.10); shorter or
+ * ragged rows pay more per row and channel than the groups save (14x14x16 3.90 / 3.17, 7x7x64
+ * 4.86 / 4.75, 4x4x96 6.73 / 4.65). */
+MICO_INLINE int dwp_pays(const mico_conv_params *p) { return p->out_w >= 12 && (p->out_w & 3) == 0; }
+
 static void dwp_prepare(const mico_conv_params *p, int32_t G, int32_t *wt, mico_chq *tab) {
     const int32_t c = p->in_c, taps = p->k_h * 3, xmax = (1 << p->in_cont) - 1, ng = (taps + G - 1) / G;
     for (int32_t ch = 0; ch < c; ch++) {
@@ -376,7 +382,8 @@ static void dwb_run(const mico_conv_params *p, const uint8_t *in, void *out, int
     const int32_t c = p->in_c, kh_n = p->k_h, R = dw3_round(p), wb = (R + 5) & ~3, ow_n = p->out_w, taps = 3 * kh_n;
     const int grouped = G < taps;
     const int32_t bs = grouped ? (taps + G - 1) / G + taps + 4 : taps + 5;
-    const int dq = dw_direct(p, fast);
+    /* requantized in the loop only where every output is in a whole group of 4 (on Cortex-M7) */
+    const int dq = dw_direct(p, fast) && (!DWB_ASM || (ow_n & 3) == 0);
     int32_t slot_row[16];
     mico_ring16_reset(slot_row, kh_n);
     for (int32_t oh = 0; oh < p->out_h; oh++) {
@@ -386,9 +393,13 @@ static void dwb_run(const mico_conv_params *p, const uint8_t *in, void *out, int
         uint8_t *o = (uint8_t *)out + oh * ow_n * c;
         int32_t ob = 0;
 #if DWB_ASM
-        if (kh_n == 3 && ow_n >= 4) { /* whole groups of 4 of every channel: outputs, or raw sums */
+        /* groups of 4 outputs of every channel: requantized bytes, whole groups only (the rest below), or
+         * raw sums, every output: the sums hold R = out_w rounded up to 4 pixels and the ring rows' zero
+         * slack (wb >= R + 4 bytes a channel) feeds the extra outputs (conv 3x3 14x14x16 W4A4: 3.1 instead
+         * of 6.0 instructions per MAC, when the last 2 outputs of each channel's row took the C loop) */
+        if (kh_n == 3 && ow_n >= (dq ? 4 : 1)) {
             dwb_job job = {(const uint8_t *)rp[0], (const uint8_t *)rp[1], (const uint8_t *)rp[2], wt,
-                           dq ? o : (uint8_t *)sums, dq ? c : 4 * c, ow_n / 4, c, wb, 4 * bs, dq ? 1 : 4};
+                           dq ? o : (uint8_t *)sums, dq ? c : 4 * c, dq ? ow_n / 4 : R / 4, c, wb, 4 * bs, dq ? 1 : 4};
             if (dq) {
                 if (!grouped) dwb_asm(&job);
                 else if (G == 3) dwp_asm3(&job);
@@ -398,7 +409,7 @@ static void dwb_run(const mico_conv_params *p, const uint8_t *in, void *out, int
                 else if (G == 3) dwp_asm3_s(&job);
                 else dwp_asm2_s(&job);
             }
-            ob = ow_n & ~3;
+            ob = dq ? ow_n & ~3 : ow_n;
         }
 #endif
         for (int32_t ch = 0; ob < ow_n && ch < c; ch++) {
@@ -436,7 +447,7 @@ static mico_status dw3_run(const mico_conv_params *p, const uint8_t *in, void *o
     /* the byte path: its int32 weights and offsets, then its byte ring, where the int16 ring would be */
     int32_t *wtb = (int32_t *)(void *)rows;
     const int32_t g = dw_group(p), taps = 3 * kh_n;
-    if (g >= 2) {
+    if (g >= taps || (g >= 2 && dwp_pays(p))) {
         const int32_t G = g >= taps ? taps : g < 3 ? g : 3;
         if (G == taps) dwb_prepare(p, wtb, tab);
         else dwp_prepare(p, G, wtb, tab);
