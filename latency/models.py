@@ -355,19 +355,22 @@ def _frame(configs: Sequence[KernelConfig] | pd.DataFrame, target: str = "cortex
     df["dw3_ch"] = df["out_h"].to_numpy(float) * cin
     # its byte-ring paths (mico_conv_dw.c dw_group: activations of at most 4 bits, unsigned as
     # profiled; g = 255 // (max|w| max x), container maxima): byte fields (dwb, g >= 3 k_h) or byte
-    # groups of min(g, 3) taps flushed into 16-bit lanes (dwp, g >= 2); channel-major byte rows of
-    # (R + 5) & ~3 (R = out_w rounded up to 4), groups of 4 outputs per channel, the odd last group
+    # groups of min(g, 3) taps flushed into 16-bit lanes (dwp, g >= 2, rows of 12+ outputs in whole groups
+    # of 4: dwp_pays); channel-major byte rows of (R + 5) & ~3 (R = out_w rounded up to 4), groups of 4
+    # outputs per channel: 3x3 kernels every group in the assembly rows, others the odd last group in C
     acn = df["ac"].to_numpy(float)
     wmag = np.where(wc == 1, 1.0, 2.0 ** (wc - 1))
     g = np.where(acn <= 4, np.floor(255 / (wmag * (2.0 ** acn - 1))), 0)
     df["dwb"] = (dw3 & (g >= 3 * kh)).astype(float)
-    df["dwp2"] = (dw3 & (g < 3 * kh) & (g == 2)).astype(float)
-    df["dwp3"] = (dw3 & (g < 3 * kh) & (g >= 3)).astype(float)
     ow_ = df["out_w"].to_numpy(float)
+    dwp_pays = (ow_ >= 12) & (ow_ % 4 == 0)
+    df["dwp2"] = (dw3 & (g < 3 * kh) & (g == 2) & dwp_pays).astype(float)
+    df["dwp3"] = (dw3 & (g < 3 * kh) & (g >= 3) & dwp_pays).astype(float)
     wb = np.floor((np.ceil(ow_ / 4) * 4 + 5) / 4) * 4
     df["dwb_memset"] = (rows + rows_out) * cin * wb
-    df["dwb_grp"] = df["out_h"].to_numpy(float) * cin * np.floor(ow_ / 4)
-    df["dwb_tail"] = df["out_h"].to_numpy(float) * cin * (ow_ % 4 != 0)
+    k3_ = kh == 3
+    df["dwb_grp"] = df["out_h"].to_numpy(float) * cin * np.where(k3_, np.ceil(ow_ / 4), np.floor(ow_ / 4))
+    df["dwb_tail"] = df["out_h"].to_numpy(float) * cin * (ow_ % 4 != 0) * ~k3_
     # M7 poly kernel: pixel pairs x channel pairs, 2-pixel tiles (P2) and the odd last pixel (P1), each
     # over the nw weight words
     cpairs = np.ceil(oc / 2)
@@ -801,7 +804,8 @@ def _design(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     add("dwb:memset", mb * df["dwb_memset"])
     for w in WC:
         add(f"dwb:w{w}:wt", mb * (wc == w) * df["dw3_wt"])
-    direct = (oc == 8).astype(float)  # 8-bit outputs go straight out (every shift > 32, as profiled)
+    # 8-bit outputs go straight out (every shift > 32, as profiled) where the row is whole groups of 4
+    direct = ((oc == 8) & (df["out_w"].to_numpy() % 4 == 0)).astype(float)
     kh = df["k_h"].to_numpy(float)
     k3 = (kh == 3).astype(float)  # 3x3: assembly rows over every channel (requantized bytes or raw sums)
     sels = (("asm", k3 * direct), ("asms", k3 * (1 - direct)), ("c", 1 - k3))
