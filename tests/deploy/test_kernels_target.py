@@ -259,11 +259,17 @@ def test_depthwise_on_target(target, tmp_path, monkeypatch):
                                 mult_scale_log2=int(rng.choice([0, 7])))
         cases.append((op, xb))
     # the byte-field path (3-wide, stride_w 1, unsigned activations within the byte bound), 8-bit
-    # outputs with every shift > 32 (the Cortex-M7 assembly row) and the rest; output widths with
-    # and without a partial group of 4
+    # outputs with every shift > 32 (the Cortex-M7 assembly row, requantizing where the row is whole
+    # groups of 4, else raw sums for every group) and the rest; output widths with and without a
+    # partial group of 4
     for c, k, stride, wb, ab, ob, ms, w in [(8, (3, 3), (1, 1), 2, 2, 8, 0, 9), (5, (3, 3), (2, 1), 4, 2, 8, 0, 7),
                                            (6, (5, 3), (1, 1), 2, 2, 8, 0, 10), (4, (3, 3), (1, 1), 1, 4, 8, 0, 6),
-                                           (7, (3, 3), (1, 1), 2, 2, 4, 0, 9), (3, (1, 3), (1, 1), 4, 2, 8, 7, 5)]:
+                                           (7, (3, 3), (1, 1), 2, 2, 4, 0, 9), (3, (1, 3), (1, 1), 4, 2, 8, 7, 5),
+                                           # byte groups (W4A4, W2A4: rows of 12+ outputs in whole groups of 4),
+                                           # their int16 fallback on ragged rows, and rows shorter than 4
+                                           (6, (3, 3), (1, 1), 4, 4, 8, 0, 16), (5, (3, 3), (1, 1), 2, 4, 4, 0, 12),
+                                           (5, (3, 3), (1, 1), 4, 4, 4, 0, 14), (4, (3, 3), (1, 1), 2, 2, 4, 0, 3),
+                                           (9, (3, 3), (1, 1), 2, 2, 8, 0, 2)]:
         op, xb, _ = random_conv(rng, cin=c, cout=c, h=6, w=w, k=k, stride=stride, pad=(k[0] // 2, 1), groups=c,
                                 w_bits=wb, in_bits=ab, in_signed=False, out_bits=ob, mult_scale_log2=ms)
         cases.append((op, xb))
