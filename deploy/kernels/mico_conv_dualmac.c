@@ -207,9 +207,9 @@ static int32_t dm_im2col(const mico_conv_params *p, const uint8_t *in, int32_t p
  * the job (r0 at the pair boundaries, on the stack with the column end), so the tile loop keeps
  * every register. Per weight word: 2 LDR + 2 EOR (sign flip), then per 16-bit lane pair the two
  * channels' ANDs (M, u, LSR #(c j)) into separate registers ahead of the SMLADs, so that the
- * dual-issue pipeline pairs them (llvm-mca: 28 cycles a 4-bit weight word instead of 32; compiled,
- * the shifts and masks took separate instructions and the row pointers spilled: 45 instructions a
- * word instead of 35). 2x2: one LDRD of both pixels' words and 4 SMLADs a lane pair; registers r1
+ * dual-issue pipeline pairs them (a 4-bit weight word: 35 instructions, priced at 31 cycles by llvm-mca;
+ * compiled, the shifts and masks took separate instructions and the row pointers spilled: 45
+ * instructions). 2x2: one LDRD of both pixels' words and 4 SMLADs a lane pair; registers r1
  * column, r2 / r3 rows, r4 M, r5-r8 sums, r9 / r10 weight words, r11 / r0 lanes, r12 / lr pixels.
  * 2x1: one LDM per 4 lane pairs and 2 SMLADs a pair; r5 / r6 sums, r7 / r8 weight words, r9 / r0
  * lanes, r10-r12 / lr pixel words. 1-bit weights double the sums (w = 2 w' - 1). */
@@ -298,6 +298,21 @@ DM_PAIRS_ASM(dm_pairs21_w1, "r9", "0x1", DM_W21, "",
  * simulated cycles per MAC against W8A8's 1.43. Session 13 ran one assembly call per tile and kept it
  * to K >= 256, where its setup paid off; the pair loops set up once per pixel pair. */
 MICO_INLINE int dm_asm_pays(const mico_conv_params *p) { return DM_ASM && p->w_cont < 8; }
+
+#if DM_ASM
+/* The pair loop of a job for this weight container: two pixels (2x2) or one (2x1). */
+MICO_INLINE void dm_pairs(dm_job *job, int two_pixels, const int32_t WC) {
+    if (two_pixels) {
+        if (WC == 4) dm_pairs22_w4(job);
+        else if (WC == 2) dm_pairs22_w2(job);
+        else dm_pairs22_w1(job);
+    } else {
+        if (WC == 4) dm_pairs21_w4(job);
+        else if (WC == 2) dm_pairs21_w2(job);
+        else dm_pairs21_w1(job);
+    }
+}
+#endif
 
 /* 2 channels x 2 pixels: raw dot products over nw weight words. */
 MICO_INLINE void dm_tile22(const uint8_t *ra, const uint8_t *rb, const uint32_t *x, int32_t nw, const int32_t WC,
@@ -409,26 +424,17 @@ MICO_INLINE void dm_gemm(const mico_conv_params *p, const uint32_t *x, int32_t s
     int32_t *sa = sums, *sb = sums + out_c;
     int32_t oc = 0;
 #if DM_ASM
-    if (WC < 8 && dm_asm_pays(p) && (npix == 1 || out_c >= 2)) { /* the assembly pair loops */
+    if (dm_asm_pays(p) && (npix == 1 || out_c >= 2)) { /* the assembly pair loops */
         dm_job job = {x, x + (npix == 2 ? 32 : 16) / WC * nw, p->weights, rs, out_c / 2, sa, sb};
+        if (out_c >= 2) dm_pairs(&job, npix == 2, WC);
         if (npix == 2) {
-            if (WC == 4) dm_pairs22_w4(&job);
-            else if (WC == 2) dm_pairs22_w2(&job);
-            else dm_pairs22_w1(&job);
             oc = out_c & ~1; /* an odd last channel: the compiled tile below */
         } else {
             /* one pixel, over the compacted column (dm_compact): an odd last channel as a pair of its
              * row with itself (the second sum lands in sums[out_c], unused with one pixel) */
-            if (out_c >= 2) {
-                if (WC == 4) dm_pairs21_w4(&job);
-                else if (WC == 2) dm_pairs21_w2(&job);
-                else dm_pairs21_w1(&job);
-            }
             if (out_c & 1) {
                 dm_job last = {x, job.xe, p->weights + (out_c - 1) * rs, 0, 1, sa + out_c - 1, 0};
-                if (WC == 4) dm_pairs21_w4(&last);
-                else if (WC == 2) dm_pairs21_w2(&last);
-                else dm_pairs21_w1(&last);
+                dm_pairs(&last, 0, WC);
             }
             oc = out_c;
         }

@@ -171,6 +171,13 @@ MICO_INLINE int32_t pl_im2col(const mico_conv_params *p, const uint8_t *in, int3
 #define PL_AND(Y, U, SH) "and %[" Y "], %[M], %[" U "]" SH "\n\t"
 #define PL_LSR(N) ", lsr #" #N
 
+/* The inputs and clobbers of every tile loop below: the mask, the column end (memory), and the weight
+ * rows and column the loop reads. */
+#define PL_LOOP_IN                                                                                         \
+    : [M] "r"(M), [xe] "m"(xe), "m"(*(const uint32_t(*)[])wa), "m"(*(const uint32_t(*)[])wb),               \
+      "m"(*(const uint32_t(*)[])x)                                                                        \
+    : "cc"
+
 /* W4 x A4 (S 16), 2 channels x 2 pixels: p += x'w' products, no extraction inside. */
 #define PL_A_GRP(SH)                                                                      \
     "ldrd %[x0], %[x1], [%[x]], #8\n\t" PL_AND("y", "ua", SH) PL_AND("t", "ub", SH)       \
@@ -183,9 +190,7 @@ MICO_INLINE int32_t pl_im2col(const mico_conv_params *p, const uint8_t *in, int3
 #define PL_A_OPS                                                                                  \
     : [p00] "+r"(p00), [p01] "+r"(p01), [p10] "+r"(p10), [p11] "+r"(p11), [wa] "+r"(wa), [wb] "+r"(wb), \
       [x] "+r"(x), [ua] "=&r"(ua), [ub] "=&r"(ub), [y] "=&r"(y), [t] "=&r"(t), [x0] "=&r"(x0), [x1] "=&r"(x1) \
-    : [M] "r"(M), [xe] "m"(xe), "m"(*(const uint32_t(*)[])wa), "m"(*(const uint32_t(*)[])wb),         \
-      "m"(*(const uint32_t(*)[])x)                                                                  \
-    : "cc"
+    PL_LOOP_IN
 /* n >= 1 weight words: an odd one first, then two words per loop iteration */
 MICO_INLINE void pl_a22(const uint32_t *wa, const uint32_t *wb, const uint32_t *x, const uint32_t *xe, int32_t n,
                         uint32_t M, uint32_t p[4]) {
@@ -232,9 +237,7 @@ MICO_INLINE void pl_a22(const uint32_t *wa, const uint32_t *wb, const uint32_t *
 #define PL_B_OPS                                                                                                \
     : [a0] "+r"(a0), [a1] "+r"(a1), [wa] "+r"(wa), [wb] "+r"(wb), [x] "+r"(x), [q0] "=&r"(q0), [q1] "=&r"(q1), \
       [u] "=&r"(u), [y] "=&r"(y), [y2] "=&r"(y2), [x0] "=&r"(x0), [x1] "=&r"(x1)                              \
-    : [M] "r"(M), [xe] "m"(xe), "m"(*(const uint32_t(*)[])wa), "m"(*(const uint32_t(*)[])wb),                  \
-      "m"(*(const uint32_t(*)[])x)                                                                           \
-    : "cc"
+    PL_LOOP_IN
 MICO_INLINE void pl_b22(const uint32_t *wa, const uint32_t *wb, const uint32_t *x, const uint32_t *xe, uint32_t M,
                         uint32_t *a0p, uint32_t *a1p, const int32_t WC) {
     uint32_t a0 = *a0p, a1 = *a1p, q0, q1, u, y, y2, x0, x1;
@@ -255,8 +258,7 @@ MICO_INLINE void pl_b22(const uint32_t *wa, const uint32_t *wb, const uint32_t *
 #define PL_C_OPS                                                                                         \
     : [a0] "+r"(a0), [a1] "+r"(a1), [wa] "+r"(wa), [wb] "+r"(wb), [x] "+r"(x), [ua] "=&r"(ua), [ub] "=&r"(ub), \
       [y] "=&r"(y), [y2] "=&r"(y2), [x0] "=&r"(x0), [x1] "=&r"(x1), [t0] "=&r"(t0), [t1] "=&r"(t1)       \
-    : [M] "r"(M), [xe] "m"(xe), "m"(*(const uint32_t(*)[])wa), "m"(*(const uint32_t(*)[])wb), "m"(*(const uint32_t(*)[])x)                                                                           \
-    : "cc"
+    PL_LOOP_IN
 MICO_INLINE void pl_c22(const uint32_t *wa, const uint32_t *wb, const uint32_t *x, const uint32_t *xe, uint32_t M,
                         uint32_t *a0p, uint32_t *a1p, const int32_t WC) {
     uint32_t a0 = *a0p, a1 = *a1p, ua, ub, y, y2, x0, x1, t0, t1;
@@ -286,9 +288,7 @@ MICO_INLINE void pl_c22(const uint32_t *wa, const uint32_t *wb, const uint32_t *
 #define PL_1_OPS                                                                                          \
     : [a0] "+r"(a0), [a1] "+r"(a1), [wa] "+r"(wa), [wb] "+r"(wb), [x] "+r"(x), [ua] "=&r"(ua), [ub] "=&r"(ub), \
       [y] "=&r"(y), [t] "=&r"(t), [x0] "=&r"(x0), [q0] "=&r"(q0), [q1] "=&r"(q1)                          \
-    : [M] "r"(M), [xe] "m"(xe), "m"(*(const uint32_t(*)[])wa), "m"(*(const uint32_t(*)[])wb),               \
-      "m"(*(const uint32_t(*)[])x)                                                                        \
-    : "cc"
+    PL_LOOP_IN
 #define PL_1_LOAD(FL) "1:\n\tldr %[ua], [%[wa]], #4\n\tldr %[ub], [%[wb]], #4\n\t" \
     "eor %[ua], %[ua], #" FL "\n\teor %[ub], %[ub], #" FL "\n\t"
 #define PL_1_LOAD1 "1:\n\tldr %[ua], [%[wa]], #4\n\tldr %[ub], [%[wb]], #4\n\t" /* 1-bit: no flip */
